@@ -1,0 +1,56 @@
+# selfservice — the two commands are `make demo` and `make test`; both set themselves up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PY_SOURCES := schemas src services tests
+
+.PHONY: help setup test lint typecheck cfn-lint pytest demo schemas lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "selfservice needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall whenever the pins change; constraints.txt locks the transitive set.
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the pinned dependencies
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
+
+typecheck: $(STAMP) ## mypy (strict, pydantic plugin) over code and tests
+	$(BIN)/mypy $(PY_SOURCES)
+
+cfn-lint: $(STAMP) ## cfn-lint over every SAM template
+	$(BIN)/cfn-lint template.yaml sam/*.yaml
+
+pytest: $(STAMP) ## the test suite, end-to-end tier included
+	$(BIN)/python -m pytest
+
+test: lint typecheck cfn-lint pytest ## every check: lint, types, templates, tests
+
+demo: $(STAMP) ## run the main job on the embedded stack
+	$(BIN)/selfservice demo
+
+schemas: $(STAMP) ## re-export the JSON Schemas and the event catalog from the models
+	$(BIN)/selfservice contracts export
+
+lock: $(BIN)/python ## refresh constraints.txt from a clean resolve of pyproject.toml
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check '.[dev]'
+	.lock-venv/bin/python -m pip freeze --exclude selfservice | LC_ALL=C sort -f > constraints.txt
+	rm -rf .lock-venv
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""intake: authenticates ITSM webhooks and turns them into one validated request event."""

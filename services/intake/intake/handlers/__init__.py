@@ -1,0 +1,1 @@
+"""Lambda entry points of the intake service (one module per function)."""

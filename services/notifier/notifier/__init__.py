@@ -1,0 +1,1 @@
+"""notifier: writes every lifecycle step back to the ticket."""

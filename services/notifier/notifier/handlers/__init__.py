@@ -1,0 +1,1 @@
+"""Lambda entry points of the notifier service (one module per function)."""

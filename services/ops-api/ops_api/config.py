@@ -1,0 +1,14 @@
+"""Configuration of the ops-API function: exactly the environment its template sets."""
+
+from selfservice_contracts.config import FunctionConfig
+
+
+class OpsApiConfig(FunctionConfig):
+    """Environment of ``OpsApiFunction`` (sam/ops-api.yaml)."""
+
+    event_bus_name: str
+    """Bus the ops-command-executed audit events are published to."""
+    allow_tag_key: str
+    """Only instances carrying this tag key …"""
+    allow_tag_value: str
+    """… with this value are eligible (also enforced by an IAM condition)."""

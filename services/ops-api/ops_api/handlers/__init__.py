@@ -1,0 +1,1 @@
+"""Lambda entry points of the ops API (one module per function)."""

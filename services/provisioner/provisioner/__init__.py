@@ -1,0 +1,1 @@
+"""provisioner: the request ledger and Terraform through CodeBuild."""

@@ -1,0 +1,1 @@
+"""Lambda entry points of the provisioner service (one module per function)."""

@@ -1,0 +1,90 @@
+"""The ``selfservice`` command: contracts tooling today; local runtime and ops tools to come."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from selfservice import contracts_export
+
+__all__ = ["main"]
+
+# What `make demo` needs and which issue builds it. Printed, never faked.
+_DEMO_PREREQUISITES = (
+    ("intake: authenticated webhooks -> validated request events", "issue 3"),
+    ("provisioner: ledger and Terraform through CodeBuild", "issue 4"),
+    ("notifier: write-back to ServiceNow / Jira / e-mail", "issue 5"),
+    ("local runtime: embedded AWS, function runner, local CodeBuild, ITSM sandbox", "issue 6"),
+)
+
+
+def find_root(start: Path) -> Path:
+    """The repository root: the nearest directory holding template.yaml and schemas/."""
+    for candidate in (start, *start.parents):
+        if (candidate / "template.yaml").is_file() and (candidate / "schemas").is_dir():
+            return candidate
+    raise SystemExit(
+        f"selfservice: no template.yaml with a schemas/ folder at or above {start}; "
+        "run from the repository or pass --root"
+    )
+
+
+def _demo(_: argparse.Namespace) -> int:
+    print("selfservice demo: the embedded stack is not built yet, so there is nothing to run.")
+    print("The demo needs, and will run once these land:")
+    for what, issue in _DEMO_PREREQUISITES:
+        print(f"  - {what} ({issue})")
+    print("Until then `make test` checks the contracts, templates and wiring.")
+    return 2
+
+
+def _contracts_export(args: argparse.Namespace) -> int:
+    root = args.root or find_root(Path.cwd())
+    if args.check:
+        drifted = contracts_export.check(root)
+        for path in drifted:
+            print(f"out of date: {path}", file=sys.stderr)
+        if drifted:
+            print("run `make schemas` and commit the result", file=sys.stderr)
+        return 1 if drifted else 0
+    changed = contracts_export.write(root)
+    for path in changed:
+        print(f"wrote {path}")
+    if not changed:
+        print("contracts export: everything already up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    parser = argparse.ArgumentParser(
+        prog="selfservice",
+        description="ITSM tickets in, governed AWS infrastructure out.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run the main job on the embedded stack")
+    demo.set_defaults(func=_demo)
+
+    contracts = commands.add_parser("contracts", help="event contracts tooling")
+    contracts_commands = contracts.add_subparsers(dest="contracts_command", required=True)
+    export = contracts_commands.add_parser(
+        "export", help="write schemas/json/*.json and docs/events.md from the models"
+    )
+    export.add_argument("--check", action="store_true", help="only report drift (exit 1)")
+    export.add_argument("--root", type=Path, default=None, help="repository root")
+    export.set_defaults(func=_contracts_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``selfservice`` console script."""
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

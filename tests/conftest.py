@@ -1,0 +1,87 @@
+"""Shared fixtures. Tests talk only to loopback: any other address fails the test."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from selfservice.local import moto_gaps
+from selfservice.templates import FunctionSpec, Template, load_platform
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Powertools reads these when a handler module is imported; tests set them once, here,
+# rather than reloading modules. Tracing is off outside Lambda.
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "selfservice")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "tests")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+# Tests that use moto see AWS's behaviour where the platform depends on it.
+moto_gaps.apply()
+
+
+class NetworkAccessError(RuntimeError):
+    """A test tried to reach an address that is not loopback."""
+
+
+def _is_loopback(address: Any) -> bool:
+    """Whether an AF_INET/AF_INET6 address tuple points at this machine's loopback."""
+    host = address[0] if isinstance(address, tuple) else None
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loopback_only() -> Iterator[None]:
+    original_connect = socket.socket.connect
+    original_connect_ex = socket.socket.connect_ex
+
+    def guarded_connect(self: socket.socket, address: Any) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+            raise NetworkAccessError(f"tests may only reach loopback, not {address!r}")
+        original_connect(self, address)
+
+    def guarded_connect_ex(self: socket.socket, address: Any) -> int:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+            raise NetworkAccessError(f"tests may only reach loopback, not {address!r}")
+        return original_connect_ex(self, address)
+
+    socket.socket.connect = guarded_connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = guarded_connect_ex  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        socket.socket.connect = original_connect  # type: ignore[method-assign]
+        socket.socket.connect_ex = original_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    """The repository root."""
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def platform() -> Template:
+    """template.yaml with every nested service template."""
+    return load_platform(ROOT / "template.yaml")
+
+
+def platform_functions() -> list[FunctionSpec]:
+    """Every function of the platform (for parametrization, ids = logical ids)."""
+    return [
+        fn
+        for template in load_platform(ROOT / "template.yaml").walk()
+        for fn in template.functions()
+    ]

@@ -1,0 +1,45 @@
+"""The README's two commands exist, CI runs exactly the test one, and demo never pretends."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from selfservice.cli import main
+
+
+def _quick_start_commands(root: Path) -> list[str]:
+    readme = (root / "README.md").read_text()
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^(make \w+)\s*(?:#.*)?$", section, flags=re.MULTILINE)
+
+
+def test_the_quick_start_is_two_commands(root: Path) -> None:
+    assert _quick_start_commands(root) == ["make demo", "make test"]
+
+
+def test_ci_runs_exactly_the_readme_test_command(root: Path) -> None:
+    script = (root / ".ci/run").read_text().splitlines()
+    commands = [line.strip() for line in script if line.strip() and not line.startswith("#")]
+    commands = [c for c in commands if not c.startswith(("set ", "cd "))]
+    assert commands == ["make test"]
+
+
+def test_demo_says_what_is_missing_and_fails(capsys: object) -> None:
+    assert main(["demo"]) == 2
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "not built yet" in out
+    assert "issue 6" in out
+
+
+def test_the_console_script_is_installed() -> None:
+    completed = subprocess.run(
+        [Path(sys.executable).with_name("selfservice"), "contracts", "export", "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert completed.returncode == 0, completed.stderr

@@ -1,0 +1,282 @@
+"""The templates: SAM transforms them, and the platform's invariants hold in every one.
+
+Invariants (each would otherwise fail in production, silently): every queue has a DLQ
+and every DLQ an alarm; queue policies are conditioned on the rule's ARN; SQS-fed
+functions report partial batch failures; functions run python3.12+ on arm64 with X-Ray;
+no IAM statement allows a wildcard action; a function may only publish its own source;
+the rules route each event type to exactly the consumers the catalog names.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+
+from selfservice.templates import Template, load_platform
+from selfservice_contracts.events import EVENT_CATALOG, Service
+
+ROOT = Path(__file__).resolve().parents[2]
+PLATFORM = load_platform(ROOT / "template.yaml")
+TEMPLATES = list(PLATFORM.walk())
+SERVICE_TEMPLATES = {t.path.stem: t for t in TEMPLATES if t.path.parent.name == "sam"}
+PSEUDO_PARAMETERS = {
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::StackName": "selfservice",
+    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/selfservice/1",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::NotificationARNs": [],
+}
+
+
+def _ids(template: Template) -> str:
+    return str(template.path.relative_to(ROOT))
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _packaged(body: dict[str, Any]) -> dict[str, Any]:
+    """What `sam package` produces: local CodeUri/ContentUri/Location replaced by S3 URLs."""
+    packaged = copy.deepcopy(body)
+    for logical_id, resource in packaged.get("Resources", {}).items():
+        properties = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(key), str):
+                properties[key] = f"s3://artifacts/{logical_id}.zip"
+        if resource.get("Type") == "AWS::Serverless::Application":
+            properties["Location"] = f"https://s3.amazonaws.com/artifacts/{logical_id}.template"
+    return packaged
+
+
+def test_the_root_template_nests_the_four_services() -> None:
+    assert set(SERVICE_TEMPLATES) == {"intake", "provisioner", "notifier", "ops-api"}
+    assert len(TEMPLATES) == 5
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=_ids)
+def test_sam_translator_transforms_the_template(template: Template) -> None:
+    parameters = {
+        name: spec.get("Default", "selfservice-bus")
+        for name, spec in template.body.get("Parameters", {}).items()
+    }
+    translated = Translator(None, Parser()).translate(
+        _packaged(template.body),
+        parameter_values={**parameters, **PSEUDO_PARAMETERS},
+        get_managed_policy_map=lambda: {},
+    )
+    types = {resource["Type"] for resource in translated["Resources"].values()}
+    assert not {t for t in types if t.startswith("AWS::Serverless::")}, types
+    expected = "AWS::CloudFormation::Stack" if template is PLATFORM else "AWS::Lambda::Function"
+    assert expected in types
+
+
+def test_nested_templates_receive_every_required_parameter() -> None:
+    for logical_id, resource in PLATFORM.resources("AWS::Serverless::Application").items():
+        child = next(
+            t
+            for t in PLATFORM.nested
+            if t.path.name == Path(resource["Properties"]["Location"]).name
+        )
+        given = set(resource["Properties"].get("Parameters", {}))
+        declared = child.body.get("Parameters", {})
+        required = {name for name, spec in declared.items() if "Default" not in spec}
+        assert required <= given, f"{logical_id} does not pass {sorted(required - given)}"
+        assert given <= set(declared), (
+            f"{logical_id} passes unknown {sorted(given - set(declared))}"
+        )
+
+
+def test_the_bus_is_archived() -> None:
+    buses = PLATFORM.resources("AWS::Events::EventBus")
+    archives = PLATFORM.resources("AWS::Events::Archive")
+    assert len(buses) == 1
+    (bus_id,) = buses
+    assert [a["Properties"]["SourceArn"] for a in archives.values()] == [
+        {"Fn::GetAtt": [bus_id, "Arn"]}
+    ]
+
+
+@pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)
+def test_functions_run_python_3_12_plus_on_arm64_with_tracing(template: Template) -> None:
+    for fn in template.functions():
+        runtime = fn.properties["Runtime"]
+        match = re.fullmatch(r"python3\.(\d+)", runtime)
+        assert match, f"{fn.describe()}: runtime {runtime}"
+        assert int(match.group(1)) >= 12, f"{fn.describe()}: runtime {runtime}"
+        assert fn.properties["Architectures"] == ["arm64"], fn.describe()
+        assert fn.properties["Tracing"] == "Active", fn.describe()
+        env = fn.environment
+        assert env["POWERTOOLS_SERVICE_NAME"] == template.path.stem, fn.describe()
+        assert {"POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"} <= set(env)
+        assert "LogGroup" in fn.properties.get("LoggingConfig", {}), (
+            f"{fn.describe()}: log retention"
+        )
+        assert fn.layers, f"{fn.describe()}: the contracts layer is missing"
+
+
+def _refs(value: Any) -> Iterator[str]:
+    """Logical ids referenced anywhere inside a value (Ref and GetAtt)."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            yield value["Ref"]
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            yield target[0] if isinstance(target, list) else target.split(".")[0]
+        for item in value.values():
+            yield from _refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _refs(item)
+
+
+@pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)
+def test_sqs_functions_report_partial_batch_failures(template: Template) -> None:
+    for fn in template.functions():
+        sqs_events = [e for e in fn.events.values() if e["Type"] == "SQS"]
+        for event in sqs_events:
+            assert "ReportBatchItemFailures" in event["Properties"].get(
+                "FunctionResponseTypes", []
+            ), (
+                f"{fn.describe()}: an SQS event source without ReportBatchItemFailures retries "
+                "whole batches"
+            )
+        if sqs_events:
+            # A function-level DLQ does nothing for SQS-invoked functions.
+            assert "DeadLetterQueue" not in fn.properties, fn.describe()
+
+
+@pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)
+def test_every_queue_has_a_dlq_and_every_dlq_an_alarm(template: Template) -> None:
+    queues = template.resources("AWS::SQS::Queue")
+    dlqs: set[str] = set()
+    for logical_id, queue in queues.items():
+        redrive = queue["Properties"].get("RedrivePolicy")
+        if redrive:
+            (dlq,) = _refs(redrive["deadLetterTargetArn"])
+            dlqs.add(dlq)
+            assert redrive["maxReceiveCount"] >= 3, logical_id
+    for rule in template.resources("AWS::Events::Rule").values():
+        for target in rule["Properties"]["Targets"]:
+            assert "DeadLetterConfig" in target, f"rule target {target['Id']} has no DLQ"
+            dlqs.update(_refs(target["DeadLetterConfig"]))
+    consumes = any(e["Type"] == "SQS" for fn in template.functions() for e in fn.events.values())
+    assert bool(queues) == consumes, "queues exist exactly where a function consumes them"
+    undefended = (
+        set(queues) - dlqs - {q for q, v in queues.items() if "RedrivePolicy" in v["Properties"]}
+    )
+    assert not undefended, f"queues that are neither redriven nor a DLQ: {sorted(undefended)}"
+    alarmed = {
+        ref
+        for alarm in template.resources("AWS::CloudWatch::Alarm").values()
+        for dimension in alarm["Properties"].get("Dimensions", [])
+        for ref in _refs(dimension["Value"])
+    }
+    assert dlqs <= alarmed, f"DLQs without an alarm: {sorted(dlqs - alarmed)}"
+
+
+@pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)
+def test_queue_policies_admit_only_their_rules(template: Template) -> None:
+    rules_by_queue: dict[str, set[str]] = {}
+    for rule_id, rule in template.resources("AWS::Events::Rule").items():
+        for target in rule["Properties"]["Targets"]:
+            for queue in [*_refs(target["Arn"]), *_refs(target.get("DeadLetterConfig", {}))]:
+                rules_by_queue.setdefault(queue, set()).add(rule_id)
+    policies = template.resources("AWS::SQS::QueuePolicy").values()
+    for queue, rules in rules_by_queue.items():
+        statements = [
+            statement
+            for policy in policies
+            if queue in set(_refs(policy["Properties"]["Queues"]))
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        assert statements, f"{queue} is a rule target without a queue policy"
+        for statement in statements:
+            assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+            source_arns = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+            assert set(_refs(source_arns)) == rules, f"{queue}: policy not limited to {rules}"
+
+
+def _allow_statements(template: Template) -> Iterator[tuple[str, dict[str, Any]]]:
+    for logical_id, resource in template.resources().items():
+        properties = resource.get("Properties", {})
+        documents = []
+        for policy in properties.get("Policies", []):
+            if isinstance(policy, dict) and "Statement" in policy:
+                documents.append(policy)
+            elif isinstance(policy, dict) and "PolicyDocument" in policy:
+                documents.append(policy["PolicyDocument"])
+        if resource["Type"] in {
+            "AWS::IAM::Policy",
+            "AWS::IAM::RolePolicy",
+            "AWS::IAM::ManagedPolicy",
+        }:
+            document = properties["PolicyDocument"]
+            if isinstance(document, dict) and "Fn::Sub" in document:
+                document = json.loads(document["Fn::Sub"])
+            documents.append(document)
+        for document in documents:
+            for statement in document["Statement"]:
+                if statement["Effect"] == "Allow":
+                    yield logical_id, statement
+
+
+@pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)
+def test_iam_is_least_privilege(template: Template) -> None:
+    statements = list(_allow_statements(template))
+    assert statements
+    for logical_id, statement in statements:
+        actions = _as_list(statement["Action"])
+        assert not [a for a in actions if "*" in a], f"{logical_id}: wildcard action in {actions}"
+        if statement.get("Resource") == "*":
+            # Only actions that support no resource-level permissions may use "*".
+            allowed = {
+                "ssm:GetCommandInvocation",
+                "ssm:ListCommandInvocations",
+                "ec2:DescribeInstances",
+            }
+            assert set(actions) <= allowed, f"{logical_id}: {actions} on *"
+
+
+@pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)
+def test_functions_publish_only_their_own_source(template: Template) -> None:
+    service = Service(template.path.stem)
+    publishers = 0
+    for logical_id, statement in _allow_statements(template):
+        if "events:PutEvents" in _as_list(statement["Action"]):
+            publishers += 1
+            condition = statement.get("Condition", {}).get("StringEquals", {})
+            assert condition.get("events:source") == service.source, logical_id
+    assert publishers == len(template.functions())
+
+
+def test_http_apis_are_throttled_and_ops_requires_iam() -> None:
+    for template in SERVICE_TEMPLATES.values():
+        for logical_id, api in template.resources("AWS::Serverless::HttpApi").items():
+            settings = api["Properties"]["DefaultRouteSettings"]
+            assert {"ThrottlingRateLimit", "ThrottlingBurstLimit"} <= set(settings), logical_id
+            assert "AccessLogSettings" in api["Properties"], logical_id
+    (ops_api,) = SERVICE_TEMPLATES["ops-api"].resources("AWS::Serverless::HttpApi").values()
+    assert ops_api["Properties"]["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
+
+
+def test_rules_route_each_event_type_to_exactly_its_catalogued_consumers() -> None:
+    routed: dict[str, set[Service]] = {}
+    for name, template in SERVICE_TEMPLATES.items():
+        for rule in template.resources("AWS::Events::Rule").values():
+            for detail_type in rule["Properties"]["EventPattern"].get("detail-type", []):
+                routed.setdefault(detail_type, set()).add(Service(name))
+    for spec in EVENT_CATALOG:
+        assert routed.pop(spec.type, set()) == set(spec.consumers), spec.type
+    # Anything left is routed but not one of ours: only AWS's own events may be.
+    assert set(routed) == {"CodeBuild Build State Change"}
