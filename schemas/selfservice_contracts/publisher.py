@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from selfservice_contracts.envelope import to_eventbridge_entry
 from selfservice_contracts.events import AnyEvent
 
@@ -81,7 +83,12 @@ class EventBridgePublisher:
         for attempt in range(self._attempts):
             if attempt:
                 self._sleep(self._backoff * 2 ** (attempt - 1))
-            response = self._client.put_events(Entries=[entry for _, entry in chunk])
+            try:
+                response = self._client.put_events(Entries=[entry for _, entry in chunk])
+            except (BotoCoreError, ClientError) as exc:
+                # The whole call failed (throttled, endpoint down): every entry is retried.
+                failed = [(event_id, type(exc).__name__) for event_id, _ in chunk]
+                continue
             if not response.get("FailedEntryCount"):
                 return []
             # Results are positional: entry i of the response answers entry i of the request.

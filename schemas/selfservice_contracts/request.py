@@ -127,17 +127,35 @@ class ProvisioningRequest(ContractModel):
     parameters: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")], ParameterValue]
     """Product variables, already validated against the product's variable schema."""
     requester: Requester
-    environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$", examples=["dev", "prod"])]
-    cost_center: Annotated[str, Field(min_length=1, max_length=64, examples=["CC-1042"])]
+    environment: (
+        Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$", examples=["dev", "prod"])] | None
+    )
+    """Required for create and update; a destroy may not restate it."""
+    cost_center: Annotated[str, Field(min_length=1, max_length=64, examples=["CC-1042"])] | None
+    """Required for create and update; a destroy may not restate it."""
     approval: ApprovalState
     received_at: AwareDatetime
+    instance: TicketRef | None = None
+    """The ticket whose product instance this request acts on, when it is another ticket
+    (a modify or decommission catalog item); ``None`` means this ticket's own instance."""
+
+    @model_validator(mode="after")
+    def _environment_and_cost_center_unless_destroy(self) -> Self:
+        if self.action is not Action.DESTROY and (
+            self.environment is None or self.cost_center is None
+        ):
+            raise ValueError(f"{self.action.value} requests need an environment and a cost center")
+        if self.request_id != derive_request_id(self.instance or self.ticket, self.product):
+            raise ValueError("request_id must be derived from the instance ticket and product")
+        return self
 
 
 def derive_request_id(ticket: TicketRef, product: str) -> str:
     """Derive the stable request id of a ticket's product instance.
 
     The same ticket and product always give the same id, so a webhook delivered five
-    times correlates to one request (one ledger item: ticket + product).
+    times correlates to one request (one ledger item: ticket + product). Modify and
+    decommission items pass the original ticket, so they act on the same instance.
     """
     digest = hashlib.sha256(f"{ticket}|{product}".encode()).hexdigest()
     return f"req-{digest[:16]}"

@@ -1,26 +1,51 @@
 """``WebhookFunction``: ``POST /webhooks/servicenow`` and ``POST /webhooks/jira``.
 
-Thin handler: wires observability and routing; the domain logic lives in
-``intake.domain`` (authentication, normalization, validation, deduplication).
+Thin handler: reads the HTTP request into a :class:`Delivery`, asks the domain service
+for a reply, records metrics, and maps every refusal to its status code in one place.
 """
 
+from __future__ import annotations
+
+import base64
+import os
+from datetime import UTC, datetime
 from functools import cache
+from http import HTTPStatus
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from intake.adapters.dedupe import DynamoDBDeduplicator
+from intake.adapters.secrets import ParameterSecretStore
+from intake.adapters.settings_store import load_settings
 from intake.config import WebhookConfig
+from intake.domain.errors import AuthenticationError, IntakeError
+from intake.domain.intake import Delivery, IntakeService, SecretIds, Source
 from selfservice_contracts.config import load_config
+from selfservice_contracts.publisher import EventBridgePublisher
 
 CONFIG_MODEL = WebhookConfig
+DEDUPE_TTL_SECONDS = 7 * 24 * 3600
+"""How long a ticket's delivery is remembered (ServiceNow/Jira retries come within hours)."""
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayHttpResolver()
+
+_METRIC_BY_OUTCOME = {
+    "received": "RequestsReceived",
+    "approval_required": "ApprovalsRequired",
+    "approved": "RequestsApproved",
+    "rejected": "RequestsRejected",
+    "ignored": "DeliveriesIgnored",
+    "duplicate": "DeliveriesDuplicated",
+}
 
 
 @cache
@@ -29,26 +54,96 @@ def config() -> WebhookConfig:
     return load_config(CONFIG_MODEL)
 
 
-def _not_built_yet(source: str) -> Response[dict[str, str]]:
-    # Honest placeholder until the intake issue lands: a client learns the webhook is
-    # not processed, and the ITSM side retries or alerts instead of assuming success.
-    return Response(
-        status_code=501,
-        content_type=content_types.APPLICATION_JSON,
-        body={"message": f"{source} webhook processing is not implemented yet"},
+@cache
+def _adapters() -> tuple[EventBridgePublisher, DynamoDBDeduplicator, ParameterSecretStore]:
+    settings = config()
+    publisher = EventBridgePublisher(
+        boto3.client("events"),
+        settings.event_bus_name,
+        # X-Ray propagates across services through the event (PutEvents TraceHeader).
+        trace_header=lambda: os.environ.get("_X_AMZN_TRACE_ID"),
+    )
+    deduplicator = DynamoDBDeduplicator(settings.idempotency_table_name, DEDUPE_TTL_SECONDS)
+    return publisher, deduplicator, ParameterSecretStore()
+
+
+def _service() -> IntakeService:
+    settings = config()
+    publisher, deduplicator, secrets = _adapters()
+    return IntakeService(
+        settings=load_settings(settings.intake_config_parameter),
+        secrets=secrets,
+        secret_ids=SecretIds(
+            servicenow_hmac=settings.servicenow_hmac_secret_id,
+            servicenow_basic_auth=settings.servicenow_basic_auth_secret_id,
+            jira_webhook=settings.jira_webhook_secret_id,
+            jira_automation_token=settings.jira_automation_token_secret_id,
+        ),
+        publisher=publisher,
+        deduplicator=deduplicator,
     )
 
 
+def _raw_body() -> bytes:
+    event = app.current_event
+    body = event.body or ""
+    # HMACs are computed over the bytes the sender signed: undo API Gateway's encoding.
+    return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+
+
+def _receive(source: Source) -> Response[dict[str, Any]]:
+    delivery = Delivery(
+        source=source,
+        headers={name.lower(): value for name, value in (app.current_event.headers or {}).items()},
+        body=_raw_body(),
+        received_at=datetime.now(UTC),
+    )
+    reply = _service().handle(delivery)
+    metrics.add_metric(name=_METRIC_BY_OUTCOME[reply.outcome], unit=MetricUnit.Count, value=1)
+    logger.info(
+        "delivery answered",
+        extra={
+            "source": source,
+            "outcome": reply.outcome,
+            "status_code": reply.status_code,
+            "request_id": reply.body.get("request_id"),
+            "ticket": reply.body.get("ticket"),
+        },
+    )
+    return Response(reply.status_code, content_types.APPLICATION_JSON, reply.body)
+
+
 @app.post("/webhooks/servicenow")
-def servicenow_webhook() -> Response[dict[str, str]]:
+def servicenow_webhook() -> Response[dict[str, Any]]:
     """Receive a ServiceNow business-rule delivery."""
-    return _not_built_yet("servicenow")
+    return _receive("servicenow")
 
 
 @app.post("/webhooks/jira")
-def jira_webhook() -> Response[dict[str, str]]:
+def jira_webhook() -> Response[dict[str, Any]]:
     """Receive a Jira Cloud webhook or Jira Automation web request."""
-    return _not_built_yet("jira")
+    return _receive("jira")
+
+
+@app.exception_handler(IntakeError)  # type: ignore[untyped-decorator]
+def refused(error: IntakeError) -> Response[dict[str, object]]:
+    """Every refusal, mapped to its status code in this one place."""
+    if isinstance(error, AuthenticationError):
+        # The reason helps operators (metric, log), never the caller (bare 401).
+        with single_metric(
+            name="WebhookAuthFailures",
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=metrics.namespace,
+        ) as metric:
+            metric.add_dimension(name="Reason", value=error.reason)
+        logger.warning("webhook authentication failed", extra={"reason": error.reason})
+    elif error.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        logger.error("delivery not accepted", extra={"error": str(error)}, exc_info=error)
+    else:
+        logger.info("delivery refused", extra={"status_code": error.status_code})
+    headers = {"Retry-After": "5"} if error.status_code == HTTPStatus.SERVICE_UNAVAILABLE else None
+    return Response(error.status_code, content_types.APPLICATION_JSON, error.body(), headers)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
@@ -57,4 +152,5 @@ def jira_webhook() -> Response[dict[str, str]]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point (``Handler: intake.handlers.webhook.lambda_handler``)."""
     config()
+    _adapters()[1].register_lambda_context(context)
     return app.resolve(event, context)

@@ -1,0 +1,1 @@
+"""Intake's adapters: AWS behind the small interfaces the domain declares."""

@@ -1,0 +1,68 @@
+"""Exactly-once publishing with Powertools idempotency on DynamoDB."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from intake.domain.errors import DeliveryInProgressError
+
+__all__ = ["DynamoDBDeduplicator", "InMemoryDeduplicator"]
+
+
+class DynamoDBDeduplicator:
+    """Stores each key's reply; a repeat gets the stored reply, concurrent twins a 503."""
+
+    def __init__(self, table_name: str, ttl_seconds: int) -> None:
+        self._store = DynamoDBPersistenceLayer(table_name=table_name)
+        self._config = IdempotencyConfig(
+            event_key_jmespath="key",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=ttl_seconds,
+        )
+
+    def register_lambda_context(self, context: LambdaContext) -> None:
+        """Lets an in-progress record expire with the invocation's remaining time."""
+        self._config.register_lambda_context(context)
+
+    def once(self, key: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``action`` the first time ``key`` is seen; replay its result afterwards."""
+
+        @idempotent_function(  # type: ignore[untyped-decorator]
+            data_keyword_argument="delivery",
+            persistence_store=self._store,
+            config=self._config,
+        )
+        def run(delivery: dict[str, str]) -> dict[str, Any]:
+            return action()
+
+        try:
+            result: dict[str, Any] = run(delivery={"key": key})
+        except IdempotencyAlreadyInProgressError:
+            raise DeliveryInProgressError(
+                "the same request is being processed; retry shortly"
+            ) from None
+        return result
+
+
+class InMemoryDeduplicator:
+    """Same contract, in memory (tests, benchmarks)."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, dict[str, Any]] = {}
+
+    def once(self, key: str, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``action`` the first time ``key`` is seen; replay its result afterwards."""
+        if key not in self.results:
+            self.results[key] = action()
+        return self.results[key]

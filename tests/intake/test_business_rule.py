@@ -1,0 +1,131 @@
+"""The shipped ServiceNow business rule and intake's parser are one contract.
+
+The script runs in Node with stand-ins for the Glide APIs it calls (GlideRecord,
+GlideCertificateEncryption, RESTMessageV2…); what it would send must authenticate
+with intake's verifier and normalize into the expected request.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+
+from intake.domain.intake import Delivery
+from selfservice_contracts.events import RequestReceived
+from selfservice_contracts.request import Action
+from tests.intake.conftest import NOW, ROOT, make_service
+
+NODE = shutil.which("node")
+pytestmark = pytest.mark.skipif(NODE is None, reason="node is needed to run the business rule")
+
+RECORD = {
+    "number": "RITM0010042",
+    "sys_id": "9d385017c611228701d22104cc95c371",
+    "state": "1",
+    "stage": "request_approved",
+    "approval": "approved",
+    "short_description": "AWS EC2 Instance",
+    "request": {"number": "REQ0010040", "sys_id": "a1b2c3d4e5f60718293a4b5c6d7e8f90"},
+    "cat_item": {"sys_id": "04b7e94b4f7b4200086eeed18110c7fd", "name": "AWS EC2 Instance"},
+    "opened_by": {
+        "sys_id": "6816f79cc0a8016401c5a33be04be441",
+        "user_name": "ana.ruiz",
+        "name": "Ana Ruiz",
+        "email": "ana.ruiz@acme.example",
+    },
+    "requested_for": {
+        "sys_id": "6816f79cc0a8016401c5a33be04be441",
+        "user_name": "ana.ruiz",
+        "name": "Ana Ruiz",
+        "email": "ana.ruiz@acme.example",
+    },
+}
+VARIABLES = {
+    "instance_type": "t3.micro",
+    "environment": "dev",
+    "desired_capacity": "1",
+    "cost_center": "CC-1042",
+    "aws_region": "us-east-1",
+    "justification": "Lasttest für das Kassenteam",
+}
+
+
+def _run(**overrides: Any) -> dict[str, Any]:
+    scenario = {
+        "operation": "insert",
+        "record": RECORD,
+        "variables": VARIABLES,
+        "display": {"aws_region": "US East (N. Virginia)"},
+        "changed": [],
+        "secret": "sn-current-secret",
+        "now_ms": int(NOW.timestamp() * 1000),
+        **overrides,
+    }
+    completed = subprocess.run(
+        [
+            str(NODE),
+            str(ROOT / "tests/intake/business_rule_harness.js"),
+            str(ROOT / "itsm/servicenow/business-rule.js"),
+        ],
+        input=json.dumps(scenario),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    result: dict[str, Any] = json.loads(completed.stdout)
+    return result
+
+
+def _delivery(sent: dict[str, Any]) -> Delivery:
+    headers = {name.lower(): value for name, value in sent["headers"].items()}
+    return Delivery("servicenow", headers, sent["body"].encode("utf-8"), NOW)
+
+
+def test_an_inserted_item_is_signed_sent_and_understood() -> None:
+    sent = _run()
+    assert sent["sent"] is True
+    assert sent["method"] == "post"
+    service, bus = make_service()
+    reply = service.handle(_delivery(sent))
+    assert reply.status_code == 202, reply.body
+    (event,) = bus.events
+    assert isinstance(event.data, RequestReceived)
+    assert event.data.request.parameters["justification"] == "Lasttest für das Kassenteam"
+    assert event.data.request.parameters["region"] == "us-east-1"  # the value, not the label
+
+
+def test_a_tampered_body_fails_authentication() -> None:
+    sent = _run()
+    sent["body"] = sent["body"].replace("t3.micro", "m6i.32xlarge")
+    service, _ = make_service()
+    with pytest.raises(Exception, match="unauthorized"):
+        service.handle(_delivery(sent))
+
+
+def test_updates_are_sent_only_for_approval_changes_and_cancellations() -> None:
+    assert _run(operation="update", changed=[])["sent"] is False
+    approval = _run(operation="update", changed=["approval"])
+    assert json.loads(approval["body"])["event"] == "sc_req_item.updated"
+    cancelled = _run(operation="update", changed=["state"], record={**RECORD, "state": "4"})
+    assert json.loads(cancelled["body"])["event"] == "sc_req_item.cancelled"
+    service, bus = make_service()
+    assert service.handle(_delivery(cancelled)).status_code == 202
+    assert bus.events[0].data.request.action is Action.DESTROY  # type: ignore[union-attr]
+
+
+def test_the_integration_users_own_updates_are_not_sent_back() -> None:
+    sent = _run(
+        operation="update", changed=["approval"], user="selfservice", skip_user="selfservice"
+    )
+    assert sent["sent"] is False
+
+
+def test_a_missing_secret_sends_nothing_and_says_why() -> None:
+    sent = _run(secret=None)
+    assert sent["sent"] is False
+    assert any("was not sent" in line for line in sent["log"])

@@ -1,0 +1,216 @@
+"""The real handler against moto: SSM config, Secrets Manager, DynamoDB dedupe, EventBridge.
+
+Acceptance: twenty deliveries of one ticket, interleaved with other tickets, publish
+exactly one event per ticket and action, observed on an SQS queue behind a rule.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from intake.adapters import settings_store
+from intake.handlers import webhook
+from selfservice_contracts.envelope import parse_sqs_body
+from selfservice_contracts.events import AnyEvent, TicketEventData
+from tests.intake.conftest import ROOT, fixture, jira_delivery, servicenow_delivery
+from tests.lambda_context import FakeContext
+
+BUS = "selfservice-bus"
+
+
+@dataclass
+class Stack:
+    queue_url: str
+    sqs: Any
+
+    def published(self) -> list[AnyEvent]:
+        events = []
+        while batch := self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10
+        ).get("Messages", []):
+            events += [parse_sqs_body(message["Body"]) for message in batch]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch
+                ],
+            )
+        return events
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        region = "us-east-1"
+        events = boto3.client("events", region_name=region)
+        sqs = boto3.client("sqs", region_name=region)
+        events.create_event_bus(Name=BUS)
+        queue_url = sqs.create_queue(QueueName="observer")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        events.put_rule(
+            Name="all",
+            EventBusName=BUS,
+            EventPattern=json.dumps({"source": ["selfservice.intake"]}),
+        )
+        events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
+        boto3.client("dynamodb", region_name=region).create_table(
+            TableName="intake-idempotency",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        boto3.client("ssm", region_name=region).put_parameter(
+            Name="/selfservice/intake/config",
+            Type="String",
+            Value=(ROOT / "config/intake.example.json").read_text(),
+        )
+        secrets = boto3.client("secretsmanager", region_name=region)
+        for name, value in {
+            "sn-hmac": {"current": "sn-current-secret"},
+            "sn-basic": {"username": "servicenow", "password": "pw"},
+            "jira-webhook": {"current": "jira-webhook-secret"},
+            "jira-token": {"current": "jira-automation-token"},
+        }.items():
+            secrets.create_secret(Name=name, SecretString=json.dumps(value))
+        environment = {
+            "POWERTOOLS_SERVICE_NAME": "intake",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "EVENT_BUS_NAME": BUS,
+            "IDEMPOTENCY_TABLE_NAME": "intake-idempotency",
+            "INTAKE_CONFIG_PARAMETER": "/selfservice/intake/config",
+            "SERVICENOW_HMAC_SECRET_ID": "sn-hmac",
+            "SERVICENOW_BASIC_AUTH_SECRET_ID": "sn-basic",
+            "JIRA_WEBHOOK_SECRET_ID": "jira-webhook",
+            "JIRA_AUTOMATION_TOKEN_SECRET_ID": "jira-token",
+        }
+        for variable, setting in environment.items():
+            monkeypatch.setenv(variable, setting)
+        _reset_caches()
+        yield Stack(queue_url, sqs)
+        _reset_caches()
+
+
+def _reset_caches() -> None:
+    webhook.config.cache_clear()
+    webhook._adapters.cache_clear()
+    settings_store._validated.cache_clear()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
+def _invoke(delivery: Any, *, base64_body: bool = False) -> dict[str, Any]:
+    event = json.loads((ROOT / "events/WebhookFunction.json").read_text())
+    path = f"/webhooks/{delivery.source}"
+    event.update(rawPath=path, routeKey=f"POST {path}", headers=dict(delivery.headers))
+    event["requestContext"]["http"]["path"] = path
+    if base64_body:
+        event.update(body=base64.b64encode(delivery.body).decode(), isBase64Encoded=True)
+    else:
+        event.update(body=delivery.body.decode("utf-8"), isBase64Encoded=False)
+    response: dict[str, Any] = webhook.lambda_handler(event, FakeContext())
+    return response
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def test_twenty_deliveries_per_ticket_interleaved_publish_one_event_each(stack: Stack) -> None:
+    ec2 = fixture("servicenow-ritm-ec2-inserted.json")
+    account = fixture("servicenow-ritm-account-inserted.json")
+    jira = fixture("jira-issue-created-webhook.json")
+    deliveries = []
+    for n in range(20):
+        for body in (ec2, account):
+            variant = {**body, "event": "sc_req_item.inserted" if n % 2 else "sc_req_item.updated"}
+            deliveries.append(servicenow_delivery(variant, webhook_id=f"msg_{n}", at=_now()))
+        deliveries.append(jira_delivery(jira, identifier=f"jira-{n % 3}", at=_now()))
+    random.Random(42).shuffle(deliveries)
+
+    responses = [_invoke(delivery) for delivery in deliveries]
+
+    assert {r["statusCode"] for r in responses} == {202}
+    by_ticket: dict[str, set[str]] = {}
+    for response in responses:
+        body = json.loads(response["body"])
+        by_ticket.setdefault(body["ticket"], set()).add(body["request_id"])
+    assert {ticket: len(ids) for ticket, ids in by_ticket.items()} == {
+        "servicenow:RITM0010042": 1,
+        "servicenow:RITM0010077": 1,
+        "jira:ITSM-42": 1,
+    }
+    published = stack.published()
+    counts = Counter(
+        (str(e.data.ticket), e.type) for e in published if isinstance(e.data, TicketEventData)
+    )
+    assert counts == {
+        ("servicenow:RITM0010042", "selfservice.request.received.v1"): 1,
+        ("servicenow:RITM0010077", "selfservice.request.received.v1"): 1,
+        ("jira:ITSM-42", "selfservice.request.approval-required.v1"): 1,
+    }
+
+
+def test_an_unsigned_delivery_is_a_bare_401(stack: Stack) -> None:
+    delivery = servicenow_delivery(fixture("servicenow-ritm-ec2-inserted.json"), at=_now())
+    headers = {k: v for k, v in delivery.headers.items() if not k.startswith("webhook-")}
+    response = _invoke(
+        type(delivery)(delivery.source, headers, delivery.body, delivery.received_at)
+    )
+    assert response["statusCode"] == 401
+    assert json.loads(response["body"]) == {"message": "unauthorized"}
+    assert stack.published() == []
+
+
+def test_a_base64_encoded_body_is_verified_on_its_bytes(stack: Stack) -> None:
+    delivery = servicenow_delivery(fixture("servicenow-ritm-ec2-inserted.json"), at=_now())
+    response = _invoke(delivery, base64_body=True)
+    assert response["statusCode"] == 202
+    assert len(stack.published()) == 1
+
+
+def test_a_policy_rejection_is_422_and_tells_the_ticket(stack: Stack) -> None:
+    body = fixture("servicenow-ritm-ec2-inserted.json")
+    body["variables"]["instance_type"] = "m6i.32xlarge"
+    response = _invoke(servicenow_delivery(body, at=_now()))
+    assert response["statusCode"] == 422
+    (event,) = stack.published()
+    assert event.type == "selfservice.request.rejected.v1"
+
+
+def test_a_missing_configuration_is_503_with_retry_after(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTAKE_CONFIG_PARAMETER", "/does/not/exist")
+    _reset_caches()
+    response = _invoke(servicenow_delivery(fixture("servicenow-ritm-ec2-inserted.json"), at=_now()))
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"] == "5"
+    assert stack.published() == []
+
+
+def test_a_bus_that_does_not_exist_is_503_and_nothing_is_remembered(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVENT_BUS_NAME", "missing-bus")
+    _reset_caches()
+    delivery = servicenow_delivery(fixture("servicenow-ritm-ec2-inserted.json"), at=_now())
+    assert _invoke(delivery)["statusCode"] == 503
+    monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+    _reset_caches()
+    assert _invoke(delivery)["statusCode"] == 202  # the failed attempt left no dedupe record
+    assert len(stack.published()) == 1
