@@ -6,9 +6,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PY_SOURCES := schemas src services tests
+PY_SOURCES := schemas src services tests bench
 
-.PHONY: help setup test lint typecheck cfn-lint pytest demo schemas lock clean
+.PHONY: help setup test lint typecheck cfn-lint pytest demo schemas bench lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ test: lint typecheck cfn-lint pytest ## every check: lint, types, templates, tes
 
 demo: $(STAMP) ## run the main job on the embedded stack
 	$(BIN)/selfservice demo
+
+bench: $(STAMP) ## run the benchmarks and write docs/benchmarks.md
+	PYTHONPATH=services/intake $(BIN)/python -m bench.run
 
 schemas: $(STAMP) ## re-export the JSON Schemas and the event catalog from the models
 	$(BIN)/selfservice contracts export

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
@@ -124,6 +123,10 @@ def parse_eventbridge_event(raw: Mapping[str, Any] | str | bytes) -> AnyEvent:
     envelope, a ``detail`` that is not a CloudEvent, an unknown type, a ``detail-type``
     or ``source`` that disagrees with the CloudEvent, or data that fails its model.
     """
+    # Imported here: producers (intake, ops-api) never parse, and Powertools' parser
+    # models cost tens of milliseconds of every cold start that imports them.
+    from aws_lambda_powertools.utilities.parser.models import EventBridgeModel  # noqa: PLC0415
+
     try:
         envelope = EventBridgeModel.model_validate(
             json.loads(raw) if isinstance(raw, str | bytes) else raw
@@ -143,7 +146,7 @@ def parse_eventbridge_event(raw: Mapping[str, Any] | str | bytes) -> AnyEvent:
     attributes = dict(cloud_event.get_attributes())
     attributes["data"] = cloud_event.get_data()
     try:
-        event = event_adapter.validate_python(attributes)
+        event = event_adapter().validate_python(attributes)
     except ValidationError as exc:
         raise ContractError(
             f"{attributes.get('type')!r} event {attributes.get('id')!r} breaks its contract: {exc}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Literal, Self
 
 from pydantic import AwareDatetime, Field, JsonValue, TypeAdapter, model_validator
@@ -355,7 +356,11 @@ AnyEvent = Annotated[
 ]
 """Every event the platform emits, dispatched on the CloudEvent ``type``."""
 
-event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+@cache
+def event_adapter() -> TypeAdapter[AnyEvent]:
+    """Validator of the event union, built on first use (producers never need it)."""
+    return TypeAdapter(AnyEvent)
 
 
 # ---------------------------------------------------------------------------

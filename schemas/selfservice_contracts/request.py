@@ -43,9 +43,15 @@ ParameterValue = str | int | float | bool | list[str] | None
 
 
 class ContractModel(BaseModel):
-    """Base of every contract: immutable, strict about unknown fields, JSON-friendly."""
+    """Base of every contract: immutable, strict about unknown fields, JSON-friendly.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    Validators are built on first use (``defer_build``): each function uses a handful
+    of the contracts, and compiling all of them would cost every cold start ~90 ms.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", str_strip_whitespace=True, defer_build=True
+    )
 
 
 class TicketSystem(StrEnum):

@@ -17,7 +17,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from intake.adapters import settings_store
@@ -108,9 +107,8 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
 
 def _reset_caches() -> None:
     webhook.config.cache_clear()
-    webhook._adapters.cache_clear()
+    webhook.adapters.cache_clear()
     settings_store._validated.cache_clear()
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
 
 
 def _invoke(delivery: Any, *, base64_body: bool = False) -> dict[str, Any]:

@@ -165,7 +165,10 @@ class EnvironmentPolicy(_Settings):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            re.compile(value)
+            try:
+                re.compile(value)
+            except re.error as exc:  # not a ValueError: pydantic would not report it
+                raise ValueError(f"not a valid regular expression: {exc}") from None
         return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -23,8 +24,10 @@ __all__ = ["DynamoDBDeduplicator", "InMemoryDeduplicator"]
 class DynamoDBDeduplicator:
     """Stores each key's reply; a repeat gets the stored reply, concurrent twins a 503."""
 
-    def __init__(self, table_name: str, ttl_seconds: int) -> None:
-        self._store = DynamoDBPersistenceLayer(table_name=table_name)
+    def __init__(
+        self, table_name: str, ttl_seconds: int, boto3_session: boto3.session.Session
+    ) -> None:
+        self._store = DynamoDBPersistenceLayer(table_name=table_name, boto3_session=boto3_session)
         self._config = IdempotencyConfig(
             event_key_jmespath="key",
             raise_on_no_idempotency_key=True,

@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from intake.domain.errors import ConfigurationUnavailableError
 
@@ -48,16 +49,20 @@ def accepted_values(raw: str) -> list[str]:
 
 
 class ParameterSecretStore:
-    """Reads secrets through Powertools parameters (cached for :data:`CACHE_SECONDS`)."""
+    """Reads secrets through Powertools providers (cached for :data:`CACHE_SECONDS`)."""
+
+    def __init__(self, ssm: SSMProvider, secrets: SecretsProvider) -> None:
+        self._ssm = ssm
+        self._secrets = secrets
 
     def values(self, secret_id: str) -> list[str]:
         """Accepted values of ``secret_id``; a 503 if it cannot be read."""
         try:
             if secret_id.startswith(("/", "arn:aws:ssm:")):
-                raw = parameters.get_parameter(secret_id, decrypt=True, max_age=CACHE_SECONDS)
+                raw = self._ssm.get(secret_id, decrypt=True, max_age=CACHE_SECONDS)
             else:
-                raw = parameters.get_secret(secret_id, max_age=CACHE_SECONDS)
-        except parameters.exceptions.GetParameterError as exc:
+                raw = self._secrets.get(secret_id, max_age=CACHE_SECONDS)
+        except GetParameterError as exc:
             raise ConfigurationUnavailableError("a webhook secret cannot be read") from exc
         values = accepted_values(str(raw))
         if not values:
