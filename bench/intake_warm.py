@@ -37,10 +37,10 @@ class Context:
 
 def stub_handler() -> None:
     """Replace the handler's AWS adapters with in-memory ones (same interfaces)."""
-    from intake.adapters.dedupe import InMemoryDeduplicator
     from intake.domain.intake import IntakeService, SecretIds
     from intake.handlers import webhook
     from intake.settings import IntakeSettings
+    from selfservice_contracts.dedupe import InMemoryDeduplicator
     from selfservice_contracts.publisher import InMemoryPublisher
 
     class Secrets:

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from intake.adapters.dedupe import InMemoryDeduplicator
 from intake.domain.auth import sign_standard_webhook
 from intake.domain.intake import Delivery, IntakeService, SecretIds, Source
 from intake.settings import IntakeSettings
+from selfservice_contracts.dedupe import InMemoryDeduplicator
 from selfservice_contracts.events import AnyEvent
 from selfservice_contracts.publisher import InMemoryPublisher, PublishError
 

@@ -6,6 +6,14 @@ Fixes are applied by :func:`apply` (idempotent) before moto serves any request.
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.responses import ActionResult
+from moto.core.types import Base64EncodedString
+from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.events.utils import EventTemplateParser
 
 __all__ = ["apply"]
@@ -26,10 +34,74 @@ def _deliver_account_to_targets() -> None:
         )
 
 
+_REFRESHES: dict[str, list[dict[str, Any]]] = {}
+
+
+def _start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+    group_name = self._get_param("AutoScalingGroupName")
+    group = self.autoscaling_backend.autoscaling_groups[group_name]
+    # Replace every instance at once from the group's current launch template version:
+    # what a finished rolling refresh leaves behind.
+    capacity = group.desired_capacity
+    group.set_desired_capacity(0)
+    group.set_desired_capacity(capacity)
+    now = datetime.now(UTC).isoformat()
+    refresh = {
+        "InstanceRefreshId": str(uuid.uuid4()),
+        "AutoScalingGroupName": group_name,
+        "Status": "Successful",
+        "PercentageComplete": 100,
+        "InstancesToUpdate": 0,
+        "StartTime": now,
+        "EndTime": now,
+    }
+    _REFRESHES.setdefault(group_name, []).insert(0, refresh)
+    return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+
+def _describe_instance_refreshes(self: AutoScalingResponse) -> ActionResult:
+    group_name = self._get_param("AutoScalingGroupName")
+    return ActionResult({"InstanceRefreshes": _REFRESHES.get(group_name, [])})
+
+
+def _cancel_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+    # Refreshes finish immediately here, so there is never one to cancel.
+    return ActionResult({"InstanceRefreshId": ""})
+
+
+def _instance_refresh() -> None:
+    """Gap: Auto Scaling instance refreshes are not implemented (HTTP 500).
+
+    Terraform starts one whenever a group's launch template version changes (a new
+    instance type), so an update of ``ec2-app`` failed after ten retries.
+    """
+    AutoScalingResponse.start_instance_refresh = _start_instance_refresh  # type: ignore[attr-defined]
+    AutoScalingResponse.describe_instance_refreshes = _describe_instance_refreshes  # type: ignore[attr-defined]
+    AutoScalingResponse.cancel_instance_refresh = _cancel_instance_refresh  # type: ignore[attr-defined]
+
+
+def _template_version_user_data(self: LaunchTemplateVersion) -> Base64EncodedString | None:
+    user_data = self.data.get("UserData")
+    if isinstance(user_data, str):
+        return Base64EncodedString(user_data) if user_data else None
+    return user_data
+
+
+def _launch_template_versions_keep_user_data_encoded() -> None:
+    """Gap: versions made by CreateLaunchTemplateVersion keep UserData as a plain string.
+
+    Launching from such a version (an Auto Scaling group after an update) then fails an
+    assertion inside moto with HTTP 500.
+    """
+    LaunchTemplateVersion.user_data = property(_template_version_user_data)  # type: ignore[assignment,method-assign]
+
+
 def apply() -> None:
     """Apply every fix once per process."""
     global _applied  # noqa: PLW0603 - a process-wide, apply-once patch
     if _applied:
         return
     _deliver_account_to_targets()
+    _instance_refresh()
+    _launch_template_versions_keep_user_data_encoded()
     _applied = True

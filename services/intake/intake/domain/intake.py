@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol
 from intake.domain.auth import authenticate_jira, authenticate_servicenow
 from intake.domain.errors import (
     BusUnavailableError,
+    DeliveryInProgressError,
     FieldError,
     MalformedPayloadError,
     PayloadTooLargeError,
@@ -39,6 +40,7 @@ from intake.domain.products import UnknownProductError, validate_variables
 from intake.domain.servicenow import normalize_servicenow
 from intake.domain.submission import Ignored, Submission
 from intake.settings import IntakeSettings
+from selfservice_contracts.dedupe import DuplicateInProgressError
 from selfservice_contracts.envelope import build_event
 from selfservice_contracts.events import (
     ApprovalRequired,
@@ -352,7 +354,12 @@ class IntakeService:
                 raise BusUnavailableError("the event bus is unavailable; retry later") from exc
             return reply.to_json()
 
-        stored = self.deduplicator.once(key, publish)
+        try:
+            stored = self.deduplicator.once(key, publish)
+        except DuplicateInProgressError:
+            raise DeliveryInProgressError(
+                "the same request is being processed; retry shortly"
+            ) from None
         if executed:
             return reply
         return Reply(stored["status_code"], stored["body"], "duplicate")

@@ -22,13 +22,13 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from intake.adapters.dedupe import DynamoDBDeduplicator
 from intake.adapters.secrets import ParameterSecretStore
 from intake.adapters.settings_store import load_settings
 from intake.config import WebhookConfig
 from intake.domain.errors import AuthenticationError, IntakeError
 from intake.domain.intake import Delivery, IntakeService, SecretIds, Source
 from selfservice_contracts.config import load_config
+from selfservice_contracts.dedupe import DynamoDBDeduplicator
 from selfservice_contracts.publisher import EventBridgePublisher
 
 CONFIG_MODEL = WebhookConfig

@@ -1,4 +1,10 @@
-"""Exactly-once publishing with Powertools idempotency on DynamoDB."""
+"""Exactly once, keyed on meaning: Powertools idempotency on DynamoDB.
+
+Used by intake (one event per ticket, action and outcome) and by every SQS consumer
+(one processing per CloudEvent ``source`` + ``id``). The first call for a key runs
+the action and stores its JSON result; later calls get the stored result without
+running it. A failed action stores nothing, so a retry runs it again.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +22,15 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from intake.domain.errors import DeliveryInProgressError
+__all__ = ["DuplicateInProgressError", "DynamoDBDeduplicator", "InMemoryDeduplicator"]
 
-__all__ = ["DynamoDBDeduplicator", "InMemoryDeduplicator"]
+
+class DuplicateInProgressError(RuntimeError):
+    """The same key is being processed right now; retry shortly."""
 
 
 class DynamoDBDeduplicator:
-    """Stores each key's reply; a repeat gets the stored reply, concurrent twins a 503."""
+    """Stores each key's result; a repeat gets it back, a concurrent twin an error."""
 
     def __init__(
         self, table_name: str, ttl_seconds: int, boto3_session: boto3.session.Session
@@ -52,9 +60,7 @@ class DynamoDBDeduplicator:
         try:
             result: dict[str, Any] = run(delivery={"key": key})
         except IdempotencyAlreadyInProgressError:
-            raise DeliveryInProgressError(
-                "the same request is being processed; retry shortly"
-            ) from None
+            raise DuplicateInProgressError(f"{key} is being processed; retry shortly") from None
         return result
 
 

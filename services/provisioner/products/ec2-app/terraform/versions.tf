@@ -1,0 +1,33 @@
+terraform {
+  required_version = ">= 1.10.0"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.100"
+    }
+  }
+
+  # Bucket, key (one per product and ticket), region and locking come from
+  # `terraform init -backend-config=…` in the buildspec.
+  backend "s3" {}
+}
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = local.tags
+  }
+
+  dynamic "assume_role" {
+    for_each = var.deploy_role_arn == null ? [] : [var.deploy_role_arn]
+    content {
+      role_arn     = assume_role.value
+      session_name = "selfservice-${var.request_id}"
+    }
+  }
+
+  retry_mode  = "adaptive"
+  max_retries = 10
+}

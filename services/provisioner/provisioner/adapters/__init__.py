@@ -1,0 +1,1 @@
+"""The provisioner's adapters: DynamoDB, S3, CodeBuild, CloudWatch Logs."""

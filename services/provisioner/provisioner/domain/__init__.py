@@ -1,0 +1,1 @@
+"""The provisioner's domain: the lifecycle, the ledger port, the service. No boto3."""
