@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from moto import mock_aws
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.events.utils import EventTemplateParser
 
 from selfservice.local import moto_gaps
@@ -49,3 +51,79 @@ def test_targets_receive_the_account_field_only_with_the_fix() -> None:
     assert "account" not in _delivered_event()  # the gap, as moto ships it
     moto_gaps.apply()
     assert _delivered_event()["account"] == "123456789012"
+
+
+def _group_with_template(user_data_version: bool) -> tuple[object, object, str]:
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    autoscaling = boto3.client("autoscaling", region_name="us-east-1")
+    template = ec2.create_launch_template(
+        LaunchTemplateName="lt",
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+    )["LaunchTemplate"]
+    if user_data_version:
+        # Terraform creates new versions like this when the instance type changes.
+        ec2.create_launch_template_version(
+            LaunchTemplateId=template["LaunchTemplateId"],
+            LaunchTemplateData={
+                "ImageId": "ami-12c6146b",
+                "InstanceType": "t3.small",
+                "UserData": "",
+            },
+        )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="asg",
+        LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Latest"},
+        MinSize=1,
+        MaxSize=2,
+        DesiredCapacity=1,
+        AvailabilityZones=["us-east-1a"],
+    )
+    return ec2, autoscaling, template["LaunchTemplateId"]
+
+
+def _instance_types(ec2: object) -> list[str]:
+    reservations = ec2.describe_instances(  # type: ignore[attr-defined]
+        Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
+    )["Reservations"]
+    return [i["InstanceType"] for r in reservations for i in r["Instances"]]
+
+
+def test_an_instance_refresh_replaces_instances_from_the_current_template() -> None:
+    with mock_aws():
+        ec2, autoscaling, _ = _group_with_template(user_data_version=True)
+        refresh_id = autoscaling.start_instance_refresh(AutoScalingGroupName="asg")[  # type: ignore[attr-defined]
+            "InstanceRefreshId"
+        ]
+        refreshes = autoscaling.describe_instance_refreshes(AutoScalingGroupName="asg")[  # type: ignore[attr-defined]
+            "InstanceRefreshes"
+        ]
+        assert [(r["InstanceRefreshId"], r["Status"]) for r in refreshes] == [
+            (refresh_id, "Successful")
+        ]
+        assert _instance_types(ec2) == ["t3.small"]
+
+
+def test_without_the_fixes_moto_cannot_refresh(unpatched: None) -> None:
+    saved = {
+        name: AutoScalingResponse.__dict__[name]
+        for name in (
+            "start_instance_refresh",
+            "describe_instance_refreshes",
+            "cancel_instance_refresh",
+        )
+    }
+    saved_user_data = LaunchTemplateVersion.__dict__["user_data"]
+    try:
+        for name in saved:
+            delattr(AutoScalingResponse, name)
+        LaunchTemplateVersion.user_data = moto_gaps._ORIGINAL_USER_DATA  # type: ignore[method-assign]
+        with mock_aws():
+            _, autoscaling, _ = _group_with_template(user_data_version=False)
+            with pytest.raises(Exception):  # noqa: B017, PT011 - moto answers HTTP 500
+                autoscaling.start_instance_refresh(AutoScalingGroupName="asg")  # type: ignore[attr-defined]
+        with mock_aws(), pytest.raises(AssertionError):
+            _group_with_template(user_data_version=True)  # launching from the new version
+    finally:
+        for name, value in saved.items():
+            setattr(AutoScalingResponse, name, value)
+        LaunchTemplateVersion.user_data = saved_user_data  # type: ignore[method-assign]

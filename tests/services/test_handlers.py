@@ -18,6 +18,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto import mock_aws
 
+from provisioner.runtime import build_runtime
 from selfservice.templates import FunctionSpec, load_template
 from selfservice_contracts.config import ConfigurationError
 from tests.conftest import ROOT, platform_functions
@@ -102,7 +103,7 @@ def test_sqs_consumers_never_acknowledge_what_they_did_not_handle(
     with mock_aws(), pytest.raises(BatchProcessingError, match="All records failed processing"):
         module.lambda_handler(event, FakeContext())
     if hasattr(module, "runtime"):
-        module.build_runtime.cache_clear()
+        build_runtime.cache_clear()
 
 
 @pytest.mark.parametrize("fn", platform_functions(), ids=lambda fn: fn.logical_id)

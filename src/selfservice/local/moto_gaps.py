@@ -80,6 +80,9 @@ def _instance_refresh() -> None:
     AutoScalingResponse.cancel_instance_refresh = _cancel_instance_refresh  # type: ignore[attr-defined]
 
 
+_ORIGINAL_USER_DATA = LaunchTemplateVersion.user_data
+
+
 def _template_version_user_data(self: LaunchTemplateVersion) -> Base64EncodedString | None:
     user_data = self.data.get("UserData")
     if isinstance(user_data, str):

@@ -214,15 +214,21 @@ class ProvisionerService:
                 sequence=len(decision.transitions),
             )
         )
-        self.ledger.save(entry, after, self._transitions(entry, decision.transitions, now, cause))
+        self.ledger.save(
+            entry,
+            after,
+            self._transitions(request.request_id, entry, decision.transitions, now, cause),
+        )
         return after
 
     def _transitions(
         self,
+        request_id: str,
         entry: LedgerEntry | None,
         states: tuple[State, ...],
         at: datetime,
         cause: str,
+        *,
         detail: dict[str, Any] | None = None,
     ) -> list[Transition]:
         previous = entry.state if entry else None
@@ -230,7 +236,6 @@ class ProvisionerService:
         steps = []
         for state in states:
             sequence += 1
-            request_id = entry.request_id if entry else ""
             steps.append(Transition(request_id, sequence, previous, state, at, cause, detail or {}))
             previous = state
         return steps
@@ -279,11 +284,16 @@ class ProvisionerService:
             sequence=entry.sequence + 1,
         )
         transitions = self._transitions(
+            entry.request_id,
             entry,
             (state,),
             now,
             f"build {started.build_id} started",
-            {"build_id": started.build_id, "log_url": started.log_url, "attempt": entry.attempt},
+            detail={
+                "build_id": started.build_id,
+                "log_url": started.log_url,
+                "attempt": entry.attempt,
+            },
         )
         self.ledger.save(entry, after, transitions)
         return "started"
@@ -350,7 +360,11 @@ class ProvisionerService:
         if result.failed_phase:
             detail["phase"] = result.failed_phase
         self.ledger.save(
-            entry, after, self._transitions(entry, decision.transitions, now, cause, detail)
+            entry,
+            after,
+            self._transitions(
+                entry.request_id, entry, decision.transitions, now, cause, detail=detail
+            ),
         )
         self._release_slot(entry)
         return "recorded"

@@ -1,0 +1,202 @@
+"""The provisioner's AWS adapters against moto (DynamoDB, S3) and botocore's Stubber."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+
+from provisioner.adapters.aws import CodeBuildStarter, S3Artifacts, idempotency_token
+from provisioner.adapters.ledger_dynamodb import DynamoDBLedger, DynamoDBSerialSlot
+from provisioner.domain.ledger import ConcurrentUpdateError, LedgerEntry, Transition
+from provisioner.domain.lifecycle import State
+from provisioner.domain.service import BuildRequest
+from tests.provisioner.fakes import request
+
+AT = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
+
+
+@pytest.fixture
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="ledger",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+def _entry(state: State, version: int = 1) -> LedgerEntry:
+    req = request()
+    return LedgerEntry(
+        request_id=req.request_id,
+        product="ec2-app",
+        instance=str(req.ticket),
+        state=state,
+        version=version,
+        action=req.action,
+        attempt=1,
+        request=req,
+        updated_at=AT,
+        build_id="p:b1",
+        log_url="https://logs",
+        queued_by="selfservice.intake#e1",
+        outputs={"vpc_id": "vpc-1"},
+        sequence=2,
+    )
+
+
+def test_entries_round_trip_with_their_history(dynamodb: object) -> None:
+    ledger = DynamoDBLedger(dynamodb, "ledger")  # type: ignore[arg-type]
+    entry = _entry(State.QUEUED)
+    steps = [
+        Transition(
+            entry.request_id, 1, None, State.RECEIVED, AT, "selfservice.request.received.v1 e1"
+        ),
+        Transition(entry.request_id, 2, State.RECEIVED, State.QUEUED, AT, "same", {"k": 1}),
+    ]
+    ledger.save(None, entry, steps)
+    assert ledger.get(entry.request_id) == entry
+    assert ledger.history(entry.request_id) == steps
+    assert ledger.get("req-0000000000000000") is None
+
+
+def test_writes_are_conditional_on_the_version_read(dynamodb: object) -> None:
+    ledger = DynamoDBLedger(dynamodb, "ledger")  # type: ignore[arg-type]
+    first = _entry(State.QUEUED)
+    ledger.save(None, first, [])
+    with pytest.raises(ConcurrentUpdateError):
+        ledger.save(None, first, [])  # a second creator loses
+    moved = first.advance(state=State.PROVISIONING)
+    ledger.save(first, moved, [])
+    with pytest.raises(ConcurrentUpdateError):
+        ledger.save(first, first.advance(state=State.FAILED), [])  # stale read loses
+    assert ledger.get(first.request_id) == moved
+
+
+def test_a_history_step_is_never_written_twice(dynamodb: object) -> None:
+    ledger = DynamoDBLedger(dynamodb, "ledger")  # type: ignore[arg-type]
+    entry = _entry(State.QUEUED)
+    step = Transition(entry.request_id, 1, None, State.RECEIVED, AT, "e1")
+    ledger.save(None, entry, [step])
+    with pytest.raises(ConcurrentUpdateError):
+        ledger.save(entry, entry.advance(), [step])
+    assert ledger.get(entry.request_id) == entry
+
+
+def test_the_serial_slot_queues_in_order_and_hands_on(dynamodb: object) -> None:
+    slot = DynamoDBSerialSlot(dynamodb, "ledger")  # type: ignore[arg-type]
+    assert slot.acquire("aws-account", "req-a")
+    assert slot.acquire("aws-account", "req-a")  # the holder again (a retry)
+    assert not slot.acquire("aws-account", "req-b")
+    assert not slot.acquire("aws-account", "req-c")
+    assert not slot.acquire("aws-account", "req-b")  # a retry does not queue twice
+    assert slot.release("aws-account", "req-b") is None  # not the holder
+    assert slot.release("aws-account", "req-a") == "req-b"
+    assert slot.release("aws-account", "req-b") == "req-c"
+    assert slot.release("aws-account", "req-c") is None
+    assert slot.acquire("aws-account", "req-d")
+
+
+def test_start_build_passes_identifiers_only_and_a_stable_token() -> None:
+    client = boto3.client(
+        "codebuild", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    req = request()
+    build = BuildRequest(
+        request=req,
+        action=req.action,
+        attempt=2,
+        tfvars_uri="s3://a/tfvars/x/2.tfvars.json",
+        outputs_uri="s3://a/outputs/x/2.json",
+        state_key="ec2-app/servicenow/RITM0010042.tfstate",
+    )
+    with Stubber(client) as stub:
+        stub.add_response(
+            "start_build",
+            {"build": {"id": "selfservice-provision:abc"}},
+            {
+                "projectName": "selfservice-provision",
+                "idempotencyToken": idempotency_token(req.request_id, "create", 2),
+                "environmentVariablesOverride": ANY,
+            },
+        )
+        started = CodeBuildStarter(client, "selfservice-provision", "us-east-1").start(build)
+        stub.assert_no_pending_responses()
+    assert started.build_id == "selfservice-provision:abc"
+    assert started.log_url is not None
+    assert "selfservice-provision%3Aabc" in started.log_url
+    assert idempotency_token(req.request_id, "create", 2) == idempotency_token(
+        req.request_id, "create", 2
+    )
+    assert idempotency_token(req.request_id, "create", 2) != idempotency_token(
+        req.request_id, "create", 3
+    )
+
+
+def test_overrides_hold_no_request_variables() -> None:
+    captured: dict[str, object] = {}
+
+    class Client:
+        def start_build(self, **kwargs: object) -> dict[str, object]:
+            captured.update(kwargs)
+            return {"build": {"id": "p:1", "logs": {"deepLink": "https://deep"}}}
+
+    req = request(justification="do not leak me")
+    build = BuildRequest(req, req.action, 1, "s3://a/t", "s3://a/o", "k")
+    started = CodeBuildStarter(Client(), "p", "us-east-1").start(build)  # type: ignore[arg-type]
+    names = {v["name"] for v in captured["environmentVariablesOverride"]}  # type: ignore[attr-defined]
+    assert names == {
+        "REQUEST_ID",
+        "TICKET_REF",
+        "PRODUCT",
+        "ACTION",
+        "ATTEMPT",
+        "TFVARS_S3_URI",
+        "OUTPUTS_S3_URI",
+        "STATE_KEY",
+    }
+    assert "do not leak me" not in json.dumps(captured)
+    assert started.log_url == "https://deep"
+
+
+def test_outputs_never_include_sensitive_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="artifacts")
+        artifacts = S3Artifacts(s3, "artifacts")
+        assert artifacts.get_outputs("req-1", 1) == {}
+        s3.put_object(
+            Bucket="artifacts",
+            Key="outputs/req-1/1.json",
+            Body=json.dumps(
+                {
+                    "vpc_id": {"value": "vpc-1", "type": "string", "sensitive": False},
+                    "db_password": {"value": "hunter2", "type": "string", "sensitive": True},
+                }
+            ),
+        )
+        assert artifacts.get_outputs("req-1", 1) == {"vpc_id": "vpc-1"}
+        uri = artifacts.put_tfvars("req-1", 1, {"b": 1, "a": 2})
+        assert uri == "s3://artifacts/tfvars/req-1/1.tfvars.json"
+        stored = s3.get_object(Bucket="artifacts", Key="tfvars/req-1/1.tfvars.json")
+        assert json.loads(stored["Body"].read()) == {"a": 2, "b": 1}
+        assert stored["ServerSideEncryption"] == "aws:kms"
