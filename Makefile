@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PY_SOURCES := schemas src services tests bench
 
-.PHONY: help setup test lint typecheck cfn-lint pytest demo schemas bench lock clean
+.PHONY: help setup test lint typecheck cfn-lint pytest demo schemas bench bundle lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,7 +44,10 @@ demo: $(STAMP) ## run the main job on the embedded stack
 	$(BIN)/selfservice demo
 
 bench: $(STAMP) ## run the benchmarks and write docs/benchmarks.md
-	PYTHONPATH=services/intake $(BIN)/python -m bench.run
+	PYTHONPATH=.:services/intake:services/provisioner $(BIN)/python -m bench.run
+
+bundle: $(STAMP) ## zip the provisioner's buildspec and products (CodeBuild source)
+	$(BIN)/selfservice bundle
 
 schemas: $(STAMP) ## re-export the JSON Schemas and the event catalog from the models
 	$(BIN)/selfservice contracts export

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from selfservice.cli import main
@@ -43,3 +44,13 @@ def test_the_console_script_is_installed() -> None:
         cwd=Path(__file__).resolve().parent.parent,
     )
     assert completed.returncode == 0, completed.stderr
+
+
+def test_the_bundle_holds_what_the_buildspec_needs(root: Path, tmp_path: Path) -> None:
+    output = tmp_path / "provisioner.zip"
+    assert main(["bundle", "--output", str(output), "--root", str(root)]) == 0
+    names = set(zipfile.ZipFile(output).namelist())
+    assert "services/provisioner/buildspec.yml" in names
+    assert "services/provisioner/buildtools/s3copy.py" in names
+    assert "services/provisioner/products/ec2-app/terraform/main.tf" in names
+    assert not [n for n in names if ".terraform/" in n or n.endswith(".tfstate")]

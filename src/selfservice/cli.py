@@ -13,7 +13,6 @@ __all__ = ["main"]
 
 # What `make demo` needs and which issue builds it. Printed, never faked.
 _DEMO_PREREQUISITES = (
-    ("provisioner: ledger and Terraform through CodeBuild", "issue 4"),
     ("notifier: write-back to ServiceNow / Jira / e-mail", "issue 5"),
     ("local runtime: embedded AWS, function runner, local CodeBuild, ITSM sandbox", "issue 6"),
 )
@@ -56,6 +55,34 @@ def _contracts_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bundle(args: argparse.Namespace) -> int:
+    import zipfile  # noqa: PLC0415 - only this command needs it
+
+    from selfservice.local.codebuild import BUNDLE_PATHS  # noqa: PLC0415
+
+    root = args.root or find_root(Path.cwd())
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with zipfile.ZipFile(args.output, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for relative in BUNDLE_PATHS:
+            source = root / relative
+            files = (
+                [source]
+                if source.is_file()
+                else sorted(p for p in source.rglob("*") if p.is_file())
+            )
+            for path in files:
+                if any(part in {".terraform", "__pycache__"} for part in path.parts):
+                    continue
+                bundle.write(path, path.relative_to(root).as_posix())
+                count += 1
+    print(
+        f"wrote {args.output} ({count} files): upload it to the artifacts bucket as "
+        "bundles/provisioner.zip (the ProvisionerBundleKey parameter)"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
     parser = argparse.ArgumentParser(
@@ -75,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--check", action="store_true", help="only report drift (exit 1)")
     export.add_argument("--root", type=Path, default=None, help="repository root")
     export.set_defaults(func=_contracts_export)
+    bundle = commands.add_parser(
+        "bundle", help="zip the buildspec, build tools and products for the CodeBuild project"
+    )
+    bundle.add_argument("--output", type=Path, default=Path("build/provisioner.zip"))
+    bundle.add_argument("--root", type=Path, default=None, help="repository root")
+    bundle.set_defaults(func=_bundle)
     return parser
 
 

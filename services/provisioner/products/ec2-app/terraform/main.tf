@@ -12,6 +12,7 @@ locals {
 }
 
 data "aws_availability_zones" "available" {
+  # checkov:skip=CKV_AWS_394:only names[0] and names[1] are used; zones are listed in name order, so a new zone never changes them
   state = "available"
 }
 
@@ -26,6 +27,48 @@ resource "aws_vpc" "this" {
   enable_dns_hostnames = true
   enable_dns_support   = true
   tags                 = { Name = local.name }
+}
+
+# Flow logs: every VPC records its traffic (rejected and accepted) for a year.
+resource "aws_cloudwatch_log_group" "flow_logs" {
+  # checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts at rest with AWS-owned keys; a customer key per ticket would be one more key to manage per application
+  name              = "/selfservice/vpc-flow-logs/${local.name}"
+  retention_in_days = 365
+}
+
+data "aws_iam_policy_document" "flow_logs_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["vpc-flow-logs.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "flow_logs_write" {
+  statement {
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = ["${aws_cloudwatch_log_group.flow_logs.arn}:*"]
+  }
+}
+
+resource "aws_iam_role" "flow_logs" {
+  name               = "${local.name}-flow-logs"
+  assume_role_policy = data.aws_iam_policy_document.flow_logs_assume.json
+}
+
+resource "aws_iam_role_policy" "flow_logs" {
+  name   = "write-flow-logs"
+  role   = aws_iam_role.flow_logs.id
+  policy = data.aws_iam_policy_document.flow_logs_write.json
+}
+
+resource "aws_flow_log" "this" {
+  vpc_id          = aws_vpc.this.id
+  traffic_type    = "ALL"
+  log_destination = aws_cloudwatch_log_group.flow_logs.arn
+  iam_role_arn    = aws_iam_role.flow_logs.arn
 }
 
 resource "aws_default_security_group" "this" {
@@ -144,6 +187,16 @@ resource "aws_vpc_security_group_ingress_rule" "alb_http" {
   ip_protocol       = "tcp"
   from_port         = 80
   to_port           = 80
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "alb_https" {
+  count             = var.expose_alb && var.certificate_arn != null ? 1 : 0
+  security_group_id = aws_security_group.alb[0].id
+  description       = "HTTPS from the internet"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
   cidr_ipv4         = "0.0.0.0/0"
 }
 
@@ -271,6 +324,8 @@ data "aws_instances" "this" {
 # ------------------------------------------------------------------ load balancer
 
 resource "aws_lb" "this" {
+  # checkov:skip=CKV2_AWS_28:web ACLs are assigned organization-wide by AWS Firewall Manager, not per application
+  # checkov:skip=CKV2_AWS_20:HTTP redirects to HTTPS whenever certificate_arn is set (listener "http_redirect"); without a certificate the ALB is HTTP-only by request
   count                      = var.expose_alb ? 1 : 0
   name                       = substr(replace(local.name, "_", "-"), 0, 32)
   load_balancer_type         = "application"
@@ -282,6 +337,7 @@ resource "aws_lb" "this" {
 }
 
 resource "aws_lb_target_group" "this" {
+  # checkov:skip=CKV_AWS_378:TLS terminates at the load balancer; instances are reached inside the private subnets
   count    = var.expose_alb ? 1 : 0
   name     = substr(replace(local.name, "_", "-"), 0, 32)
   port     = var.app_port
@@ -294,8 +350,42 @@ resource "aws_lb_target_group" "this" {
   }
 }
 
+# With a certificate: HTTPS (TLS 1.2+) and HTTP redirected to it.
+resource "aws_lb_listener" "https" {
+  count             = var.expose_alb && var.certificate_arn != null ? 1 : 0
+  load_balancer_arn = aws_lb.this[0].arn
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  certificate_arn   = var.certificate_arn
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.this[0].arn
+  }
+}
+
+resource "aws_lb_listener" "http_redirect" {
+  count             = var.expose_alb && var.certificate_arn != null ? 1 : 0
+  load_balancer_arn = aws_lb.this[0].arn
+  port              = 80
+  protocol          = "HTTP"
+
+  default_action {
+    type = "redirect"
+    redirect {
+      port        = "443"
+      protocol    = "HTTPS"
+      status_code = "HTTP_301"
+    }
+  }
+}
+
+# Without a certificate: plain HTTP, as requested (dev and test applications).
 resource "aws_lb_listener" "http" {
-  count             = var.expose_alb ? 1 : 0
+  # checkov:skip=CKV_AWS_103:created only when no certificate_arn is given; with one, listener "https" enforces TLS 1.2+
+  # checkov:skip=CKV_AWS_2:created only when no certificate_arn is given; with one, HTTP redirects to HTTPS
+  count             = var.expose_alb && var.certificate_arn == null ? 1 : 0
   load_balancer_arn = aws_lb.this[0].arn
   port              = 80
   protocol          = "HTTP"

@@ -100,6 +100,12 @@ variable "ami_ssm_parameter" {
   default     = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 }
 
+variable "certificate_arn" {
+  description = "ACM certificate for an HTTPS listener (HTTP then redirects to HTTPS); null: HTTP only."
+  type        = string
+  default     = null
+}
+
 variable "root_volume_gb" {
   description = "Size of the encrypted root volume."
   type        = number

@@ -1,0 +1,129 @@
+"""Time from a request event arriving on the queue to StartBuild being called.
+
+The real ``RequestConsumerFunction`` handler processes an SQS batch of one request
+event per invocation: envelope and contract parsing, per-event deduplication, the
+ledger decision and its writes, the tfvars document, and StartBuild. The clock stops
+when StartBuild is called. AWS is replaced in-process by typed in-memory adapters
+(ledger, slots, artifacts, bus, deduplicator), so the figure is the platform's own
+overhead, without network latency.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from bench.common import median, percentile
+
+ENVIRONMENT = {
+    "POWERTOOLS_SERVICE_NAME": "provisioner",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "POWERTOOLS_METRICS_NAMESPACE": "selfservice",
+    "POWERTOOLS_TRACE_DISABLED": "1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "EVENT_BUS_NAME": "selfservice-bus",
+    "LEDGER_TABLE_NAME": "ledger",
+    "IDEMPOTENCY_TABLE_NAME": "idempotency",
+    "ARTIFACTS_BUCKET_NAME": "artifacts",
+    "CODEBUILD_PROJECT_NAME": "selfservice-provision",
+}
+
+
+@dataclass(frozen=True)
+class StartFigures:
+    """Milliseconds from handler entry to StartBuild."""
+
+    count: int
+    median_ms: float
+    p95_ms: float
+
+
+def measure(count: int = 2000, warmup: int = 100) -> StartFigures:
+    """Deliver ``count`` distinct tickets' request events, one per invocation."""
+    for name, value in ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    from bench.intake_warm import Context
+    from provisioner.domain.service import BuildRequest, StartedBuild
+    from provisioner.handlers import request_consumer
+    from provisioner.runtime import Runtime
+    from selfservice_contracts.dedupe import InMemoryDeduplicator
+    from selfservice_contracts.envelope import to_eventbridge_entry
+    from selfservice_contracts.request import TicketRef, TicketSystem
+    from tests.provisioner.fakes import received, request, world
+
+    stamps: list[int] = []
+
+    class StampingBuilds:
+        def start(self, build: BuildRequest) -> StartedBuild:
+            stamps.append(time.perf_counter_ns())
+            return StartedBuild(f"p:{uuid.uuid4()}", None)
+
+    class Deduplicator(InMemoryDeduplicator):
+        def register_lambda_context(self, context: Any) -> None:
+            return None
+
+    fakes = world()
+    fakes.service.builds = StampingBuilds()
+    runtime = Runtime(fakes.service, Deduplicator())  # type: ignore[arg-type]
+    request_consumer.runtime = lambda: runtime
+
+    bodies = []
+    for n in range(count + warmup):
+        ticket = TicketRef(
+            system=TicketSystem.JIRA,
+            key=f"ITSM-{n + 1}",
+            internal_id=str(n + 1),
+            url=f"https://acme.atlassian.net/browse/ITSM-{n + 1}",
+        )
+        entry = to_eventbridge_entry(received(request(ticket=ticket), f"e-{n}"), event_bus_name="b")
+        bodies.append(
+            json.dumps(
+                {
+                    "version": "0",
+                    "id": str(uuid.uuid4()),
+                    "detail-type": entry["DetailType"],
+                    "source": entry["Source"],
+                    "account": "123456789012",
+                    "time": "2026-11-20T09:15:05Z",
+                    "region": "us-east-1",
+                    "resources": [],
+                    "detail": json.loads(entry["Detail"]),
+                }
+            )
+        )
+    context = Context()
+    timings = []
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(1)
+    os.dup2(devnull, 1)
+    try:
+        for n, body in enumerate(bodies):
+            event = {
+                "Records": [
+                    {
+                        "messageId": str(n),
+                        "receiptHandle": "r",
+                        "body": body,
+                        "attributes": {},
+                        "messageAttributes": {},
+                        "md5OfBody": "",
+                        "eventSource": "aws:sqs",
+                        "awsRegion": "us-east-1",
+                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+                    }
+                ]
+            }
+            start = time.perf_counter_ns()
+            response = request_consumer.lambda_handler(event, context)
+            if response != {"batchItemFailures": []} or len(stamps) != n + 1:
+                raise RuntimeError(f"delivery {n} did not start a build: {response}")
+            if n >= warmup:
+                timings.append((stamps[-1] - start) / 1e6)
+    finally:
+        os.dup2(saved, 1)
+        os.close(devnull)
+    return StartFigures(count=count, median_ms=median(timings), p95_ms=percentile(timings, 0.95))
