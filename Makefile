@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PY_SOURCES := schemas src services tests bench
 
-.PHONY: help setup test lint typecheck cfn-lint pytest demo schemas bench bundle lock clean
+.PHONY: help setup test lint typecheck cfn-lint scan pytest demo schemas bench bundle lock lock-scan clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,10 +35,29 @@ typecheck: $(STAMP) ## mypy (strict, pydantic plugin) over code and tests
 cfn-lint: $(STAMP) ## cfn-lint over every SAM template
 	$(BIN)/cfn-lint template.yaml sam/*.yaml
 
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed
+
+$(SCAN_STAMP): tools/scan-requirements.txt
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/scan-requirements.txt
+	@touch $(SCAN_STAMP)
+
+# --skip-download: checkov would otherwise call its vendor's API (no network here, by design).
+scan: $(SCAN_STAMP) ## checkov over the Terraform product modules (no failed check allowed)
+	$(SCAN_VENV)/bin/checkov --directory services/provisioner/products --framework terraform \
+		--skip-download --compact --quiet
+
+lock-scan: ## refresh tools/scan-requirements.txt
+	rm -rf .lock-scan && $(PYTHON) -m venv .lock-scan
+	.lock-scan/bin/python -m pip install --quiet --disable-pip-version-check checkov==3.3.30
+	{ head -2 tools/scan-requirements.txt; .lock-scan/bin/python -m pip freeze | LC_ALL=C sort -f; } > tools/scan-requirements.txt.new
+	mv tools/scan-requirements.txt.new tools/scan-requirements.txt && rm -rf .lock-scan
+
 pytest: $(STAMP) ## the test suite, end-to-end tier included
 	$(BIN)/python -m pytest
 
-test: lint typecheck cfn-lint pytest ## every check: lint, types, templates, tests
+test: lint typecheck cfn-lint scan pytest ## every check: lint, types, templates, scans, tests
 
 demo: $(STAMP) ## run the main job on the embedded stack
 	$(BIN)/selfservice demo
@@ -59,4 +78,4 @@ lock: $(BIN)/python ## refresh constraints.txt from a clean resolve of pyproject
 	rm -rf .lock-venv
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(SCAN_VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
