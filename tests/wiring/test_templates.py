@@ -280,3 +280,13 @@ def test_rules_route_each_event_type_to_exactly_its_catalogued_consumers() -> No
         assert routed.pop(spec.type, set()) == set(spec.consumers), spec.type
     # Anything left is routed but not one of ours: only AWS's own events may be.
     assert set(routed) == {"CodeBuild Build State Change"}
+
+
+def test_the_notifier_knows_its_queues_max_receive_count() -> None:
+    template = SERVICE_TEMPLATES["notifier"]
+    (function,) = template.functions()
+    queue = template.resources("AWS::SQS::Queue")["WriteBackQueue"]
+    assert (
+        int(function.environment["MAX_RECEIVE_COUNT"])
+        == queue["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+    )

@@ -1,9 +1,24 @@
-"""``WriteBackFunction``: lifecycle events from SQS → a comment and state change on the ticket."""
+"""``WriteBackFunction``: lifecycle events from SQS → a comment and state change on the ticket.
 
+Per batch, records are handled in order and, once a ticket's record fails, the later
+records of that ticket fail too (unattempted), so they are retried behind it and a
+ticket's updates never overtake each other. A ``Retry-After`` longer than the function
+should wait becomes the message's visibility timeout. A permanent refusal parks the
+message in the DLQ at once (a redrive delivers it after the fix) and publishes
+"write-back failed"; so does the last receive of a transient failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -11,18 +26,39 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 
+from notifier.adapters.http import Transport
+from notifier.adapters.itsm import (
+    BasicCredentials,
+    JiraWriter,
+    OAuthClientCredentials,
+    ServiceNowWriter,
+)
 from notifier.config import WriteBackConfig
+from notifier.domain.retry import RetryPolicy
+from notifier.domain.writeback import PermanentWriteBackError, RetryLaterError, WriteBackService
+from notifier.settings import NotifierSettings
 from selfservice_contracts.config import load_config
+from selfservice_contracts.dedupe import DynamoDBDeduplicator
 from selfservice_contracts.envelope import parse_sqs_body
+from selfservice_contracts.events import TicketEventData
+from selfservice_contracts.publisher import EventBridgePublisher
+from selfservice_contracts.request import TicketSystem
 
 CONFIG_MODEL = WriteBackConfig
+EVENT_DEDUPE_SECONDS = 7 * 24 * 3600
+SECRET_CACHE_SECONDS = 300
+MAX_VISIBILITY_SECONDS = 12 * 3600
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["boto3"])
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# An ITSM outage fails every record: report them (they stay queued), not a Lambda error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+_failed_tickets: set[str] = set()
 
 
 @cache
@@ -31,14 +67,120 @@ def config() -> WriteBackConfig:
     return load_config(CONFIG_MODEL)
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """Built once per execution environment, on one boto3 session."""
+
+    service: WriteBackService
+    deduplicator: DynamoDBDeduplicator
+    sqs: Any
+
+
+def _secret(secrets: SecretsProvider, secret_id: str) -> Any:
+    def load(force: bool) -> str:
+        document = json.loads(
+            str(secrets.get(secret_id, max_age=SECRET_CACHE_SECONDS, force_fetch=force))
+        )
+        return f"{document['username']}:{document['password']}"
+
+    return load
+
+
+@cache
+def runtime() -> Runtime:
+    """Adapters, writers and service."""
+    settings = config()
+    session = boto3.session.Session()
+    retries = Config(retries={"mode": "adaptive", "max_attempts": 10})
+    ssm = SSMProvider(boto3_session=session)
+    secrets = SecretsProvider(boto3_session=session)
+    document = NotifierSettings.model_validate_json(
+        str(ssm.get(settings.notifier_config_parameter, max_age=60))
+    )
+    transport = Transport()
+    servicenow_load = _secret(secrets, settings.servicenow_credentials_secret_id)
+    servicenow_credentials = BasicCredentials(servicenow_load)
+    writers = {
+        TicketSystem.SERVICENOW: ServiceNowWriter(
+            transport, document.servicenow, servicenow_credentials, document.servicenow.api_url
+        ),
+        TicketSystem.JIRA: JiraWriter(
+            transport,
+            document.jira,
+            BasicCredentials(_secret(secrets, settings.jira_credentials_secret_id)),
+            document.jira.api_url,
+        ),
+    }
+    if document.servicenow.auth == "oauth" and document.servicenow.instance_url:
+        writers[TicketSystem.SERVICENOW] = ServiceNowWriter(
+            transport,
+            document.servicenow,
+            OAuthClientCredentials(
+                transport, f"{document.servicenow.instance_url}/oauth_token.do", servicenow_load
+            ),
+            document.servicenow.api_url,
+        )
+    publisher = EventBridgePublisher(
+        session.client("events", config=retries),
+        settings.event_bus_name,
+        trace_header=lambda: os.environ.get("_X_AMZN_TRACE_ID"),
+    )
+    return Runtime(
+        service=WriteBackService(
+            writers,  # type: ignore[arg-type]
+            publisher,
+            RetryPolicy(**document.retries.model_dump()),
+        ),
+        deduplicator=DynamoDBDeduplicator(
+            settings.idempotency_table_name, EVENT_DEDUPE_SECONDS, boto3_session=session
+        ),
+        sqs=session.client("sqs", config=retries),
+    )
+
+
+def _queue_url(record: SQSRecord) -> str:
+    _, _, _, region, account, name = record.event_source_arn.split(":")
+    return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+
+
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
-    """Write one lifecycle event back; raising marks only this record as failed."""
+    """Write one event back; raising marks only this record as failed."""
     event = parse_sqs_body(record.body)
-    logger.info("lifecycle event received", extra={"type": event.type, "event_id": event.id})
-    # Not built yet (notifier issue): failing the record keeps the message in the
-    # queue and, after maxReceiveCount, in the DLQ — nothing is dropped meanwhile.
-    raise NotImplementedError("ticket write-back is not implemented yet")
+    ticket = str(event.data.ticket) if isinstance(event.data, TicketEventData) else ""
+    if ticket in _failed_tickets:
+        raise RetryLaterError(0, f"an earlier update of {ticket} in this batch is not written yet")
+    run = runtime()
+    settings = config()
+    receives = int(record.attributes.approximate_receive_count or "1")
+    try:
+        stored = run.deduplicator.once(
+            f"{event.source}#{event.id}",
+            lambda: {
+                "outcome": run.service.on_event(
+                    event, receive_count=receives, max_receives=settings.max_receive_count
+                )
+            },
+        )
+    except RetryLaterError as exc:
+        _failed_tickets.add(ticket)
+        if exc.wait_seconds > 0:
+            run.sqs.change_message_visibility(
+                QueueUrl=_queue_url(record),
+                ReceiptHandle=record.receipt_handle,
+                VisibilityTimeout=min(int(exc.wait_seconds) + 1, MAX_VISIBILITY_SECONDS),
+            )
+        metrics.add_metric(name="WriteBacksDeferred", unit=MetricUnit.Count, value=1)
+        raise
+    except PermanentWriteBackError as exc:
+        run.sqs.send_message(QueueUrl=settings.write_back_dlq_url, MessageBody=record.body)
+        metrics.add_metric(name="WriteBacksFailed", unit=MetricUnit.Count, value=1)
+        logger.exception(
+            "write-back refused; parked in the DLQ", extra={"reason": str(exc), "ticket": ticket}
+        )
+        return
+    metrics.add_metric(name="WriteBacksOk", unit=MetricUnit.Count, value=1)
+    logger.info("written back", extra={"ticket": ticket, "type": event.type, **stored})
 
 
 @logger.inject_lambda_context
@@ -47,6 +189,8 @@ def record_handler(record: SQSRecord) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Lambda entry point (``notifier.handlers.write_back.lambda_handler``)."""
     config()
+    _failed_tickets.clear()
+    runtime().deduplicator.register_lambda_context(context)
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

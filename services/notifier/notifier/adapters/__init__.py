@@ -1,0 +1,1 @@
+"""The notifier's adapters: ServiceNow Table API, Jira REST, SES."""

@@ -1,0 +1,178 @@
+"""Writing one lifecycle event back to its ticket: exactly once, retried, never lost.
+
+The writer for the ticket's system makes one attempt at a time; :func:`decide` says
+whether to stop, refresh credentials, or wait and try again. Short waits are slept
+here; a long one (a ``Retry-After`` of minutes) or running out of attempts hands the
+retry to the queue (:class:`RetryLaterError` with the wait), whose redrive policy parks
+the message in the DLQ after its last receive — when a write-back-failed event is
+published. A permanent refusal (404, 400…) publishes it at once.
+
+Exactly once: every write carries a marker naming the event (``source#id``); before a
+retried write, the writer looks for the marker on the ticket and skips what is there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from notifier.domain.messages import Message, render
+from notifier.domain.retry import RetryPolicy, decide
+from selfservice_contracts.envelope import build_event
+from selfservice_contracts.events import (
+    AnyEvent,
+    EventRef,
+    TicketEventData,
+    TicketUpdated,
+    WriteBackChannel,
+    WriteBackFailed,
+)
+from selfservice_contracts.publisher import EventPublisher
+from selfservice_contracts.request import TicketRef, TicketSystem
+
+__all__ = [
+    "Attempt",
+    "PermanentWriteBackError",
+    "RetryLaterError",
+    "TicketUpdate",
+    "TicketWriter",
+    "WriteBackService",
+]
+
+
+@dataclass(frozen=True)
+class TicketUpdate:
+    """What to write on one ticket for one event."""
+
+    ticket: TicketRef
+    event_type: str
+    message: Message
+    marker: str
+
+    @property
+    def text(self) -> str:
+        """The message with its marker line (how a retry recognises its own write)."""
+        return f"{self.message.text}\n\n(selfservice event {self.marker})"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of one attempt: an HTTP status (None: no response) and its headers."""
+
+    status: int | None
+    headers: dict[str, str] = field(default_factory=dict)
+    ticket_state: str | None = None
+
+
+class TicketWriter(Protocol):
+    """Writes to one ITSM."""
+
+    channel: WriteBackChannel
+
+    def attempt(self, update: TicketUpdate, *, check_existing: bool) -> Attempt:
+        """One try at writing the whole update (skipping parts already written)."""
+        ...
+
+    def refresh_credentials(self) -> None:
+        """Drop cached credentials; the next attempt reads or requests fresh ones."""
+        ...
+
+
+class RetryLaterError(RuntimeError):
+    """Not written yet; the queue should redeliver after ``wait_seconds``."""
+
+    def __init__(self, wait_seconds: float, reason: str) -> None:
+        super().__init__(f"retry in {wait_seconds:.0f}s: {reason}")
+        self.wait_seconds = wait_seconds
+
+
+class PermanentWriteBackError(RuntimeError):
+    """The ITSM refused in a way no retry can fix; the message goes to the DLQ."""
+
+
+@dataclass
+class WriteBackService:
+    """Renders, writes with retries, and reports the outcome as an event."""
+
+    writers: dict[TicketSystem, TicketWriter]
+    publisher: EventPublisher
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
+
+    def on_event(self, event: AnyEvent, *, receive_count: int, max_receives: int) -> str:
+        """Write ``event`` back; returns the outcome or raises for the queue to retry."""
+        message = render(event)
+        data = event.data
+        if message is None or not isinstance(data, TicketEventData):
+            return "skipped"
+        update = TicketUpdate(data.ticket, event.type, message, f"{event.source}#{event.id}")
+        writer = self.writers[data.ticket.system]
+        reference = EventRef(id=event.id, source=event.source, type=event.type)
+        refreshed = False
+        last: Attempt = Attempt(None)
+        for attempt in range(1, self.policy.attempts + 1):
+            last = writer.attempt(update, check_existing=attempt > 1 or receive_count > 1)
+            decision = decide(
+                last.status, last.headers, attempt=attempt, refreshed=refreshed, policy=self.policy
+            )
+            if decision.kind == "done":
+                self._publish_updated(data, writer.channel, reference, last.ticket_state)
+                return "written"
+            if decision.kind == "refresh":
+                writer.refresh_credentials()
+                refreshed = True
+                continue
+            if decision.kind == "permanent":
+                self._publish_failed(
+                    data, writer.channel, reference, receive_count, last, decision.reason
+                )
+                raise PermanentWriteBackError(f"{update.ticket}: {decision.reason}")
+            if (
+                decision.wait_seconds > self.policy.max_inline_wait_seconds
+                or attempt == self.policy.attempts
+            ):
+                if receive_count >= max_receives:
+                    self._publish_failed(
+                        data, writer.channel, reference, receive_count, last, decision.reason
+                    )
+                raise RetryLaterError(decision.wait_seconds, decision.reason)
+            self.sleep(decision.wait_seconds)
+        raise RetryLaterError(0, f"HTTP {last.status}")  # pragma: no cover - loop always returns
+
+    def _publish_updated(
+        self,
+        data: TicketEventData,
+        channel: WriteBackChannel,
+        reference: EventRef,
+        state: str | None,
+    ) -> None:
+        updated = TicketUpdated(
+            request_id=data.request_id,
+            ticket=data.ticket,
+            channel=channel,
+            in_reply_to=reference,
+            ticket_state=state,
+        )
+        self.publisher.publish([build_event(updated, event_id=f"updated-{reference.id}")])
+
+    def _publish_failed(  # noqa: PLR0917 - the facts of one failure report
+        self,
+        data: TicketEventData,
+        channel: WriteBackChannel,
+        reference: EventRef,
+        receive_count: int,
+        last: Attempt,
+        reason: str,
+    ) -> None:
+        failed = WriteBackFailed(
+            request_id=data.request_id,
+            ticket=data.ticket,
+            channel=channel,
+            in_reply_to=reference,
+            attempts=receive_count * self.policy.attempts,
+            status_code=last.status,
+            error=f"{reason}; the message is parked in the DLQ until it is redriven",
+        )
+        self.publisher.publish([build_event(failed, event_id=f"failed-{reference.id}")])

@@ -1,0 +1,279 @@
+"""The real WriteBackFunction on moto (queues, bus, secrets) writing to the ITSM sandbox."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from notifier.handlers import write_back
+from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
+from selfservice_contracts.envelope import parse_sqs_body, to_eventbridge_entry
+from selfservice_contracts.events import AnyEvent, WriteBackFailed
+from tests.lambda_context import FakeContext
+from tests.notifier.test_writeback import sample
+
+REGION = "us-east-1"
+
+
+@dataclass
+class Stack:
+    sandbox: ItsmSandbox
+    queue_url: str
+    dlq_url: str
+    observer_url: str
+
+    def body(self, event: AnyEvent) -> str:
+        entry = to_eventbridge_entry(event, event_bus_name="bus")
+        return json.dumps(
+            {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": entry["DetailType"],
+                "source": entry["Source"],
+                "account": "123456789012",
+                "time": "2026-11-20T09:15:05Z",
+                "region": REGION,
+                "resources": [],
+                "detail": json.loads(entry["Detail"]),
+            }
+        )
+
+    def published(self) -> list[AnyEvent]:
+        sqs = boto3.client("sqs", region_name=REGION)
+        out = []
+        while batch := sqs.receive_message(QueueUrl=self.observer_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            out += [parse_sqs_body(m["Body"]) for m in batch]
+            sqs.delete_message_batch(
+                QueueUrl=self.observer_url,
+                Entries=[
+                    {"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch
+                ],
+            )
+        return out
+
+
+def _records(stack: Stack, bodies: list[str], receives: int = 1) -> dict[str, Any]:
+    """An SQS event as Lambda builds it (messages really sent, so receipts are real)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    for body in bodies:
+        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body)
+    messages = sqs.receive_message(
+        QueueUrl=stack.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+    )["Messages"]
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {"ApproximateReceiveCount": str(receives)},
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "awsRegion": REGION,
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:writeback",
+            }
+            for m in messages
+        ]
+    }
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws(), ItsmSandbox() as sandbox:
+        sqs = boto3.client("sqs", region_name=REGION)
+        dlq = sqs.create_queue(QueueName="writeback-dlq")["QueueUrl"]
+        queue = sqs.create_queue(QueueName="writeback", Attributes={"VisibilityTimeout": "0"})[
+            "QueueUrl"
+        ]
+        observer = sqs.create_queue(QueueName="observer")["QueueUrl"]
+        events = boto3.client("events", region_name=REGION)
+        events.create_event_bus(Name="bus")
+        arn = sqs.get_queue_attributes(QueueUrl=observer, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        events.put_rule(
+            Name="r",
+            EventBusName="bus",
+            EventPattern=json.dumps({"source": ["selfservice.notifier"]}),
+        )
+        events.put_targets(Rule="r", EventBusName="bus", Targets=[{"Id": "q", "Arn": arn}])
+        boto3.client("dynamodb", region_name=REGION).create_table(
+            TableName="idem",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        document = {
+            "servicenow": {"api_url": sandbox.url},
+            "jira": {"api_url": sandbox.url},
+            "retries": {"attempts": 2, "base_seconds": 0, "cap_seconds": 0},
+        }
+        boto3.client("ssm", region_name=REGION).put_parameter(
+            Name="/notifier/config", Type="String", Value=json.dumps(document)
+        )
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        secrets.create_secret(
+            Name="sn",
+            SecretString=json.dumps({"username": "selfservice", "password": "sandbox-password"}),
+        )
+        secrets.create_secret(
+            Name="jira",
+            SecretString=json.dumps(
+                {"username": "selfservice@acme.example", "password": "sandbox-token"}
+            ),
+        )
+        env = {
+            "POWERTOOLS_SERVICE_NAME": "notifier",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "EVENT_BUS_NAME": "bus",
+            "IDEMPOTENCY_TABLE_NAME": "idem",
+            "NOTIFIER_CONFIG_PARAMETER": "/notifier/config",
+            "SERVICENOW_CREDENTIALS_SECRET_ID": "sn",
+            "JIRA_CREDENTIALS_SECRET_ID": "jira",
+            "WRITE_BACK_DLQ_URL": dlq,
+            "MAX_RECEIVE_COUNT": "8",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        write_back.config.cache_clear()
+        write_back.runtime.cache_clear()
+        yield Stack(sandbox, queue, dlq, observer)
+        write_back.config.cache_clear()
+        write_back.runtime.cache_clear()
+
+
+STARTED = sample("selfservice.provisioning.started.v1")
+SUCCEEDED = sample("selfservice.provisioning.succeeded.v1")
+APPROVAL = sample("selfservice.request.approval-required.v1")
+
+
+def test_a_tickets_later_updates_wait_behind_its_failed_one(stack: Stack) -> None:
+    stack.sandbox.fail_next(
+        "servicenow", Fault(503, {"Retry-After": "0"}), Fault(503, {"Retry-After": "0"})
+    )
+    event = _records(stack, [stack.body(STARTED), stack.body(SUCCEEDED), stack.body(APPROVAL)])
+    response = write_back.lambda_handler(event, FakeContext())
+    ids = [r["messageId"] for r in event["Records"]]
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": ids[0]}, {"itemIdentifier": ids[1]}]
+    }
+    assert stack.sandbox.state.journal == []  # the ServiceNow ticket got nothing out of order
+    assert len(stack.sandbox.state.jira_comments["ITSM-42"]) == 1  # the other ticket went on
+    assert [e.type for e in stack.published()] == ["selfservice.ticket.updated.v1"]
+
+
+def test_a_long_retry_after_becomes_the_messages_visibility(stack: Stack) -> None:
+    stack.sandbox.fail_next("servicenow", Fault(429, {"Retry-After": "90"}))
+    event = _records(stack, [stack.body(STARTED)])
+    write_back.lambda_handler(event, FakeContext())
+    sqs = boto3.client("sqs", region_name=REGION)
+    assert sqs.receive_message(QueueUrl=stack.queue_url).get("Messages") is None  # hidden ~91 s
+
+
+def test_a_permanent_refusal_is_parked_in_the_dlq_and_reported(stack: Stack) -> None:
+    stack.sandbox.fail_next("servicenow", Fault(404))
+    event = _records(stack, [stack.body(STARTED)])
+    assert write_back.lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
+    sqs = boto3.client("sqs", region_name=REGION)
+    (parked,) = sqs.receive_message(QueueUrl=stack.dlq_url)["Messages"]
+    assert parked["Body"] == event["Records"][0]["body"]
+    (failed,) = stack.published()
+    assert isinstance(failed.data, WriteBackFailed)
+    assert failed.data.status_code == 404
+
+
+def test_a_redelivered_event_is_not_written_twice(stack: Stack) -> None:
+    body = stack.body(STARTED)
+    write_back.lambda_handler(_records(stack, [body]), FakeContext())
+    write_back.lambda_handler(_records(stack, [body], receives=2), FakeContext())
+    assert len(stack.sandbox.state.journal) == 1
+
+
+def test_an_outage_delays_updates_but_loses_none_and_keeps_each_tickets_order(stack: Stack) -> None:
+    # Five lifecycle events for three tickets, in order.
+    tickets = {
+        "sn": [STARTED, SUCCEEDED],
+        "jira": [APPROVAL],
+    }
+    other = sample("selfservice.request.rejected.v1")  # a third ticket (RITM0010077)
+    failed = sample("selfservice.provisioning.failed.v1")  # RITM0010042 again, after succeeded
+    order = [STARTED, APPROVAL, other, SUCCEEDED, failed]
+    sqs = boto3.client("sqs", region_name=REGION)
+    for event in order:
+        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=stack.body(event))
+    stack.sandbox.down = True
+    receives = 0
+
+    def poll() -> None:
+        nonlocal receives
+        receives += 1
+        messages = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        if not messages:
+            return
+        event = {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": {"ApproximateReceiveCount": str(receives)},
+                    "messageAttributes": {},
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "awsRegion": REGION,
+                    "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:writeback",
+                }
+                for m in messages
+            ]
+        }
+        response = write_back.lambda_handler(event, FakeContext())
+        failed_ids = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        done = [m for m in messages if m["MessageId"] not in failed_ids]
+        if done:
+            sqs.delete_message_batch(
+                QueueUrl=stack.queue_url,
+                Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in done],
+            )
+
+    for _ in range(3):  # the ITSM is down: nothing is written, nothing is lost
+        poll()
+    assert stack.sandbox.state.journal == []
+    assert (
+        sqs.get_queue_attributes(
+            QueueUrl=stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"]
+        == "5"
+    )
+    stack.sandbox.down = False
+    for _ in range(5):
+        poll()
+    notes = [row["value"] for row in stack.sandbox.state.journal]
+    by_ticket: dict[str, list[str]] = {}
+    for row in stack.sandbox.state.journal:
+        by_ticket.setdefault(row["element_id"], []).append(row["value"].splitlines()[0])
+    assert by_ticket["9d385017c611228701d22104cc95c371"] == [
+        "[selfservice] Provisioning started",
+        "[selfservice] Done",
+        "[selfservice] Provisioning failed",
+    ]
+    assert by_ticket["f1c2d3e4a5b60718293a4b5c6d7e8f01"] == [
+        "[selfservice] Your request was not accepted"
+    ]
+    assert len(stack.sandbox.state.jira_comments["ITSM-42"]) == 1
+    assert len(notes) == 4
+    assert tickets  # three tickets: two ServiceNow, one Jira
+    assert len([e for e in stack.published() if e.type == "selfservice.ticket.updated.v1"]) == 5

@@ -1,0 +1,51 @@
+"""Rendered ticket messages for every written-back event type, checked as text.
+
+Golden files live in tests/notifier/golden/<type>.txt. After an intended wording change,
+regenerate them with ``SELFSERVICE_UPDATE_GOLDEN=1 pytest tests/notifier/test_messages.py``
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from notifier.domain.messages import render
+from selfservice_contracts.envelope import parse_eventbridge_event
+from selfservice_contracts.events import EVENT_CATALOG, Service
+from tests.conftest import ROOT
+
+GOLDEN = Path(__file__).parent / "golden"
+WRITTEN_BACK = [spec for spec in EVENT_CATALOG if Service.NOTIFIER in spec.consumers]
+
+
+def test_every_event_the_notifier_consumes_has_a_message() -> None:
+    assert {spec.type for spec in WRITTEN_BACK} == {
+        "selfservice.request.rejected.v1",
+        "selfservice.request.approval-required.v1",
+        "selfservice.request.approved.v1",
+        "selfservice.provisioning.started.v1",
+        "selfservice.provisioning.succeeded.v1",
+        "selfservice.provisioning.failed.v1",
+    }
+
+
+@pytest.mark.parametrize("spec", WRITTEN_BACK, ids=lambda spec: spec.type)
+def test_the_message_matches_its_golden_file(spec: object) -> None:
+    event_type = spec.type  # type: ignore[attr-defined]
+    event = parse_eventbridge_event((ROOT / "events/catalog" / f"{event_type}.json").read_text())
+    message = render(event)
+    assert message is not None
+    golden = GOLDEN / f"{event_type}.txt"
+    if os.environ.get("SELFSERVICE_UPDATE_GOLDEN") == "1":
+        golden.write_text(message.text + "\n")
+    assert message.text + "\n" == golden.read_text()
+
+
+def test_events_that_are_not_written_back_render_nothing() -> None:
+    event = parse_eventbridge_event(
+        (ROOT / "events/catalog/selfservice.ticket.updated.v1.json").read_text()
+    )
+    assert render(event) is None
