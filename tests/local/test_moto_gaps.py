@@ -11,6 +11,7 @@ from moto import mock_aws
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.events.utils import EventTemplateParser
+from moto.sqs.models import SQSBackend
 
 from selfservice.local import moto_gaps
 
@@ -127,3 +128,35 @@ def test_without_the_fixes_moto_cannot_refresh(unpatched: None) -> None:
         for name, value in saved.items():
             setattr(AutoScalingResponse, name, value)
         LaunchTemplateVersion.user_data = saved_user_data  # type: ignore[method-assign]
+
+
+def _redelivered_after_a_partial_batch() -> list[str]:
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue = sqs.create_queue(
+            QueueName="q.fifo",
+            Attributes={
+                "FifoQueue": "true",
+                "ContentBasedDeduplication": "true",
+                "VisibilityTimeout": "0",
+            },
+        )["QueueUrl"]
+        for n in range(5):
+            sqs.send_message(QueueUrl=queue, MessageBody=f"m{n}", MessageGroupId="g")
+        first = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=first[1]["ReceiptHandle"])
+        again = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+        return [m["Body"] for m in again]
+
+
+def test_a_fifo_group_is_redelivered_from_its_oldest_message() -> None:
+    assert _redelivered_after_a_partial_batch() == ["m0", "m2", "m3", "m4"]
+
+
+def test_without_the_fix_moto_redelivers_only_the_last_message() -> None:
+    fixed = SQSBackend.receive_message
+    SQSBackend.receive_message = moto_gaps._ORIGINAL_RECEIVE  # type: ignore[method-assign]
+    try:
+        assert _redelivered_after_a_partial_batch() == ["m4"]
+    finally:
+        SQSBackend.receive_message = fixed  # type: ignore[method-assign]

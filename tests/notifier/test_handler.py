@@ -65,7 +65,9 @@ def _records(stack: Stack, bodies: list[str], receives: int = 1) -> dict[str, An
     """An SQS event as Lambda builds it (messages really sent, so receipts are real)."""
     sqs = boto3.client("sqs", region_name=REGION)
     for body in bodies:
-        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body)
+        sqs.send_message(
+            QueueUrl=stack.queue_url, MessageBody=body, MessageGroupId="ticket-updates"
+        )
     messages = sqs.receive_message(
         QueueUrl=stack.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
     )["Messages"]
@@ -80,7 +82,7 @@ def _records(stack: Stack, bodies: list[str], receives: int = 1) -> dict[str, An
                 "md5OfBody": m["MD5OfBody"],
                 "eventSource": "aws:sqs",
                 "awsRegion": REGION,
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:writeback",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:writeback.fifo",
             }
             for m in messages
         ]
@@ -93,10 +95,18 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws(), ItsmSandbox() as sandbox:
         sqs = boto3.client("sqs", region_name=REGION)
-        dlq = sqs.create_queue(QueueName="writeback-dlq")["QueueUrl"]
-        queue = sqs.create_queue(QueueName="writeback", Attributes={"VisibilityTimeout": "0"})[
-            "QueueUrl"
-        ]
+        dlq = sqs.create_queue(
+            QueueName="writeback-dlq.fifo",
+            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+        )["QueueUrl"]
+        queue = sqs.create_queue(
+            QueueName="writeback.fifo",
+            Attributes={
+                "FifoQueue": "true",
+                "ContentBasedDeduplication": "true",
+                "VisibilityTimeout": "0",
+            },
+        )["QueueUrl"]
         observer = sqs.create_queue(QueueName="observer")["QueueUrl"]
         events = boto3.client("events", region_name=REGION)
         events.create_event_bus(Name="bus")
@@ -212,7 +222,9 @@ def test_an_outage_delays_updates_but_loses_none_and_keeps_each_tickets_order(st
     order = [STARTED, APPROVAL, other, SUCCEEDED, failed]
     sqs = boto3.client("sqs", region_name=REGION)
     for event in order:
-        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=stack.body(event))
+        sqs.send_message(
+            QueueUrl=stack.queue_url, MessageBody=stack.body(event), MessageGroupId="ticket-updates"
+        )
     stack.sandbox.down = True
     receives = 0
 
@@ -235,7 +247,7 @@ def test_an_outage_delays_updates_but_loses_none_and_keeps_each_tickets_order(st
                     "md5OfBody": m["MD5OfBody"],
                     "eventSource": "aws:sqs",
                     "awsRegion": REGION,
-                    "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:writeback",
+                    "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:writeback.fifo",
                 }
                 for m in messages
             ]

@@ -15,6 +15,7 @@ from moto.core.responses import ActionResult
 from moto.core.types import Base64EncodedString
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.events.utils import EventTemplateParser
+from moto.sqs.models import SQSBackend
 
 __all__ = ["apply"]
 
@@ -99,6 +100,29 @@ def _launch_template_versions_keep_user_data_encoded() -> None:
     LaunchTemplateVersion.user_data = property(_template_version_user_data)  # type: ignore[assignment,method-assign]
 
 
+_ORIGINAL_RECEIVE = SQSBackend.receive_message
+
+
+def _receive_releasing_timed_out_messages(
+    self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any
+) -> Any:
+    queue = self.get_queue(queue_name)
+    for message in list(queue.pending_messages):
+        if message.visible:  # its visibility timeout ran out: it is no longer in flight
+            queue.pending_messages.remove(message)
+    return _ORIGINAL_RECEIVE(self, queue_name, *args, **kwargs)
+
+
+def _fifo_redelivery_in_order() -> None:
+    """Gap: a FIFO group whose in-flight messages time out is redelivered out of order.
+
+    moto releases timed-out messages one at a time while scanning, so the group still
+    looks locked by the later ones and only the last message is delivered. SQS releases
+    them all and delivers the group from its oldest message again.
+    """
+    SQSBackend.receive_message = _receive_releasing_timed_out_messages  # type: ignore[method-assign]
+
+
 def apply() -> None:
     """Apply every fix once per process."""
     global _applied  # noqa: PLW0603 - a process-wide, apply-once patch
@@ -107,4 +131,5 @@ def apply() -> None:
     _deliver_account_to_targets()
     _instance_refresh()
     _launch_template_versions_keep_user_data_encoded()
+    _fifo_redelivery_in_order()
     _applied = True

@@ -1,7 +1,8 @@
 """``WriteBackFunction``: lifecycle events from SQS → a comment and state change on the ticket.
 
-Per batch, records are handled in order and, once a ticket's record fails, the later
-records of that ticket fail too (unattempted), so they are retried behind it and a
+The queue is FIFO with one message group, so batches come one at a time and in order.
+Within a batch, once a ticket's record fails, the later records of that ticket fail too
+(unattempted) and are retried behind it, while other tickets' records go on — a
 ticket's updates never overtake each other. A ``Retry-After`` longer than the function
 should wait becomes the message's visibility timeout. A permanent refusal parks the
 message in the DLQ at once (a redrive delivers it after the fix) and publishes
@@ -173,7 +174,12 @@ def record_handler(record: SQSRecord) -> None:
         metrics.add_metric(name="WriteBacksDeferred", unit=MetricUnit.Count, value=1)
         raise
     except PermanentWriteBackError as exc:
-        run.sqs.send_message(QueueUrl=settings.write_back_dlq_url, MessageBody=record.body)
+        run.sqs.send_message(
+            QueueUrl=settings.write_back_dlq_url,
+            MessageBody=record.body,
+            MessageGroupId="ticket-updates",
+            MessageDeduplicationId=record.message_id,
+        )
         metrics.add_metric(name="WriteBacksFailed", unit=MetricUnit.Count, value=1)
         logger.exception(
             "write-back refused; parked in the DLQ", extra={"reason": str(exc), "ticket": ticket}
