@@ -63,7 +63,7 @@ demo: $(STAMP) ## run the main job on the embedded stack
 	$(BIN)/selfservice demo
 
 bench: $(STAMP) ## run the benchmarks and write docs/benchmarks.md
-	PYTHONPATH=.:services/intake:services/provisioner $(BIN)/python -m bench.run
+	PYTHONPATH=.:services/intake:services/provisioner:services/notifier $(BIN)/python -m bench.run
 
 bundle: $(STAMP) ## zip the provisioner's buildspec and products (CodeBuild source)
 	$(BIN)/selfservice bundle

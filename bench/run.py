@@ -6,7 +6,7 @@ import os
 import sys
 from datetime import UTC, datetime
 
-from bench import cold_init, intake_warm, provisioner_start
+from bench import cold_init, intake_warm, notifier, provisioner_start
 from bench.common import ROOT, machine
 
 WARM_TARGET_MS = 5.0
@@ -28,6 +28,13 @@ def main() -> int:
     print("provisioner: request event to StartBuild …", flush=True)
     start = provisioner_start.measure()
     print(f"  median {start.median_ms:.3f} ms, p95 {start.p95_ms:.3f} ms", flush=True)
+    print("notifier: write-backs and overhead …", flush=True)
+    notify = notifier.measure()
+    print(
+        f"  {notify.writes_per_second:,.0f} write-backs/s; overhead median "
+        f"{notify.overhead_median_ms:.3f} ms",
+        flush=True,
+    )
     print("intake cold init (fresh interpreters) …", flush=True)
     cold = cold_init.measure()
     print(
@@ -90,6 +97,21 @@ one, envelope and contract parsing, per-event deduplication, the ledger decision
 its writes, the tfvars document) up to the StartBuild call, with typed in-memory
 adapters in place of DynamoDB, S3, EventBridge and CodeBuild: the platform's own
 overhead, without network latency. Terraform's own time is not part of it.
+
+## Notifier
+
+| figure | value |
+|---|---|
+| write-backs per second to a local ServiceNow ({notify.writes} sequential writes) | {notify.writes_per_second:,.0f} |
+| the notifier's own overhead per event, median ({notify.overhead_events} events) | {notify.overhead_median_ms:.3f} ms |
+| same, p95 | {notify.overhead_p95_ms:.3f} ms |
+
+Throughput: the real ServiceNow writer (urllib3, basic auth, JSON) and the write-back
+service write distinct events one after another to the ITSM sandbox on 127.0.0.1, a
+threaded `http.server` in the same process — so the figure is bounded by that server,
+not by a real instance (ServiceNow's own rate limits apply there). Overhead: the real
+`WriteBackFunction` handler (SQS batch of one, parsing, per-event deduplication,
+rendering, the ticket-updated event) with a writer that answers at once.
 """
     (ROOT / "docs/benchmarks.md").write_text(document)
     print(f"wrote {ROOT / 'docs/benchmarks.md'}")

@@ -13,7 +13,6 @@ __all__ = ["main"]
 
 # What `make demo` needs and which issue builds it. Printed, never faked.
 _DEMO_PREREQUISITES = (
-    ("notifier: write-back to ServiceNow / Jira / e-mail", "issue 5"),
     ("local runtime: embedded AWS, function runner, local CodeBuild, ITSM sandbox", "issue 6"),
 )
 

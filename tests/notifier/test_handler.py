@@ -289,3 +289,24 @@ def test_an_outage_delays_updates_but_loses_none_and_keeps_each_tickets_order(st
     assert len(notes) == 4
     assert tickets  # three tickets: two ServiceNow, one Jira
     assert len([e for e in stack.published() if e.type == "selfservice.ticket.updated.v1"]) == 5
+
+
+def test_a_parked_write_back_is_delivered_once_by_a_redrive(stack: Stack) -> None:
+    stack.sandbox.fail_next("servicenow", Fault(404))  # e.g. a wrong table ACL, fixed later
+    event = _records(stack, [stack.body(STARTED)])
+    write_back.lambda_handler(event, FakeContext())
+    assert stack.sandbox.state.journal == []
+    sqs = boto3.client("sqs", region_name=REGION)
+    (parked,) = sqs.receive_message(QueueUrl=stack.dlq_url)["Messages"]
+    # The redrive (selfservice dlq redrive / SQS message move) puts it back on the queue.
+    sqs.send_message(
+        QueueUrl=stack.queue_url, MessageBody=parked["Body"], MessageGroupId="ticket-updates"
+    )
+    sqs.delete_message(QueueUrl=stack.dlq_url, ReceiptHandle=parked["ReceiptHandle"])
+    redriven = _records(stack, [], receives=1)
+    assert write_back.lambda_handler(redriven, FakeContext()) == {"batchItemFailures": []}
+    assert len(stack.sandbox.state.journal) == 1
+    assert [e.type for e in stack.published()] == [
+        "selfservice.ticket.write-back-failed.v1",
+        "selfservice.ticket.updated.v1",
+    ]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from notifier.domain.messages import render
+from notifier.settings import NotifierSettings
 from selfservice_contracts.envelope import parse_eventbridge_event
 from selfservice_contracts.events import EVENT_CATALOG, Service
 from tests.conftest import ROOT
@@ -49,3 +50,14 @@ def test_events_that_are_not_written_back_render_nothing() -> None:
         (ROOT / "events/catalog/selfservice.ticket.updated.v1.json").read_text()
     )
     assert render(event) is None
+
+
+def test_the_example_notifier_configuration_is_valid() -> None:
+    settings = NotifierSettings.model_validate_json(
+        (ROOT / "config/notifier.example.json").read_text()
+    )
+    assert settings.servicenow.states["selfservice.provisioning.succeeded.v1"] == "3"
+    assert set(settings.jira.transitions) <= {spec.type for spec in WRITTEN_BACK}
+    assert (
+        NotifierSettings.model_validate({}).servicenow.journal == "work_notes"
+    )  # the stack default

@@ -227,8 +227,12 @@ def _allow_statements(template: Template) -> Iterator[tuple[str, dict[str, Any]]
             documents.append(document)
         for document in documents:
             for statement in document["Statement"]:
-                if statement["Effect"] == "Allow":
-                    yield logical_id, statement
+                # A conditional statement ({"Fn::If": [cond, then, else]}) is checked in
+                # both branches; AWS::NoValue stands for no statement.
+                branches = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
+                for branch in branches:
+                    if isinstance(branch, dict) and branch.get("Effect") == "Allow":
+                        yield logical_id, branch
 
 
 @pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["JiraWriteBack", "NotifierSettings", "Retries", "ServiceNowWriteBack"]
+__all__ = ["EmailWriteBack", "JiraWriteBack", "NotifierSettings", "Retries", "ServiceNowWriteBack"]
 
 _DEFAULT_STATES = {
     "selfservice.provisioning.started.v1": "2",  # Work in Progress
@@ -43,12 +43,23 @@ class ServiceNowWriteBack(_Settings):
 class JiraWriteBack(_Settings):
     """Jira Cloud REST v3 comments (ADF) or JSM request comments, and transitions."""
 
-    mode: Literal["comment", "jsm"] = "comment"
+    mode: Literal["comment", "jsm", "email"] = "comment"
+    """``email``: send mail to the site's Jira mail handler (see ``email``)."""
     api_url: Annotated[str, Field(pattern=r"^https?://[^/\s]+$")] | None = None
     """Where the REST API is reached; default: the host in the ticket's URL."""
     jsm_public: bool = True
     transitions: dict[str, str] = Field(default_factory=dict)
     """Event type → transition name (ids differ per workflow; looked up by name)."""
+
+
+class EmailWriteBack(_Settings):
+    """SES mail to a Jira mail handler: the issue key leads the subject."""
+
+    from_address: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    """A verified SES identity; it must take part in the issues (Jira attaches mail from
+    participants only)."""
+    to_address: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    """The Jira mail handler's address."""
 
 
 class Retries(_Settings):
@@ -65,4 +76,11 @@ class NotifierSettings(_Settings):
 
     servicenow: ServiceNowWriteBack = ServiceNowWriteBack()
     jira: JiraWriteBack = JiraWriteBack()
+    email: EmailWriteBack | None = None
     retries: Retries = Retries()
+
+    @model_validator(mode="after")
+    def _email_mode_needs_addresses(self) -> Self:
+        if self.jira.mode == "email" and self.email is None:
+            raise ValueError("jira.mode email needs the email section (from and to addresses)")
+        return self

@@ -31,6 +31,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvi
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from notifier.adapters.email import EmailWriter
 from notifier.adapters.http import Transport
 from notifier.adapters.itsm import (
     BasicCredentials,
@@ -120,6 +121,10 @@ def runtime() -> Runtime:
                 transport, f"{document.servicenow.instance_url}/oauth_token.do", servicenow_load
             ),
             document.servicenow.api_url,
+        )
+    if document.jira.mode == "email" and document.email is not None:
+        writers[TicketSystem.JIRA] = EmailWriter(
+            session.client("ses", config=retries), document.email
         )
     publisher = EventBridgePublisher(
         session.client("events", config=retries),
