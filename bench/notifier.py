@@ -91,8 +91,8 @@ def measure_overhead(count: int = 2000, warmup: int = 100) -> tuple[float, float
     from bench.intake_warm import Context
     from notifier.domain.writeback import Attempt, TicketUpdate, WriteBackService
     from notifier.handlers import write_back
+    from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
     from selfservice_contracts.dedupe import InMemoryDeduplicator
-    from selfservice_contracts.envelope import to_eventbridge_entry
     from selfservice_contracts.events import WriteBackChannel
     from selfservice_contracts.publisher import InMemoryPublisher
     from selfservice_contracts.request import TicketSystem
@@ -116,24 +116,8 @@ def measure_overhead(count: int = 2000, warmup: int = 100) -> tuple[float, float
     template = _event("started")
     bodies = []
     for _ in range(count + warmup):
-        entry = to_eventbridge_entry(
-            template.model_copy(update={"id": str(uuid.uuid4())}), event_bus_name="b"
-        )
-        bodies.append(
-            json.dumps(
-                {
-                    "version": "0",
-                    "id": str(uuid.uuid4()),
-                    "detail-type": entry["DetailType"],
-                    "source": entry["Source"],
-                    "account": "123456789012",
-                    "time": "2026-11-20T09:15:05Z",
-                    "region": "us-east-1",
-                    "resources": [],
-                    "detail": json.loads(entry["Detail"]),
-                }
-            )
-        )
+        event = template.model_copy(update={"id": str(uuid.uuid4())})
+        bodies.append(json.dumps(eventbridge_delivery(event)))
     timings = []
     context = Context()
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -141,21 +125,7 @@ def measure_overhead(count: int = 2000, warmup: int = 100) -> tuple[float, float
     os.dup2(devnull, 1)
     try:
         for n, body in enumerate(bodies):
-            event = {
-                "Records": [
-                    {
-                        "messageId": str(n),
-                        "receiptHandle": "r",
-                        "body": body,
-                        "attributes": {"ApproximateReceiveCount": "1"},
-                        "messageAttributes": {},
-                        "md5OfBody": "",
-                        "eventSource": "aws:sqs",
-                        "awsRegion": "us-east-1",
-                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:writeback.fifo",
-                    }
-                ]
-            }
+            event = sqs_event([body], queue="writeback.fifo")
             start = time.perf_counter_ns()
             response = write_back.lambda_handler(event, context)
             elapsed = time.perf_counter_ns() - start

@@ -50,8 +50,8 @@ def measure(count: int = 2000, warmup: int = 100) -> StartFigures:
     from provisioner.domain.service import BuildRequest, StartedBuild
     from provisioner.handlers import request_consumer
     from provisioner.runtime import Runtime
+    from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
     from selfservice_contracts.dedupe import InMemoryDeduplicator
-    from selfservice_contracts.envelope import to_eventbridge_entry
     from selfservice_contracts.request import TicketRef, TicketSystem
     from tests.provisioner.fakes import received, request, world
 
@@ -79,22 +79,7 @@ def measure(count: int = 2000, warmup: int = 100) -> StartFigures:
             internal_id=str(n + 1),
             url=f"https://acme.atlassian.net/browse/ITSM-{n + 1}",
         )
-        entry = to_eventbridge_entry(received(request(ticket=ticket), f"e-{n}"), event_bus_name="b")
-        bodies.append(
-            json.dumps(
-                {
-                    "version": "0",
-                    "id": str(uuid.uuid4()),
-                    "detail-type": entry["DetailType"],
-                    "source": entry["Source"],
-                    "account": "123456789012",
-                    "time": "2026-11-20T09:15:05Z",
-                    "region": "us-east-1",
-                    "resources": [],
-                    "detail": json.loads(entry["Detail"]),
-                }
-            )
-        )
+        bodies.append(json.dumps(eventbridge_delivery(received(request(ticket=ticket), f"e-{n}"))))
     context = Context()
     timings = []
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -102,21 +87,7 @@ def measure(count: int = 2000, warmup: int = 100) -> StartFigures:
     os.dup2(devnull, 1)
     try:
         for n, body in enumerate(bodies):
-            event = {
-                "Records": [
-                    {
-                        "messageId": str(n),
-                        "receiptHandle": "r",
-                        "body": body,
-                        "attributes": {},
-                        "messageAttributes": {},
-                        "md5OfBody": "",
-                        "eventSource": "aws:sqs",
-                        "awsRegion": "us-east-1",
-                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-                    }
-                ]
-            }
+            event = sqs_event([body])
             start = time.perf_counter_ns()
             response = request_consumer.lambda_handler(event, context)
             if response != {"batchItemFailures": []} or len(stamps) != n + 1:

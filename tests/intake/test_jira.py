@@ -141,3 +141,24 @@ def test_a_body_of_neither_shape_is_400() -> None:
     service, _ = make_service()
     with pytest.raises(MalformedPayloadError, match="nor an Automation body"):
         service.handle(jira_delivery({"hello": "world"}))
+
+
+@pytest.mark.parametrize("product", ["0", "Not A Slug", "ec2-app-unknown"])
+def test_an_automation_product_that_is_not_offered_is_rejected_on_the_ticket(product: str) -> None:
+    # Found by the fuzzer: a product that is not even a slug made the rejection itself invalid.
+    body = fixture(AUTOMATION)
+    body["product"] = product
+    service, bus = make_service()
+    reply = service.handle(automation_delivery(body))
+    assert reply.status_code == 422
+    assert reply.body["reasons"][0]["code"] == "unknown_product"
+    assert bus.events[0].type == "selfservice.request.rejected.v1"
+
+
+def test_an_absurdly_long_product_is_a_malformed_body() -> None:
+    body = fixture(AUTOMATION)
+    body["product"] = "x" * 300
+    service, _ = make_service()
+    with pytest.raises(MalformedPayloadError) as caught:
+        service.handle(automation_delivery(body))
+    assert [e.field for e in caught.value.errors] == ["product"]

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +13,8 @@ from moto import mock_aws
 
 from notifier.handlers import write_back
 from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
-from selfservice_contracts.envelope import parse_sqs_body, to_eventbridge_entry
+from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
+from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, WriteBackFailed
 from tests.lambda_context import FakeContext
 from tests.notifier.test_writeback import sample
@@ -30,20 +30,7 @@ class Stack:
     observer_url: str
 
     def body(self, event: AnyEvent) -> str:
-        entry = to_eventbridge_entry(event, event_bus_name="bus")
-        return json.dumps(
-            {
-                "version": "0",
-                "id": str(uuid.uuid4()),
-                "detail-type": entry["DetailType"],
-                "source": entry["Source"],
-                "account": "123456789012",
-                "time": "2026-11-20T09:15:05Z",
-                "region": REGION,
-                "resources": [],
-                "detail": json.loads(entry["Detail"]),
-            }
-        )
+        return json.dumps(eventbridge_delivery(event, event_bus_name="bus"))
 
     def published(self) -> list[AnyEvent]:
         sqs = boto3.client("sqs", region_name=REGION)
@@ -68,25 +55,18 @@ def _records(stack: Stack, bodies: list[str], receives: int = 1) -> dict[str, An
         sqs.send_message(
             QueueUrl=stack.queue_url, MessageBody=body, MessageGroupId="ticket-updates"
         )
-    messages = sqs.receive_message(
-        QueueUrl=stack.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
-    )["Messages"]
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": {"ApproximateReceiveCount": str(receives)},
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "awsRegion": REGION,
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:writeback.fifo",
-            }
-            for m in messages
-        ]
-    }
+    messages = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10)["Messages"]
+    return _as_batch(messages, receives)
+
+
+def _as_batch(messages: Sequence[Mapping[str, Any]], receives: int) -> dict[str, Any]:
+    return sqs_event(
+        [m["Body"] for m in messages],
+        queue="writeback.fifo",
+        receive_count=receives,
+        message_ids=[m["MessageId"] for m in messages],
+        receipt_handles=[m["ReceiptHandle"] for m in messages],
+    )
 
 
 @pytest.fixture
@@ -236,22 +216,7 @@ def test_an_outage_delays_updates_but_loses_none_and_keeps_each_tickets_order(st
         )
         if not messages:
             return
-        event = {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": {"ApproximateReceiveCount": str(receives)},
-                    "messageAttributes": {},
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "awsRegion": REGION,
-                    "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:writeback.fifo",
-                }
-                for m in messages
-            ]
-        }
+        event = _as_batch(messages, receives)
         response = write_back.lambda_handler(event, FakeContext())
         failed_ids = {f["itemIdentifier"] for f in response["batchItemFailures"]}
         done = [m for m in messages if m["MessageId"] not in failed_ids]

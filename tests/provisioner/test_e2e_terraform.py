@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +25,10 @@ from provisioner.domain.lifecycle import State
 from provisioner.handlers import build_events, request_consumer
 from provisioner.runtime import build_runtime
 from selfservice.local.codebuild import LocalCodeBuildClient
+from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.local.terraform import TerraformUnavailableError, cli_config, find_provider_mirror
-from selfservice_contracts.envelope import parse_sqs_body, to_eventbridge_entry
+from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, ProvisioningSucceeded
 from selfservice_contracts.request import Action, TicketRef, TicketSystem
 from tests.conftest import ROOT
@@ -62,27 +62,16 @@ class Platform:
         return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
 
     def deliver(self, event: AnyEvent) -> dict[str, Any]:
-        entry = to_eventbridge_entry(event, event_bus_name="selfservice-bus")
-        body = json.dumps(
-            {
-                "version": "0",
-                "id": str(uuid.uuid4()),
-                "detail-type": entry["DetailType"],
-                "source": entry["Source"],
-                "account": "123456789012",
-                "time": "2026-11-20T09:15:05Z",
-                "region": REGION,
-                "resources": [],
-                "detail": json.loads(entry["Detail"]),
-            }
+        body = json.dumps(eventbridge_delivery(event))
+        response: dict[str, Any] = dict(
+            request_consumer.lambda_handler(sqs_event([body]), FakeContext())
         )
-        response: dict[str, Any] = dict(request_consumer.lambda_handler(_sqs(body), FakeContext()))
         return response
 
     def run_builds(self) -> list[str]:
         statuses = []
         for change in self.codebuild.run_pending():
-            response = build_events.lambda_handler(_sqs(json.dumps(change)), FakeContext())
+            response = build_events.lambda_handler(sqs_event([json.dumps(change)]), FakeContext())
             assert response == {"batchItemFailures": []}
             statuses.append(change["detail"]["build-status"])
         return statuses
@@ -106,24 +95,6 @@ class Platform:
         entry = request_consumer.runtime().service.ledger.get(request_id)
         assert entry is not None
         return entry.state
-
-
-def _sqs(body: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "r",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "awsRegion": REGION,
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:q",
-            }
-        ]
-    }
 
 
 def _deploy(env: dict[str, str]) -> str:

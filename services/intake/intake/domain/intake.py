@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ __all__ = [
 Source = Literal["servicenow", "jira"]
 Outcome = Literal["received", "approval_required", "approved", "rejected", "ignored", "duplicate"]
 _EVENT_IDS = uuid.UUID("6b1f3c2e-8d4a-4f7b-9e2c-5a0d1b3c4e5f")
+_PRODUCT_SLUG = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,12 @@ class IntakeService:
                 submission,
                 request_id,
                 422,
-                [RejectionReason(code="unknown_product", message=f"{product} is not offered")],
+                [
+                    RejectionReason(
+                        code="unknown_product",
+                        message=f"{product[:64]!r} is not an offered product",
+                    )
+                ],
             )
         reasons = [
             *(
@@ -314,10 +321,12 @@ class IntakeService:
         status_code: int,
         reasons: list[RejectionReason],
     ) -> Reply:
+        product = submission.product
         data = RequestRejected(
             request_id=request_id,
             ticket=submission.ticket,
-            product=submission.product,
+            # A name that is not even a product slug (the reasons say so) is left out.
+            product=product if product and _PRODUCT_SLUG.match(product) else None,
             action=submission.action,
             reasons=reasons[:50],
         )

@@ -314,18 +314,20 @@ class ProvisionerService:
             reason = decision if isinstance(decision, Refusal) else Refusal("no entry")
             return self._refuse(result.request_id, cause, reason)
         request = entry.request
-        log_url = result.log_url or entry.log_url
+        common: dict[str, Any] = {
+            "request_id": entry.request_id,
+            "ticket": request.ticket,
+            "product": entry.product,
+            "action": entry.action,
+            "attempt": entry.attempt,
+            "build_id": result.build_id,
+            "log_url": result.log_url or entry.log_url,
+        }
         outputs: dict[str, Any] = {}
         if result.status == "SUCCEEDED":
             outputs = self.artifacts.get_outputs(entry.request_id, entry.attempt)
             data: ProvisioningSucceeded | ProvisioningFailed = ProvisioningSucceeded(
-                request_id=entry.request_id,
-                ticket=request.ticket,
-                product=entry.product,
-                action=entry.action,
-                attempt=entry.attempt,
-                build_id=result.build_id,
-                log_url=log_url,
+                **common,
                 outputs=outputs,
                 duration_seconds=result.duration_seconds,
             )
@@ -336,13 +338,7 @@ class ProvisionerService:
                     self.logs.tail(result.log_group, result.log_stream, 80)
                 )
             data = ProvisioningFailed(
-                request_id=entry.request_id,
-                ticket=request.ticket,
-                product=entry.product,
-                action=entry.action,
-                attempt=entry.attempt,
-                build_id=result.build_id,
-                log_url=log_url,
+                **common,
                 build_status=result.status,
                 phase=result.failed_phase,
                 reason=_failure_reason(result),
