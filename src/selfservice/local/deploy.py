@@ -1,0 +1,487 @@
+"""Deploy the platform into the embedded AWS from ``template.yaml`` and ``sam/`` alone.
+
+There is no second list of resources: every resource of the templates is created (or
+recorded, for what the local runtime plays itself — functions, HTTP APIs, the CodeBuild
+project, layers), intrinsic functions are resolved the way CloudFormation does, nested
+applications are deployed with the parameters their parent passes, and the result maps
+every logical id to its physical id and attributes. Functions come out with their
+environment resolved to real names, ready for the function runner.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from graphlib import TopologicalSorter
+from typing import Any
+
+import boto3
+
+from selfservice.templates import FunctionSpec, Template
+
+__all__ = ["Deployment", "DeploymentError", "StackDeployment", "deploy_platform"]
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PARTITION = "aws"
+NO_VALUE = object()
+
+# Played by the local runtime itself rather than created in moto.
+_RECORDED = {
+    "AWS::Serverless::Function",
+    "AWS::Serverless::HttpApi",
+    "AWS::Serverless::LayerVersion",
+    "AWS::CodeBuild::Project",
+}
+# IAM is not enforced by moto: roles and policies are recorded, not created.
+_NOT_EMULATED = {"AWS::IAM::Role", "AWS::IAM::RolePolicy", "AWS::IAM::Policy"}
+
+
+class DeploymentError(RuntimeError):
+    """A template cannot be deployed locally (unknown resource type, bad intrinsic)."""
+
+
+@dataclass
+class StackDeployment:
+    """One stack: resources' physical ids and attributes, functions, outputs."""
+
+    name: str
+    template: Template
+    parameters: dict[str, Any]
+    refs: dict[str, Any] = field(default_factory=dict)
+    attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    functions: list[FunctionSpec] = field(default_factory=list)
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)
+    recorded: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    nested: dict[str, StackDeployment] = field(default_factory=dict)
+
+
+@dataclass
+class Deployment:
+    """The whole platform as deployed."""
+
+    root: StackDeployment
+
+    def stacks(self) -> list[StackDeployment]:
+        """Every stack, root first."""
+        found = [self.root]
+        for stack in found:
+            found.extend(stack.nested.values())
+        return found
+
+    def function(self, logical_id: str) -> tuple[FunctionSpec, dict[str, str]]:
+        """A function's spec and its resolved environment."""
+        for stack in self.stacks():
+            for spec in stack.functions:
+                if spec.logical_id == logical_id:
+                    return spec, stack.environments[logical_id]
+        raise KeyError(logical_id)
+
+
+def _references(value: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if "Ref" in value:
+            found.add(str(value["Ref"]))
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            found.add(target[0] if isinstance(target, list) else str(target).split(".")[0])
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+            found.update(name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text))
+        for item in value.values():
+            found |= _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _references(item)
+    return found
+
+
+class _Resolver:
+    def __init__(self, stack: StackDeployment, conditions: dict[str, bool]) -> None:
+        self.stack = stack
+        self.conditions = conditions
+
+    def pseudo(self, name: str) -> Any:
+        return {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": PARTITION,
+            "AWS::StackName": self.stack.name,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": NO_VALUE,
+            "AWS::StackId": (
+                f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{self.stack.name}/local"
+            ),
+        }.get(name)
+
+    def ref(self, name: str) -> Any:
+        if name.startswith("AWS::"):
+            return self.pseudo(name)
+        if name in self.stack.parameters:
+            return self.stack.parameters[name]
+        if name in self.stack.refs:
+            return self.stack.refs[name]
+        raise DeploymentError(f"{self.stack.name}: Ref {name} is not resolved yet")
+
+    def getatt(self, logical: str, attribute: str) -> Any:
+        if logical in self.stack.nested and attribute.startswith("Outputs."):
+            return self.stack.nested[logical].outputs[attribute.removeprefix("Outputs.")]
+        try:
+            return self.stack.attrs[logical][attribute]
+        except KeyError:
+            raise DeploymentError(f"{self.stack.name}: GetAtt {logical}.{attribute}") from None
+
+    def resolve(self, value: Any) -> Any:  # noqa: PLR0911 - one branch per intrinsic
+        if isinstance(value, list):
+            items = [self.resolve(item) for item in value]
+            return [item for item in items if item is not NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, argument),) = value.items()
+            if key == "Ref":
+                return self.ref(str(argument))
+            if key == "Fn::GetAtt":
+                logical, attribute = (
+                    argument if isinstance(argument, list) else str(argument).split(".", 1)
+                )
+                return self.getatt(logical, attribute)
+            if key == "Fn::Sub":
+                return self.sub(argument)
+            if key == "Fn::If":
+                condition, then, otherwise = argument
+                return self.resolve(then if self.conditions[condition] else otherwise)
+            if key == "Fn::Join":
+                separator, items = argument
+                return separator.join(str(item) for item in self.resolve(items))
+            if key == "Fn::Equals":
+                left, right = self.resolve(argument)
+                return left == right
+            if key == "Fn::Not":
+                return not self.resolve(argument[0])
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not NO_VALUE}
+
+    def sub(self, argument: Any) -> str:
+        text, variables = (argument, {}) if isinstance(argument, str) else argument
+        variables = {k: self.resolve(v) for k, v in variables.items()}
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return str(variables[name])
+            if "." in name and not name.startswith("AWS::"):
+                logical, attribute = name.split(".", 1)
+                return str(self.getatt(logical, attribute))
+            return str(self.ref(name))
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+
+def _generate_secret(spec: dict[str, Any]) -> str:
+    length = int(spec.get("PasswordLength", 32))
+    alphabet = string.ascii_letters + string.digits
+    generated = "".join(secrets.choice(alphabet) for _ in range(length))
+    template = spec.get("SecretStringTemplate")
+    key = spec.get("GenerateStringKey")
+    if template and key:
+        document = json.loads(template)
+        document[key] = generated
+        return json.dumps(document)
+    return generated
+
+
+class _Creator:
+    """Creates one resource type in moto; returns (Ref value, attributes)."""
+
+    def __init__(self, session: boto3.session.Session, endpoint_url: str) -> None:
+        self.session = session
+        self.endpoint_url = endpoint_url
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(  # type: ignore[call-overload]
+                service, region_name=REGION, endpoint_url=self.endpoint_url
+            )
+        return self._clients[service]
+
+    def create(
+        self, stack: str, logical: str, kind: str, props: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        method: Callable[[str, str, dict[str, Any]], tuple[Any, dict[str, Any]]] | None = {
+            "AWS::Events::EventBus": self.event_bus,
+            "AWS::Events::Archive": self.archive,
+            "AWS::Events::Rule": self.rule,
+            "AWS::SQS::Queue": self.queue,
+            "AWS::SQS::QueuePolicy": self.queue_policy,
+            "AWS::SNS::Topic": self.topic,
+            "AWS::DynamoDB::Table": self.table,
+            "AWS::S3::Bucket": self.bucket,
+            "AWS::S3::BucketPolicy": self.bucket_policy,
+            "AWS::SSM::Parameter": self.parameter,
+            "AWS::SecretsManager::Secret": self.secret,
+            "AWS::Logs::LogGroup": self.log_group,
+            "AWS::CloudWatch::Alarm": self.alarm,
+        }.get(kind)
+        if method is None:
+            raise DeploymentError(f"{stack}/{logical}: {kind} cannot be deployed locally")
+        return method(stack, logical, props)
+
+    def event_bus(
+        self, stack: str, logical: str, props: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        arn = self.client("events").create_event_bus(Name=props["Name"])["EventBusArn"]
+        return props["Name"], {"Arn": arn, "Name": props["Name"]}
+
+    def archive(
+        self, stack: str, logical: str, props: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        name = f"{stack}-{logical}"[:48]
+        arn = self.client("events").create_archive(
+            ArchiveName=name,
+            EventSourceArn=props["SourceArn"],
+            EventPattern=json.dumps(props.get("EventPattern", {})),
+            RetentionDays=int(props.get("RetentionDays", 0)),
+        )["ArchiveArn"]
+        return name, {"Arn": arn}
+
+    def rule(self, stack: str, logical: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        name = f"{stack}-{logical}"[:64]
+        bus = props.get("EventBusName", "default")
+        events = self.client("events")
+        arn = events.put_rule(
+            Name=name,
+            EventBusName=bus,
+            EventPattern=json.dumps(props["EventPattern"]),
+            State=props.get("State", "ENABLED"),
+            Description=props.get("Description", ""),
+        )["RuleArn"]
+        targets = [dict(target) for target in props.get("Targets", [])]
+        if targets:
+            events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+        return name, {"Arn": arn}
+
+    def queue(self, stack: str, logical: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        fifo = str(props.get("FifoQueue", "")).lower() == "true"
+        name = f"{stack}-{logical}"[:75] + (".fifo" if fifo else "")
+        attributes = {
+            key: json.dumps(value)
+            if isinstance(value, dict)
+            else str(value).lower()
+            if isinstance(value, bool)
+            else str(value)
+            for key, value in props.items()
+            if key
+            in {
+                "FifoQueue",
+                "ContentBasedDeduplication",
+                "VisibilityTimeout",
+                "MessageRetentionPeriod",
+                "RedrivePolicy",
+                "SqsManagedSseEnabled",
+                "DelaySeconds",
+            }
+        }
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        return url, {"Arn": arn, "QueueName": name, "QueueUrl": url}
+
+    def queue_policy(
+        self, stack: str, logical: str, props: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        for url in props["Queues"]:
+            self.client("sqs").set_queue_attributes(
+                QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])}
+            )
+        return f"{stack}-{logical}", {}
+
+    def topic(self, stack: str, logical: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        arn = self.client("sns").create_topic(Name=f"{stack}-{logical}")["TopicArn"]
+        return arn, {"TopicName": f"{stack}-{logical}"}
+
+    def table(self, stack: str, logical: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        name = f"{stack}-{logical}"
+        dynamodb = self.client("dynamodb")
+        arn = dynamodb.create_table(
+            TableName=name,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+        )["TableDescription"]["TableArn"]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        return name, {"Arn": arn}
+
+    def bucket(self, stack: str, logical: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        name = re.sub(r"[^a-z0-9-]", "-", f"{stack}-{logical}".lower())[:63]
+        self.client("s3").create_bucket(Bucket=name)
+        return name, {"Arn": f"arn:aws:s3:::{name}"}
+
+    def bucket_policy(
+        self, stack: str, logical: str, props: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        self.client("s3").put_bucket_policy(
+            Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"])
+        )
+        return f"{stack}-{logical}", {}
+
+    def parameter(
+        self, stack: str, logical: str, props: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        name = props.get("Name") or f"/{stack}/{logical}"
+        self.client("ssm").put_parameter(
+            Name=name, Type=props.get("Type", "String"), Value=props["Value"]
+        )
+        return name, {"Type": props.get("Type", "String"), "Value": props["Value"]}
+
+    def secret(self, stack: str, logical: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        value = props.get("SecretString") or _generate_secret(props.get("GenerateSecretString", {}))
+        arn = self.client("secretsmanager").create_secret(
+            Name=f"{stack}-{logical}", SecretString=value
+        )["ARN"]
+        return arn, {"Id": arn}
+
+    def log_group(
+        self, stack: str, logical: str, props: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        name = props.get("LogGroupName") or f"/aws/{stack}/{logical}"
+        logs = self.client("logs")
+        logs.create_log_group(logGroupName=name)
+        if "RetentionInDays" in props:
+            logs.put_retention_policy(
+                logGroupName=name, retentionInDays=int(props["RetentionInDays"])
+            )
+        return name, {"Arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"}
+
+    def alarm(self, stack: str, logical: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        name = f"{stack}-{logical}"
+        keys = {
+            "Namespace",
+            "MetricName",
+            "Dimensions",
+            "Statistic",
+            "Period",
+            "EvaluationPeriods",
+            "Threshold",
+            "ComparisonOperator",
+            "TreatMissingData",
+            "AlarmDescription",
+            "AlarmActions",
+        }
+        self.client("cloudwatch").put_metric_alarm(
+            AlarmName=name, **{k: v for k, v in props.items() if k in keys}
+        )
+        return name, {"Arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"}
+
+
+def _evaluate_conditions(template: Template, resolver: _Resolver) -> dict[str, bool]:
+    conditions: dict[str, bool] = {}
+    for name, expression in template.body.get("Conditions", {}).items():
+        resolver.conditions = conditions
+        conditions[name] = bool(resolver.resolve(expression))
+    return conditions
+
+
+def _record(
+    stack: StackDeployment, logical: str, kind: str, props: dict[str, Any], resolver: _Resolver
+) -> None:
+    name = f"{stack.name}-{logical}"
+    if kind == "AWS::Serverless::Function":
+        stack.refs[logical] = name
+        stack.attrs[logical] = {"Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"}
+    elif kind == "AWS::CodeBuild::Project":
+        project = resolver.resolve(props)
+        stack.recorded[logical] = project
+        stack.refs[logical] = project["Name"]
+        stack.attrs[logical] = {
+            "Arn": f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/{project['Name']}"
+        }
+    elif kind == "AWS::IAM::Role":
+        stack.refs[logical] = name
+        stack.attrs[logical] = {"Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}"}
+    else:
+        stack.refs[logical] = f"local-{logical.lower()}"
+        stack.attrs[logical] = {}
+
+
+def _deploy(
+    template: Template, name: str, parameters: dict[str, Any], creator: _Creator
+) -> StackDeployment:
+    declared = template.body.get("Parameters", {})
+    values = {key: spec.get("Default") for key, spec in declared.items() if "Default" in spec}
+    values.update(parameters)
+    if missing := sorted(set(declared) - set(values)):
+        raise DeploymentError(f"{name}: no value for parameter(s) {', '.join(missing)}")
+    stack = StackDeployment(name=name, template=template, parameters=values)
+    resolver = _Resolver(stack, {})
+    resolver.conditions = _evaluate_conditions(template, resolver)
+    resources = template.resources()
+    graph = {
+        logical: {dep for dep in _references(resource.get("Properties", {})) if dep in resources}
+        | set(resource.get("DependsOn", []) if isinstance(resource.get("DependsOn"), list) else [])
+        for logical, resource in resources.items()
+    }
+    # SAM generates <Function>Role; a RolePolicy on it only needs the function recorded.
+    for logical, deps in graph.items():
+        graph[logical] = {d for d in deps if d in resources}
+    nested = {child.path.name: child for child in template.nested}
+    for logical in TopologicalSorter(graph).static_order():
+        resource = resources[logical]
+        kind = resource["Type"]
+        properties = resource.get("Properties", {})
+        if kind == "AWS::Serverless::Application":
+            child_template = nested[properties["Location"].rsplit("/", 1)[-1]]
+            child_parameters = resolver.resolve(properties.get("Parameters", {}))
+            stack.nested[logical] = _deploy(
+                child_template, f"{name}-{logical}", child_parameters, creator
+            )
+            stack.refs[logical] = stack.nested[logical].name
+            continue
+        if kind in _RECORDED or kind in _NOT_EMULATED:
+            _record(stack, logical, kind, properties, resolver)
+            continue
+        ref, attrs = creator.create(name, logical, kind, resolver.resolve(properties))
+        stack.refs[logical] = ref
+        stack.attrs[logical] = attrs
+    # SAM's implicit function roles, referenced by RolePolicy resources, are records too.
+    stack.functions = template.functions()
+    for spec in stack.functions:
+        stack.refs.setdefault(f"{spec.logical_id}Role", f"{name}-{spec.logical_id}Role")
+        stack.environments[spec.logical_id] = {
+            key: str(resolver.resolve(value)) for key, value in spec.environment.items()
+        }
+    stack.outputs = {
+        key: resolver.resolve(output["Value"])
+        for key, output in template.body.get("Outputs", {}).items()
+    }
+    return stack
+
+
+def deploy_platform(
+    platform: Template,
+    *,
+    endpoint_url: str,
+    stack_name: str = "selfservice",
+    parameters: dict[str, Any] | None = None,
+) -> Deployment:
+    """Create every resource of ``platform`` in the AWS at ``endpoint_url``."""
+    session = boto3.session.Session(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - the embedded AWS accepts any
+        region_name=REGION,
+    )
+    creator = _Creator(session, endpoint_url)
+    return Deployment(_deploy(platform, stack_name, parameters or {}, creator))

@@ -1,0 +1,149 @@
+"""The platform deploys into the embedded AWS from the templates alone."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from selfservice.local.deploy import Deployment, DeploymentError, deploy_platform
+from selfservice.local.moto_server import EmbeddedAws
+from selfservice.templates import load_platform, load_template
+from selfservice_contracts.envelope import parse_eventbridge_event, to_eventbridge_entry
+from selfservice_contracts.events import EVENT_CATALOG, Service
+from tests.conftest import ROOT
+
+CONSUMER_QUEUES = {
+    Service.PROVISIONER: ("selfservice-Provisioner", "RequestQueue"),
+    Service.NOTIFIER: ("selfservice-Notifier", "WriteBackQueue"),
+}
+
+
+@pytest.fixture(scope="module")
+def deployed() -> Iterator[tuple[EmbeddedAws, Deployment]]:
+    with EmbeddedAws() as aws:
+        yield aws, deploy_platform(load_platform(ROOT / "template.yaml"), endpoint_url=aws.endpoint)
+
+
+def _client(aws: EmbeddedAws, service: str) -> Any:
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=aws.endpoint,  # type: ignore[call-overload]
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _stack(deployment: Deployment, name: str) -> Any:
+    return next(s for s in deployment.stacks() if s.name == name)
+
+
+def test_every_queue_table_and_rule_of_the_templates_exists(
+    deployed: tuple[EmbeddedAws, Deployment],
+) -> None:
+    aws, deployment = deployed
+    sqs, dynamodb, events = _client(aws, "sqs"), _client(aws, "dynamodb"), _client(aws, "events")
+    queues = set(sqs.list_queues()["QueueUrls"])
+    tables = set(dynamodb.list_tables()["TableNames"])
+    expected_queues = expected_tables = 0
+    for stack in deployment.stacks():
+        for logical, resource in stack.template.resources().items():
+            if resource["Type"] == "AWS::SQS::Queue":
+                expected_queues += 1
+                assert stack.refs[logical] in queues, logical
+                redrive = resource["Properties"].get("RedrivePolicy")
+                if redrive:
+                    attributes = sqs.get_queue_attributes(
+                        QueueUrl=stack.refs[logical], AttributeNames=["All"]
+                    )["Attributes"]
+                    assert (
+                        json.loads(attributes["RedrivePolicy"])["maxReceiveCount"]
+                        == redrive["maxReceiveCount"]
+                    )
+            if resource["Type"] == "AWS::DynamoDB::Table":
+                expected_tables += 1
+                assert stack.refs[logical] in tables, logical
+            if resource["Type"] == "AWS::Events::Rule":
+                bus = (
+                    resource["Properties"].get("EventBusName") and stack.parameters["EventBusName"]
+                ) or "default"
+                targets = events.list_targets_by_rule(Rule=stack.refs[logical], EventBusName=bus)[
+                    "Targets"
+                ]
+                assert len(targets) == len(resource["Properties"]["Targets"]), logical
+    assert expected_queues >= 8
+    assert expected_tables == 4
+    notifier = _stack(deployment, "selfservice-Notifier")
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=notifier.refs["WriteBackQueue"], AttributeNames=["All"]
+    )["Attributes"]
+    assert attributes["FifoQueue"] == "true"
+    assert (
+        _client(aws, "events")
+        .describe_archive(ArchiveName=deployment.root.refs["EventArchive"])["EventSourceArn"]
+        .endswith(":event-bus/selfservice-bus")
+    )
+
+
+def test_function_environments_name_real_resources(
+    deployed: tuple[EmbeddedAws, Deployment],
+) -> None:
+    aws, deployment = deployed
+    tables = set(_client(aws, "dynamodb").list_tables()["TableNames"])
+    for stack in deployment.stacks():
+        for spec in stack.functions:
+            env = stack.environments[spec.logical_id]
+            assert set(env) == set(spec.environment)
+            assert not [v for v in env.values() if "{" in v or "Ref" in v], spec.logical_id
+            assert env["EVENT_BUS_NAME"] == "selfservice-bus"
+            for name, value in env.items():
+                if name.endswith("_TABLE_NAME"):
+                    assert value in tables, (spec.logical_id, name)
+    secret_id = deployment.function("WebhookFunction")[1]["SERVICENOW_HMAC_SECRET_ID"]
+    secret = json.loads(
+        _client(aws, "secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+    )
+    assert len(secret["current"]) == 48  # generated as the template asks
+    parameter = deployment.function("WebhookFunction")[1]["INTAKE_CONFIG_PARAMETER"]
+    assert (
+        _client(aws, "ssm").get_parameter(Name=parameter)["Parameter"]["Value"] == '{"version": 1}'
+    )
+
+
+def test_the_deployed_rules_route_each_event_to_its_catalogued_consumers(
+    deployed: tuple[EmbeddedAws, Deployment],
+) -> None:
+    aws, deployment = deployed
+    events, sqs = _client(aws, "events"), _client(aws, "sqs")
+    for spec in EVENT_CATALOG:
+        event = parse_eventbridge_event((ROOT / "events/catalog" / spec.schema_file).read_text())
+        entry = to_eventbridge_entry(event, event_bus_name="selfservice-bus")
+        assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+        time.sleep(0.05)
+        for service, (stack_name, queue) in CONSUMER_QUEUES.items():
+            url = _stack(deployment, stack_name).refs[queue]
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            for message in messages:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            received = [parse_eventbridge_event(m["Body"]).type for m in messages]
+            expected = [spec.type] if service in spec.consumers else []
+            assert received == expected, (spec.type, service)
+
+
+def test_an_unknown_resource_type_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        "AWSTemplateFormatVersion: '2010-09-09'\n"
+        "Resources:\n  Thing:\n    Type: AWS::Kinesis::Stream\n    Properties: {ShardCount: 1}\n"
+    )
+    with (
+        EmbeddedAws() as aws,
+        pytest.raises(DeploymentError, match="Thing: AWS::Kinesis::Stream cannot"),
+    ):
+        deploy_platform(load_template(path), endpoint_url=aws.endpoint)
