@@ -1,0 +1,233 @@
+"""Run functions the way Lambda does, from their template specs: a worker per function,
+SQS pollers honouring batch size, partial batch failures and the queue's redrive, and
+an HTTP front for HTTP APIs (payload format 2.0)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import IO, Any
+
+from selfservice.local.lambda_events import sqs_event
+from selfservice.templates import FunctionSpec
+
+__all__ = ["FunctionWorker", "HttpFront", "InvocationError", "SqsPoller"]
+
+
+class InvocationError(RuntimeError):
+    """The function raised (Lambda reports it as a function error)."""
+
+
+class FunctionWorker:
+    """A function's execution environment (child process), invoked one event at a time."""
+
+    def __init__(self, spec: FunctionSpec, environment: dict[str, str], log_path: Path) -> None:
+        self.spec = spec
+        self._lock = threading.Lock()
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "selfservice.local.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            bufsize=1,
+        )
+        setup = {
+            "name": spec.logical_id,
+            "handler": spec.handler,
+            "environment": environment,
+            "paths": [str(p) for p in spec.import_paths],
+        }
+        self._stdin, self._stdout = self._pipes()
+        self._stdin.write(json.dumps(setup) + "\n")
+        ready = self._stdout.readline()
+        if not ready:
+            raise RuntimeError(f"{spec.describe()} did not start; see {log_path}")
+        self.timeout_seconds = int(spec.properties.get("Timeout", 3))
+
+    def _pipes(self) -> tuple[IO[str], IO[str]]:
+        if self._process.stdin is None or self._process.stdout is None:
+            raise RuntimeError("the worker has no pipes")
+        return self._process.stdin, self._process.stdout
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        """One invocation; the function's return value or :class:`InvocationError`."""
+        request = {
+            "event": event,
+            "request_id": str(uuid.uuid4()),
+            "deadline_ms": int(time.time() * 1000) + self.timeout_seconds * 1000,
+        }
+        with self._lock:
+            self._stdin.write(json.dumps(request) + "\n")
+            answer = json.loads(self._stdout.readline() or '{"error": "WorkerDied", "message": ""}')
+        if "error" in answer:
+            raise InvocationError(f"{answer['error']}: {answer.get('message', '')}")
+        return answer["result"]
+
+    def stop(self) -> None:
+        """End the process."""
+        if self._process.stdin:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+        self._log.close()
+
+
+@dataclass
+class SqsPoller:
+    """Lambda's SQS event source: batches, partial failures, deletes what succeeded."""
+
+    sqs: Any
+    queue_url: str
+    queue_name: str
+    worker: FunctionWorker
+    batch_size: int = 10
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    invocations: int = 0
+
+    def poll_once(self) -> int:
+        """Receive one batch and hand it to the function; returns the batch size."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(self.batch_size, 10),
+            WaitTimeSeconds=1,
+            AttributeNames=["ApproximateReceiveCount"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        event = sqs_event(
+            [m["Body"] for m in messages],
+            queue=self.queue_name,
+            receive_count=max(
+                int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")) for m in messages
+            ),
+            message_ids=[m["MessageId"] for m in messages],
+            receipt_handles=[m["ReceiptHandle"] for m in messages],
+        )
+        self.invocations += 1
+        try:
+            response = self.worker.invoke(event) or {}
+        except InvocationError:
+            return len(messages)  # nothing is deleted: the whole batch comes back
+        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+                ],
+            )
+        return len(messages)
+
+    def run(self) -> None:
+        """Poll until stopped."""
+        while not self.stop_event.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # noqa: BLE001 - a poller outlives one bad batch, like Lambda's
+                time.sleep(0.5)
+
+
+def _route_pattern(path: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\{([^}/]+)\}", r"(?P<\1>[^/]+)", path) + "$")
+
+
+class HttpFront:
+    """An HTTP API on 127.0.0.1: routes from the template, payload format 2.0."""
+
+    def __init__(self, routes: list[tuple[str, str, FunctionWorker]]) -> None:
+        self.routes = [
+            (method.upper(), _route_pattern(path), path, worker) for method, path, worker in routes
+        ]
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> HttpFront:
+        """Serve in a thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        front = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+            def _serve(self) -> None:
+                path = self.path.split("?", 1)[0]
+                for method, pattern, template_path, worker in front.routes:
+                    match = pattern.match(path)
+                    if method == self.command and match:
+                        length = int(self.headers.get("Content-Length") or 0)
+                        raw = self.rfile.read(length) if length else b""
+                        try:
+                            text, encoded = raw.decode("utf-8"), False
+                        except UnicodeDecodeError:
+                            text, encoded = base64.b64encode(raw).decode(), True
+                        event = {
+                            "version": "2.0",
+                            "routeKey": f"{method} {template_path}",
+                            "rawPath": path,
+                            "rawQueryString": self.path.partition("?")[2],
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                            "requestContext": {
+                                "http": {"method": method, "path": path, "sourceIp": "127.0.0.1"},
+                                "requestId": str(uuid.uuid4()),
+                                "routeKey": f"{method} {template_path}",
+                                "stage": "$default",
+                                "accountId": "123456789012",
+                            },
+                            "pathParameters": match.groupdict() or None,
+                            "body": text,
+                            "isBase64Encoded": encoded,
+                        }
+                        try:
+                            response = worker.invoke(event)
+                        except InvocationError:
+                            self._reply(500, {"message": "Internal Server Error"}, {})
+                            return
+                        self._reply(
+                            response.get("statusCode", 200),
+                            response.get("body", ""),
+                            response.get("headers") or {},
+                        )
+                        return
+                self._reply(404, {"message": "Not Found"}, {})
+
+            def _reply(self, status: int, body: Any, headers: dict[str, str]) -> None:
+                payload = (body if isinstance(body, str) else json.dumps(body)).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815
+
+        return Handler

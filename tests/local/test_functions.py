@@ -1,0 +1,144 @@
+"""Functions run from their template specs: worker processes, the HTTP front, SQS pollers."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from intake.domain.auth import sign_standard_webhook
+from selfservice.local.deploy import Deployment, deploy_platform
+from selfservice.local.functions import FunctionWorker, HttpFront, SqsPoller
+from selfservice.local.moto_server import EmbeddedAws
+from selfservice.templates import load_platform
+from selfservice_contracts.envelope import parse_sqs_body
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def runtime(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[EmbeddedAws, Deployment, Path]]:
+    logs = tmp_path_factory.mktemp("functions")
+    with EmbeddedAws() as aws:
+        deployment = deploy_platform(
+            load_platform(ROOT / "template.yaml"), endpoint_url=aws.endpoint
+        )
+        yield aws, deployment, logs
+
+
+def _client(aws: EmbeddedAws, service: str) -> Any:
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=aws.endpoint,  # type: ignore[call-overload]
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _base_env(aws: EmbeddedAws) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": aws.endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PATH": os.environ["PATH"],
+    }
+
+
+def test_a_signed_webhook_over_http_reaches_the_provisioner_queue(
+    runtime: tuple[EmbeddedAws, Deployment, Path],
+) -> None:
+    aws, deployment, logs = runtime
+    spec, env = deployment.function("WebhookFunction")
+    _client(aws, "ssm").put_parameter(
+        Name=env["INTAKE_CONFIG_PARAMETER"],
+        Type="String",
+        Overwrite=True,
+        Value=(ROOT / "config/intake.example.json").read_text(),
+    )
+    secret = json.loads(
+        _client(aws, "secretsmanager").get_secret_value(SecretId=env["SERVICENOW_HMAC_SECRET_ID"])[
+            "SecretString"
+        ]
+    )["current"]
+    worker = FunctionWorker(spec, {**env, **_base_env(aws)}, logs / "webhook.log")
+    routes = [
+        (e["Properties"]["Method"], e["Properties"]["Path"], worker)
+        for e in spec.events.values()
+        if e["Type"] == "HttpApi"
+    ]
+    front = HttpFront(routes).start()
+    try:
+        body = (ROOT / "tests/fixtures/servicenow-ritm-ec2-inserted.json").read_bytes()
+        timestamp = int(time.time())
+        request = urllib.request.Request(
+            f"{front.url}/webhooks/servicenow",
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "webhook-id": "msg_local",
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": sign_standard_webhook(secret, "msg_local", timestamp, body),
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 202
+            reply = json.loads(response.read())
+        assert reply["status"] == "received"
+        with pytest.raises(urllib.error.HTTPError) as unsigned:
+            urllib.request.urlopen(
+                urllib.request.Request(
+                    f"{front.url}/webhooks/servicenow",
+                    data=body,
+                    method="POST",
+                    headers={"Content-Type": "application/json"},
+                ),
+                timeout=30,
+            )
+        assert unsigned.value.code == 401
+    finally:
+        front.stop()
+        worker.stop()
+    provisioner = next(s for s in deployment.stacks() if s.name == "selfservice-Provisioner")
+    messages = _client(aws, "sqs").receive_message(
+        QueueUrl=provisioner.refs["RequestQueue"], MaxNumberOfMessages=10, WaitTimeSeconds=2
+    )["Messages"]
+    (event,) = [parse_sqs_body(m["Body"]) for m in messages]
+    assert event.type == "selfservice.request.received.v1"
+    assert event.data.request_id == reply["request_id"]
+
+
+def test_a_poller_deletes_what_succeeded_and_leaves_what_failed(
+    runtime: tuple[EmbeddedAws, Deployment, Path],
+) -> None:
+    aws, deployment, logs = runtime
+    spec, env = deployment.function("BuildEventsFunction")
+    sqs = _client(aws, "sqs")
+    provisioner = next(s for s in deployment.stacks() if s.name == "selfservice-Provisioner")
+    url = provisioner.refs["BuildEventsQueue"]
+    ours = json.loads((ROOT / "tests/fixtures/codebuild-state-change-succeeded.json").read_text())
+    foreign = json.loads(json.dumps(ours))
+    foreign["detail"]["additional-information"]["environment"]["environment-variables"] = []
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(foreign))  # not our build: acknowledged
+    sqs.send_message(QueueUrl=url, MessageBody="{not json")  # broken: fails, stays for the DLQ
+    worker = FunctionWorker(spec, {**env, **_base_env(aws)}, logs / "build-events.log")
+    try:
+        poller = SqsPoller(sqs, url, provisioner.attrs["BuildEventsQueue"]["QueueName"], worker)
+        assert poller.poll_once() == 2
+    finally:
+        worker.stop()
+    remaining = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )
+    assert remaining["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
