@@ -8,6 +8,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from selfservice.cli import main
 
 
@@ -28,11 +30,18 @@ def test_ci_runs_exactly_the_readme_test_command(root: Path) -> None:
     assert commands == ["make test"]
 
 
-def test_demo_says_what_is_missing_and_fails(capsys: object) -> None:
-    assert main(["demo"]) == 2
+@pytest.mark.e2e
+def test_the_demo_runs_the_main_job_on_the_embedded_stack(root: Path, capsys: object) -> None:
+    """Tickets in, infrastructure applied, write-back visible — the README's first command."""
+    assert main(["demo", "--root", str(root)]) == 0
     out = capsys.readouterr().out  # type: ignore[attr-defined]
-    assert "not built yet" in out
-    assert "issue 6" in out
+    assert "'status': 'received'" in out
+    assert "'status': 'approval_required'" in out
+    assert "jira:ITSM-42               → succeeded" in out
+    assert "servicenow:RITM0010042     → succeeded" in out
+    assert "[selfservice] Waiting for approval" in out
+    assert "  - instance_ids: i-" in out  # the outputs written back to the ticket
+    assert "demo succeeded" in out
 
 
 def test_the_console_script_is_installed() -> None:

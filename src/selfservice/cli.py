@@ -11,11 +11,6 @@ from selfservice import contracts_export
 
 __all__ = ["main"]
 
-# What `make demo` needs and which issue builds it. Printed, never faked.
-_DEMO_PREREQUISITES = (
-    ("local runtime: embedded AWS, function runner, local CodeBuild, ITSM sandbox", "issue 6"),
-)
-
 
 def find_root(start: Path) -> Path:
     """The repository root: the nearest directory holding template.yaml and schemas/."""
@@ -28,13 +23,10 @@ def find_root(start: Path) -> Path:
     )
 
 
-def _demo(_: argparse.Namespace) -> int:
-    print("selfservice demo: the embedded stack is not built yet, so there is nothing to run.")
-    print("The demo needs, and will run once these land:")
-    for what, issue in _DEMO_PREREQUISITES:
-        print(f"  - {what} ({issue})")
-    print("Until then `make test` checks the contracts, templates and wiring.")
-    return 2
+def _demo(args: argparse.Namespace) -> int:
+    from selfservice.demo import run_demo  # noqa: PLC0415 - the local stack is heavy to import
+
+    return run_demo(args.root or find_root(Path.cwd()))
 
 
 def _contracts_export(args: argparse.Namespace) -> int:
@@ -91,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="run the main job on the embedded stack")
+    demo.add_argument("--root", type=Path, default=None, help="repository root")
     demo.set_defaults(func=_demo)
 
     contracts = commands.add_parser("contracts", help="event contracts tooling")

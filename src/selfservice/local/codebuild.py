@@ -10,18 +10,30 @@ BUILD still runs POST_BUILD.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shlex
 import shutil
 import subprocess
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["BUNDLE_PATHS", "BuildRun", "make_workspace", "run_buildspec", "state_change_event"]
+__all__ = [
+    "BUNDLE_PATHS",
+    "BuildRun",
+    "CodeBuildEndpoint",
+    "LocalCodeBuildClient",
+    "make_workspace",
+    "run_buildspec",
+    "state_change_event",
+]
 
 BUNDLE_PATHS = (
     "services/provisioner/buildspec.yml",
@@ -248,3 +260,121 @@ class LocalCodeBuildClient:
                 )
             )
         return events
+
+
+class CodeBuildEndpoint:
+    """CodeBuild's JSON API on 127.0.0.1 (``AWS_ENDPOINT_URL_CODEBUILD`` points here).
+
+    ``StartBuild`` queues a build on the :class:`LocalCodeBuildClient`; a worker thread
+    runs queued builds one after another, writes each build's log to CloudWatch Logs
+    and puts its ``CodeBuild Build State Change`` event on the default bus, where the
+    templates' rule picks it up — as CodeBuild itself does.
+    """
+
+    def __init__(
+        self, client: LocalCodeBuildClient, *, events: Any, logs: Any, log_group: str
+    ) -> None:
+        self.client = client
+        self._events = events
+        self._logs = logs
+        self._log_group = log_group
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._threads = [
+            threading.Thread(target=self._server.serve_forever, daemon=True),
+            threading.Thread(target=self._run_builds, daemon=True),
+        ]
+        self.finished: list[dict[str, Any]] = []
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> CodeBuildEndpoint:
+        """Serve and run builds in threads."""
+        with contextlib.suppress(Exception):
+            self._logs.create_log_group(logGroupName=self._log_group)
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (a running build finishes in its own process)."""
+        self._stop.set()
+        self._wake.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _run_builds(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(timeout=1)
+            self._wake.clear()
+            for event in self.client.run_pending():
+                run = self.client.runs[-1]
+                stream = run.build_id.split(":", 1)[1]
+                with contextlib.suppress(Exception):
+                    self._logs.create_log_stream(logGroupName=self._log_group, logStreamName=stream)
+                    base = int(run.started_at.timestamp() * 1000)
+                    self._logs.put_log_events(
+                        logGroupName=self._log_group,
+                        logStreamName=stream,
+                        logEvents=[
+                            {"timestamp": base + i, "message": line or " "}
+                            for i, line in enumerate(run.log[-5000:])
+                        ],
+                    )
+                event["detail"]["additional-information"]["logs"]["group-name"] = self._log_group
+                self._events.put_events(
+                    Entries=[
+                        {
+                            "Source": event["source"],
+                            "DetailType": event["detail-type"],
+                            "Detail": json.dumps(event["detail"]),
+                            "Resources": event["resources"],
+                        }
+                    ]
+                )
+                self.finished.append(event)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+            def do_POST(self) -> None:
+                target = self.headers.get("X-Amz-Target", "")
+                length = int(self.headers.get("Content-Length") or 0)
+                request = json.loads(self.rfile.read(length) or b"{}")
+                status, body = (
+                    400,
+                    {"__type": "InvalidInputException", "message": f"unsupported {target}"},
+                )
+                if target.endswith(".StartBuild"):
+                    try:
+                        body = endpoint.client.start_build(
+                            projectName=request["projectName"],
+                            idempotencyToken=request.get("idempotencyToken", str(uuid.uuid4())),
+                            environmentVariablesOverride=request.get(
+                                "environmentVariablesOverride", []
+                            ),
+                        )
+                        status = 200
+                        endpoint._wake.set()
+                    except ValueError as exc:
+                        status, body = (
+                            400,
+                            {"__type": "ResourceNotFoundException", "message": str(exc)},
+                        )
+                payload = json.dumps(body, default=str).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        return Handler

@@ -333,9 +333,16 @@ class _Creator:
     def bucket_policy(
         self, stack: str, logical: str, props: dict[str, Any]
     ) -> tuple[Any, dict[str, Any]]:
-        self.client("s3").put_bucket_policy(
-            Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"])
-        )
+        # The embedded AWS is plain HTTP on loopback, so "deny unless TLS" would deny
+        # everything; those statements (and only those) are left out locally.
+        document = dict(props["PolicyDocument"])
+        document["Statement"] = [
+            statement
+            for statement in document["Statement"]
+            if "aws:SecureTransport" not in json.dumps(statement.get("Condition", {}))
+        ]
+        if document["Statement"]:
+            self.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(document))
         return f"{stack}-{logical}", {}
 
     def parameter(

@@ -71,7 +71,9 @@ class FunctionWorker:
             self._stdin.write(json.dumps(request) + "\n")
             answer = json.loads(self._stdout.readline() or '{"error": "WorkerDied", "message": ""}')
         if "error" in answer:
-            raise InvocationError(f"{answer['error']}: {answer.get('message', '')}")
+            message = answer.get("message", "")[-1500:]
+            trace = answer.get("trace", "")[-1500:]
+            raise InvocationError(f"{answer['error']}: {message}\n{trace}")
         return answer["result"]
 
     def stop(self) -> None:

@@ -1,0 +1,176 @@
+"""`make demo`: tickets in, infrastructure applied, write-back visible — all local.
+
+Two tickets go through the real platform on the embedded stack:
+
+1. ServiceNow RITM0010042 asks for an EC2 application in dev; no approval is needed, so
+   Terraform builds it at once and the ticket is closed with the outputs.
+2. Jira ITSM-42 asks for one in staging, which policy gates on approval: the ticket is
+   told it waits; the approval (a transition in Jira) arrives; then it is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from selfservice.local.platform import LocalPlatform
+
+__all__ = ["run_demo"]
+
+TIMEOUT_SECONDS = 900
+TICKETS = ("servicenow:RITM0010042", "jira:ITSM-42")
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(  # noqa: S310 - the local webhook API on loopback
+        url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback only
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def _standard_webhook(secret: str, body: bytes, webhook_id: str) -> dict[str, str]:
+    import base64  # noqa: PLC0415
+
+    timestamp = str(int(time.time()))
+    digest = hmac.new(
+        secret.encode(), f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256
+    ).digest()
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": "v1," + base64.b64encode(digest).decode(),
+    }
+
+
+def _hub(secret: str, body: bytes, identifier: str) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Hub-Signature": f"sha256={digest}", "X-Atlassian-Webhook-Identifier": identifier}
+
+
+def _secret(platform: LocalPlatform, secret_id: str) -> str:
+    document = json.loads(
+        platform.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+    )
+    return str(document["current"])
+
+
+def _ledger(platform: LocalPlatform) -> dict[str, str]:
+    table = platform.stack("Provisioner").refs["LedgerTable"]
+    items = platform.client("dynamodb").scan(TableName=table).get("Items", [])
+    return {
+        item["instance"]["S"]: item["state"]["S"]
+        for item in items
+        if item.get("sk", {}).get("S") == "STATE"
+    }
+
+
+def _writebacks(platform: LocalPlatform) -> dict[str, list[str]]:
+    state = platform.itsm.state
+    notes: dict[str, list[str]] = {}
+    for row in state.journal:
+        if row["element"] == "work_notes":
+            notes.setdefault("servicenow:RITM0010042", []).append(row["value"])
+    for key, comments in state.jira_comments.items():
+        for comment in comments:
+            notes.setdefault(f"jira:{key}", []).append("\n".join(_adf_lines(comment["body"])))
+    return notes
+
+
+def _adf_lines(node: dict[str, Any], bullet: bool = False) -> list[str]:
+    """The text of an Atlassian Document Format node, one line per paragraph."""
+    if node.get("type") == "paragraph":
+        text = "".join(child.get("text", "") for child in node.get("content", []))
+        return [f"  - {text}" if bullet else text]
+    lines: list[str] = []
+    for child in node.get("content", []):
+        lines += _adf_lines(child, bullet or node.get("type") == "listItem")
+    return lines
+
+
+def _wait(
+    platform: LocalPlatform, done: Callable[[dict[str, str]], bool], say: Any
+) -> dict[str, str]:
+    seen: dict[str, str] = {}
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        states = _ledger(platform)
+        for ticket, state in states.items():
+            if seen.get(ticket) != state:
+                say(f"  ledger  {ticket:26} → {state}")
+        seen = states
+        if done(states):
+            return states
+        time.sleep(1)
+    raise TimeoutError(f"not finished after {TIMEOUT_SECONDS} s: {seen}")
+
+
+def run_demo(root: Path, say: Any = print) -> int:
+    """Run the demo; 0 when both tickets end provisioned and written back."""
+    workdir = Path(tempfile.mkdtemp(prefix="selfservice-demo-"))
+    with LocalPlatform(root, workdir, say=say) as platform:
+        intake_env = platform.deployed.function("WebhookFunction")[1]
+        api = platform.fronts["WebhookApi"].url
+        say("\n1) ServiceNow RITM0010042: an EC2 application in dev (no approval needed)")
+        body = (root / "demo/servicenow-ec2-request.json").read_bytes()
+        status, reply = _post(
+            f"{api}/webhooks/servicenow",
+            body,
+            _standard_webhook(
+                _secret(platform, intake_env["SERVICENOW_HMAC_SECRET_ID"]), body, "msg_demo_1"
+            ),
+        )
+        say(f"  intake  {status} {reply}")
+        say("\n2) Jira ITSM-42: an EC2 application in staging (policy: approval required)")
+        jira_secret = _secret(platform, intake_env["JIRA_WEBHOOK_SECRET_ID"])
+        body = (root / "demo/jira-ec2-request.json").read_bytes()
+        status, reply = _post(f"{api}/webhooks/jira", body, _hub(jira_secret, body, "demo-created"))
+        say(f"  intake  {status} {reply}")
+        _wait(platform, lambda s: s.get("jira:ITSM-42") == "awaiting_approval", say)
+        say("  … the approver moves ITSM-42 to In Progress")
+        body = (root / "demo/jira-ec2-approved.json").read_bytes()
+        status, reply = _post(
+            f"{api}/webhooks/jira", body, _hub(jira_secret, body, "demo-approved")
+        )
+        say(f"  intake  {status} {reply}")
+        say(
+            "\nTerraform runs in the local CodeBuild (real buildspec and Terraform, embedded AWS) …"
+        )
+        finished = {"succeeded", "failed"}
+        states = _wait(
+            platform, lambda s: len(s) == len(TICKETS) and set(s.values()) <= finished, say
+        )
+        time.sleep(3)  # the last write-backs
+        ec2 = platform.client("ec2")
+        say("\nWhat the tickets show (written back by the notifier):")
+        for ticket, notes in sorted(_writebacks(platform).items()):
+            say(f"\n== {ticket}")
+            for note in notes:
+                say("   " + note.replace("\n", "\n   "))
+        say("\nWhat was built:")
+        for ticket in sorted(states):
+            reservations = ec2.describe_instances(
+                Filters=[
+                    {"Name": "tag:selfservice:ticket", "Values": [ticket]},
+                    {"Name": "instance-state-name", "Values": ["running"]},
+                ]
+            )["Reservations"]
+            instances = [i for r in reservations for i in r["Instances"]]
+            say(
+                f"  {ticket:26} {states[ticket]:10} "
+                + ", ".join(f"{i['InstanceId']} ({i['InstanceType']})" for i in instances)
+            )
+        ok = all(state == "succeeded" for state in states.values())
+        say(f"\ndemo {'succeeded' if ok else 'FAILED'}; logs and build workspaces in {workdir}")
+        return 0 if ok else 1
