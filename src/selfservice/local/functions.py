@@ -12,19 +12,44 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from selfservice.local.lambda_events import sqs_event
+from selfservice.local.sigv4 import Caller, SignatureError, verify
 from selfservice.templates import FunctionSpec
 
-__all__ = ["FunctionWorker", "HttpFront", "InvocationError", "SqsPoller"]
+__all__ = [
+    "FunctionWorker",
+    "HttpFront",
+    "IamAuthorizer",
+    "Invocable",
+    "InvocationError",
+    "SqsPoller",
+]
 
 
 class InvocationError(RuntimeError):
     """The function raised (Lambda reports it as a function error)."""
+
+
+class Invocable(Protocol):
+    """Something that takes a Lambda event and returns the function's result."""
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        """One invocation."""
+        ...
+
+
+@dataclass(frozen=True)
+class IamAuthorizer:
+    """AWS_IAM authorization: the credentials the front accepts, by access key id."""
+
+    credentials: dict[str, tuple[str, Caller]]
+    region: str = "us-east-1"
 
 
 class FunctionWorker:
@@ -150,7 +175,10 @@ def _route_pattern(path: str) -> re.Pattern[str]:
 class HttpFront:
     """An HTTP API on 127.0.0.1: routes from the template, payload format 2.0."""
 
-    def __init__(self, routes: list[tuple[str, str, FunctionWorker]]) -> None:
+    def __init__(
+        self, routes: Sequence[tuple[str, str, Invocable]], iam: IamAuthorizer | None = None
+    ) -> None:
+        self.iam = iam
         self.routes = [
             (method.upper(), _route_pattern(path), path, worker) for method, path, worker in routes
         ]
@@ -187,6 +215,20 @@ class HttpFront:
                     if method == self.command and match:
                         length = int(self.headers.get("Content-Length") or 0)
                         raw = self.rfile.read(length) if length else b""
+                        caller = None
+                        if front.iam is not None:
+                            try:
+                                caller = verify(
+                                    method=method,
+                                    url=f"http://{self.headers.get('Host', '')}{self.path}",
+                                    headers=dict(self.headers.items()),
+                                    body=raw,
+                                    secrets=front.iam.credentials,
+                                    region=front.iam.region,
+                                )
+                            except SignatureError as error:
+                                self._reply(403, error.body, {})
+                                return
                         try:
                             text, encoded = raw.decode("utf-8"), False
                         except UnicodeDecodeError:
@@ -203,6 +245,7 @@ class HttpFront:
                                 "routeKey": f"{method} {template_path}",
                                 "stage": "$default",
                                 "accountId": "123456789012",
+                                **({"authorizer": caller.authorizer()} if caller else {}),
                             },
                             "pathParameters": match.groupdict() or None,
                             "body": text,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 import threading
 from collections.abc import Callable
@@ -22,9 +23,10 @@ import boto3
 
 from selfservice.local.codebuild import CodeBuildEndpoint, LocalCodeBuildClient
 from selfservice.local.deploy import Deployment, StackDeployment, deploy_platform
-from selfservice.local.functions import FunctionWorker, HttpFront, SqsPoller
+from selfservice.local.functions import FunctionWorker, HttpFront, IamAuthorizer, SqsPoller
 from selfservice.local.itsm_sandbox import ItsmSandbox
 from selfservice.local.moto_server import EmbeddedAws
+from selfservice.local.sigv4 import Caller
 from selfservice.local.terraform import cli_config
 from selfservice.templates import load_platform
 
@@ -53,6 +55,22 @@ class LocalPlatform:
     pollers: list[SqsPoller] = field(default_factory=list)
     fronts: dict[str, HttpFront] = field(default_factory=dict)
     _threads: list[threading.Thread] = field(default_factory=list)
+    operator: IamAuthorizer = field(
+        default_factory=lambda: IamAuthorizer(
+            {
+                "AKIALOCALOPERATOR": (
+                    secrets.token_urlsafe(24),
+                    Caller(
+                        access_key="AKIALOCALOPERATOR",
+                        account_id="123456789012",
+                        user_arn="arn:aws:iam::123456789012:user/local-operator",
+                        user_id="AIDALOCALOPERATOR",
+                    ),
+                )
+            }
+        )
+    )
+    """Credentials the local IAM-authorized APIs accept (a fresh secret per run)."""
 
     @property
     def embedded(self) -> EmbeddedAws:
@@ -152,7 +170,7 @@ class LocalPlatform:
             Overwrite=True,
             Value=json.dumps(document),
         )
-        secrets = self.client("secretsmanager")
+        secret_store = self.client("secretsmanager")
         for secret, credentials in (
             (
                 "ServiceNowCredentialsSecret",
@@ -163,7 +181,7 @@ class LocalPlatform:
                 {"username": "selfservice@acme.example", "password": "sandbox-token"},
             ),
         ):
-            secrets.put_secret_value(
+            secret_store.put_secret_value(
                 SecretId=notifier.refs[secret], SecretString=json.dumps(credentials)
             )
         organizations = self.client("organizations")
@@ -252,9 +270,6 @@ class LocalPlatform:
         for api, api_routes in routes.items():
             stack = next(s for s in self.deployed.stacks() if api in s.template.resources())
             auth = stack.template.resources()[api].get("Properties", {}).get("Auth", {})
-            if auth.get("DefaultAuthorizer") == "AWS_IAM":
-                # Not served until the local front verifies SigV4 like API Gateway does:
-                # an IAM-authorized API must never be reachable unsigned, even locally.
-                self.say(f"{api}: not served locally yet (needs SigV4 verification)")
-                continue
-            self.fronts[api] = HttpFront(api_routes).start()
+            # An IAM-authorized API verifies SigV4 like API Gateway: never reachable unsigned.
+            iam = self.operator if auth.get("DefaultAuthorizer") == "AWS_IAM" else None
+            self.fronts[api] = HttpFront(api_routes, iam).start()
