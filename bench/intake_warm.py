@@ -18,21 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.common import ROOT, median, percentile
+from tests.lambda_context import FakeContext as Context
 
 SECRET = "bench-hmac-secret"
-
-
-@dataclass
-class Context:
-    """Lambda context stand-in."""
-
-    function_name: str = "bench"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-    aws_request_id: str = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 def stub_handler() -> None:

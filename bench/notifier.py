@@ -88,7 +88,6 @@ def measure_overhead(count: int = 2000, warmup: int = 100) -> tuple[float, float
         os.environ.setdefault(name, value)
     import json
 
-    from bench.intake_warm import Context
     from notifier.domain.writeback import Attempt, TicketUpdate, WriteBackService
     from notifier.handlers import write_back
     from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
@@ -96,6 +95,7 @@ def measure_overhead(count: int = 2000, warmup: int = 100) -> tuple[float, float
     from selfservice_contracts.events import WriteBackChannel
     from selfservice_contracts.publisher import InMemoryPublisher
     from selfservice_contracts.request import TicketSystem
+    from tests.lambda_context import FakeContext as Context
 
     class Instant:
         channel = WriteBackChannel.SERVICENOW_TABLE

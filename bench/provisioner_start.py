@@ -46,13 +46,13 @@ def measure(count: int = 2000, warmup: int = 100) -> StartFigures:
     """Deliver ``count`` distinct tickets' request events, one per invocation."""
     for name, value in ENVIRONMENT.items():
         os.environ.setdefault(name, value)
-    from bench.intake_warm import Context
     from provisioner.domain.service import BuildRequest, StartedBuild
     from provisioner.handlers import request_consumer
     from provisioner.runtime import Runtime
     from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
     from selfservice_contracts.dedupe import InMemoryDeduplicator
     from selfservice_contracts.request import TicketRef, TicketSystem
+    from tests.lambda_context import FakeContext as Context
     from tests.provisioner.fakes import received, request, world
 
     stamps: list[int] = []

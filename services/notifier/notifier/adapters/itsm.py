@@ -88,6 +88,15 @@ class OAuthClientCredentials:
         self._force = True
 
 
+def _json_headers(credentials: Credentials) -> dict[str, str]:
+    """JSON in and out, with the current credentials (both APIs want the same)."""
+    return {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "Authorization": credentials.header(),
+    }
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -111,11 +120,7 @@ class ServiceNowWriter:
         self._base_url = base_url
 
     def _headers(self) -> dict[str, str]:
-        return {
-            "Accept": "application/json",
-            "Content-Type": "application/json",
-            "Authorization": self._credentials.header(),
-        }
+        return _json_headers(self._credentials)
 
     def attempt(self, update: TicketUpdate, *, check_existing: bool) -> Attempt:
         base = self._base_url or _origin(update.ticket.url)
@@ -206,11 +211,7 @@ class JiraWriter:
             self.channel = WriteBackChannel.JSM_COMMENT
 
     def _headers(self) -> dict[str, str]:
-        return {
-            "Accept": "application/json",
-            "Content-Type": "application/json",
-            "Authorization": self._credentials.header(),
-        }
+        return _json_headers(self._credentials)
 
     def _already_commented(self, base: str, key: str, marker: str) -> Attempt | bool:
         response = self._transport.request(
