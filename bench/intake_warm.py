@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.common import ROOT, median, percentile
+from bench.common import ROOT, median, percentile, stdout_silenced
 from tests.lambda_context import FakeContext as Context
 
 SECRET = "bench-hmac-secret"
@@ -106,10 +106,7 @@ def measure(count: int = 3000, warmup: int = 200) -> WarmFigures:
     events = signed_events(count + warmup)
     context = Context()
     timings = []
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(1)
-    os.dup2(devnull, 1)
-    try:
+    with stdout_silenced():
         for n, event in enumerate(events):
             start = time.perf_counter_ns()
             response = webhook.lambda_handler(event, context)
@@ -118,9 +115,6 @@ def measure(count: int = 3000, warmup: int = 200) -> WarmFigures:
                 raise RuntimeError(f"unexpected reply {response}")
             if n >= warmup:
                 timings.append(elapsed / 1e6)
-    finally:
-        os.dup2(saved, 1)
-        os.close(devnull)
     return WarmFigures(
         count=count,
         median_ms=median(timings),

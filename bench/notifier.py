@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from bench.common import median, percentile
+from bench.common import median, percentile, stdout_silenced
 
 ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "notifier",
@@ -120,10 +120,7 @@ def measure_overhead(count: int = 2000, warmup: int = 100) -> tuple[float, float
         bodies.append(json.dumps(eventbridge_delivery(event)))
     timings = []
     context = Context()
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(1)
-    os.dup2(devnull, 1)
-    try:
+    with stdout_silenced():
         for n, body in enumerate(bodies):
             event = sqs_event([body], queue="writeback.fifo")
             start = time.perf_counter_ns()
@@ -133,9 +130,6 @@ def measure_overhead(count: int = 2000, warmup: int = 100) -> tuple[float, float
                 raise RuntimeError(f"event {n} was not written: {response}")
             if n >= warmup:
                 timings.append(elapsed / 1e6)
-    finally:
-        os.dup2(saved, 1)
-        os.close(devnull)
     return median(timings), percentile(timings, 0.95)
 
 

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from bench.common import median, percentile
+from bench.common import median, percentile, stdout_silenced
 
 ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "provisioner",
@@ -82,10 +82,7 @@ def measure(count: int = 2000, warmup: int = 100) -> StartFigures:
         bodies.append(json.dumps(eventbridge_delivery(received(request(ticket=ticket), f"e-{n}"))))
     context = Context()
     timings = []
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(1)
-    os.dup2(devnull, 1)
-    try:
+    with stdout_silenced():
         for n, body in enumerate(bodies):
             event = sqs_event([body])
             start = time.perf_counter_ns()
@@ -94,7 +91,4 @@ def measure(count: int = 2000, warmup: int = 100) -> StartFigures:
                 raise RuntimeError(f"delivery {n} did not start a build: {response}")
             if n >= warmup:
                 timings.append((stamps[-1] - start) / 1e6)
-    finally:
-        os.dup2(saved, 1)
-        os.close(devnull)
     return StartFigures(count=count, median_ms=median(timings), p95_ms=percentile(timings, 0.95))

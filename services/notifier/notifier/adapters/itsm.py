@@ -102,7 +102,25 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-class ServiceNowWriter:
+class _HttpWriter:
+    """What both ITSM writers share: the transport, the credentials, the API's base URL."""
+
+    def __init__(
+        self, transport: Transport, credentials: Credentials, base_url: str | None
+    ) -> None:
+        self._transport = transport
+        self._credentials = credentials
+        self._base_url = base_url
+
+    def _headers(self) -> dict[str, str]:
+        return _json_headers(self._credentials)
+
+    def refresh_credentials(self) -> None:
+        """Drop cached credentials after a 401."""
+        self._credentials.refresh()
+
+
+class ServiceNowWriter(_HttpWriter):
     """``PATCH /api/now/table/sc_req_item/{sys_id}``: journal entry and state together."""
 
     channel = WriteBackChannel.SERVICENOW_TABLE
@@ -114,13 +132,8 @@ class ServiceNowWriter:
         credentials: Credentials,
         base_url: str | None = None,
     ) -> None:
-        self._transport = transport
+        super().__init__(transport, credentials, base_url)
         self._settings = settings
-        self._credentials = credentials
-        self._base_url = base_url
-
-    def _headers(self) -> dict[str, str]:
-        return _json_headers(self._credentials)
 
     def attempt(self, update: TicketUpdate, *, check_existing: bool) -> Attempt:
         base = self._base_url or _origin(update.ticket.url)
@@ -156,9 +169,6 @@ class ServiceNowWriter:
             return Attempt(None)
         return Attempt(response.status, response.headers, state)
 
-    def refresh_credentials(self) -> None:
-        self._credentials.refresh()
-
 
 def _adf(update: TicketUpdate) -> dict[str, Any]:
     """Atlassian Document Format for a message: title, lines, bullet lists, marker."""
@@ -190,7 +200,7 @@ def _adf(update: TicketUpdate) -> dict[str, Any]:
     return {"type": "doc", "version": 1, "content": content}
 
 
-class JiraWriter:
+class JiraWriter(_HttpWriter):
     """A comment (REST v3, ADF) or a JSM request comment, then a transition by name."""
 
     channel = WriteBackChannel.JIRA_COMMENT
@@ -202,16 +212,11 @@ class JiraWriter:
         credentials: Credentials,
         base_url: str | None = None,
     ) -> None:
-        self._transport = transport
+        super().__init__(transport, credentials, base_url)
         self._settings = settings
-        self._credentials = credentials
-        self._base_url = base_url
         self._transition_ids: dict[tuple[str, str], str] = {}
         if settings.mode == "jsm":
             self.channel = WriteBackChannel.JSM_COMMENT
-
-    def _headers(self) -> dict[str, str]:
-        return _json_headers(self._credentials)
 
     def _already_commented(self, base: str, key: str, marker: str) -> Attempt | bool:
         response = self._transport.request(
@@ -277,6 +282,3 @@ class JiraWriter:
             return self._transition(base, key, name)
         except TransportError:
             return Attempt(None)
-
-    def refresh_credentials(self) -> None:
-        self._credentials.refresh()

@@ -41,7 +41,12 @@ from notifier.adapters.itsm import (
 )
 from notifier.config import WriteBackConfig
 from notifier.domain.retry import RetryPolicy
-from notifier.domain.writeback import PermanentWriteBackError, RetryLaterError, WriteBackService
+from notifier.domain.writeback import (
+    PermanentWriteBackError,
+    RetryLaterError,
+    TicketWriter,
+    WriteBackService,
+)
 from notifier.settings import NotifierSettings
 from selfservice_contracts.config import load_config
 from selfservice_contracts.dedupe import DynamoDBDeduplicator
@@ -102,7 +107,7 @@ def runtime() -> Runtime:
     transport = Transport()
     servicenow_load = _secret(secrets, settings.servicenow_credentials_secret_id)
     servicenow_credentials = BasicCredentials(servicenow_load)
-    writers = {
+    writers: dict[TicketSystem, TicketWriter] = {
         TicketSystem.SERVICENOW: ServiceNowWriter(
             transport, document.servicenow, servicenow_credentials, document.servicenow.api_url
         ),
@@ -133,7 +138,7 @@ def runtime() -> Runtime:
     )
     return Runtime(
         service=WriteBackService(
-            writers,  # type: ignore[arg-type]
+            writers,
             publisher,
             RetryPolicy(**document.retries.model_dump()),
         ),
