@@ -2,7 +2,10 @@
 # Install the pinned Terraform unless it is already there (the local runtime has it).
 set -euo pipefail
 version="$1"
-if command -v terraform >/dev/null && terraform version -json | grep -q "\"terraform_version\": \"${version}\""; then
+# Read the whole answer before matching: `terraform version | grep -q` under pipefail
+# fails at random when grep exits first and terraform dies of SIGPIPE.
+installed=$(command -v terraform >/dev/null && CHECKPOINT_DISABLE=1 terraform version -json || true)
+if grep -q "\"terraform_version\": \"${version}\"" <<<"$installed"; then
   echo "terraform ${version} present"
   exit 0
 fi

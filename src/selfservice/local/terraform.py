@@ -107,10 +107,15 @@ def terraform_binary() -> str:
 
 
 def cli_config(directory: Path) -> Path:
-    """Write a CLI configuration that installs providers from the mirror only."""
+    """Write a CLI configuration: providers from the mirror only, no calls home.
+
+    ``disable_checkpoint`` stops Terraform's version and security-advisory requests to
+    HashiCorp, which nothing on these machines may reach.
+    """
     mirror = find_provider_mirror()
     path = directory / "terraform.tfrc"
     path.write_text(
+        "disable_checkpoint = true\n"
         "provider_installation {\n"
         "  filesystem_mirror {\n"
         f'    path    = "{mirror}"\n'
