@@ -13,7 +13,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, Field, JsonValue, TypeAdapter, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, JsonValue, TypeAdapter, model_validator
 
 from selfservice_contracts.request import (
     Action,
@@ -237,6 +237,9 @@ class OpsTargets(ContractModel):
 
 class OpsCommandExecuted(ContractModel):
     """Audit record of one ops-API call, whatever its outcome."""
+
+    # Commands are recorded exactly as sent: " uptime" is not "uptime".
+    model_config = ConfigDict(**{**ContractModel.model_config, "str_strip_whitespace": False})
 
     operation: Literal["run-commands", "get-command", "start-association"]
     caller: IamCaller

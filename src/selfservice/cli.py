@@ -1,4 +1,4 @@
-"""The ``selfservice`` command: contracts tooling today; local runtime and ops tools to come."""
+"""The ``selfservice`` command: the local runtime, the ops client and contracts tooling."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from selfservice import contracts_export
+from selfservice import contracts_export, ops_client
 
 __all__ = ["main"]
 
@@ -27,6 +27,13 @@ def _demo(args: argparse.Namespace) -> int:
     from selfservice.demo import run_demo  # noqa: PLC0415 - the local stack is heavy to import
 
     return run_demo(args.root or find_root(Path.cwd()))
+
+
+def _up(args: argparse.Namespace) -> int:
+    from selfservice.up import run_up  # noqa: PLC0415 - the local stack is heavy to import
+
+    root = args.root or find_root(Path.cwd())
+    return run_up(root, workdir=args.workdir, instances=args.instances, ops_config=args.ops_config)
 
 
 def _contracts_export(args: argparse.Namespace) -> int:
@@ -85,6 +92,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the main job on the embedded stack")
     demo.add_argument("--root", type=Path, default=None, help="repository root")
     demo.set_defaults(func=_demo)
+
+    up = commands.add_parser("up", help="run the whole platform locally until Ctrl-C")
+    up.add_argument("--root", type=Path, default=None, help="repository root")
+    up.add_argument("--workdir", type=Path, default=None, help="state directory (default: temp)")
+    up.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="instances to start in the embedded EC2, tagged for the ops API (default 1)",
+    )
+    up.add_argument(
+        "--ops-config",
+        type=Path,
+        default=None,
+        help="ops API configuration document (default: the built-in diagnostic allow-list)",
+    )
+    up.set_defaults(func=_up)
+    ops_client.add_parser(commands)
 
     contracts = commands.add_parser("contracts", help="event contracts tooling")
     contracts_commands = contracts.add_subparsers(dest="contracts_command", required=True)

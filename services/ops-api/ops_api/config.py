@@ -12,3 +12,5 @@ class OpsApiConfig(FunctionConfig):
     """Only instances carrying this tag key …"""
     allow_tag_value: str
     """… with this value are eligible (also enforced by an IAM condition)."""
+    ops_config_parameter: str
+    """SSM parameter holding the ops configuration document (allow-list, limits)."""

@@ -27,6 +27,7 @@ from selfservice.local.functions import FunctionWorker, HttpFront, IamAuthorizer
 from selfservice.local.itsm_sandbox import ItsmSandbox
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.local.sigv4 import Caller
+from selfservice.local.ssm_agent import LocalRunCommand, SsmEndpoint
 from selfservice.local.terraform import cli_config
 from selfservice.templates import load_platform
 
@@ -51,6 +52,7 @@ class LocalPlatform:
     deployment: Deployment | None = None
     sandbox: ItsmSandbox | None = None
     codebuild: CodeBuildEndpoint | None = None
+    ssm: SsmEndpoint | None = None
     workers: dict[str, FunctionWorker] = field(default_factory=dict)
     pollers: list[SqsPoller] = field(default_factory=list)
     fronts: dict[str, HttpFront] = field(default_factory=dict)
@@ -118,11 +120,62 @@ class LocalPlatform:
         )
         self.sandbox = ItsmSandbox().__enter__()
         self._configure()
+        self.ssm = SsmEndpoint(
+            LocalRunCommand(self.client("ec2"), self.workdir, region=REGION), self.aws.endpoint
+        ).start()
         self._start_functions(self._start_codebuild().url)
         self.say(
             f"up: webhooks at {self.fronts['WebhookApi'].url}, ITSM sandbox at {self.sandbox.url}"
         )
         return self
+
+    @property
+    def ops_url(self) -> str:
+        """Base URL of the local ops API (SigV4-signed requests only)."""
+        return self.fronts["OpsApi"].url
+
+    def operator_environment(self) -> dict[str, str]:
+        """The environment a SigV4 client needs to call the local ops API as the operator."""
+        (access_key, (secret, _)), *_ = self.operator.credentials.items()
+        return {
+            "SELFSERVICE_OPS_URL": self.ops_url,
+            "AWS_ACCESS_KEY_ID": access_key,
+            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_REGION": REGION,
+        }
+
+    def configure_ops(self, document: str) -> None:
+        """Replace the ops API's configuration document (allow-list, limits)."""
+        self.client("ssm").put_parameter(
+            Name=self.stack("OpsApi").refs["OpsConfig"],
+            Type="String",
+            Overwrite=True,
+            Value=document,
+        )
+
+    def launch_instances(self, count: int, *, tags: dict[str, str] | None = None) -> list[str]:
+        """Start instances in the embedded EC2 (tagged eligible for the ops API by default)."""
+        ec2 = self.client("ec2")
+        image = next(  # a Linux image: the local agent runs shell documents only
+            i["ImageId"]
+            for i in ec2.describe_images(Owners=["amazon"])["Images"]
+            if not i.get("Platform")
+        )
+        chosen = {"SSMRunAllowed": "true", "Name": "selfservice-local"} if tags is None else tags
+        reservation = ec2.run_instances(
+            ImageId=image,
+            InstanceType="t3.micro",
+            MinCount=count,
+            MaxCount=count,
+            MetadataOptions={"HttpTokens": "required"},
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": k, "Value": v} for k, v in chosen.items()],
+                }
+            ],
+        )
+        return [instance["InstanceId"] for instance in reservation["Instances"]]
 
     def stop(self) -> None:
         """Stop everything that was started."""
@@ -136,6 +189,8 @@ class LocalPlatform:
             worker.stop()
         if self.codebuild:
             self.codebuild.stop()
+        if self.ssm:
+            self.ssm.stop()
         if self.sandbox:
             self.sandbox.__exit__(None, None, None)
         if self.aws:
@@ -228,10 +283,17 @@ class LocalPlatform:
         ).start()
         return self.codebuild
 
+    @property
+    def _ssm_url(self) -> str:
+        if self.ssm is None:
+            raise RuntimeError("the local SSM endpoint is not started")
+        return self.ssm.url
+
     def _start_functions(self, codebuild_url: str) -> None:
         base = {
             "AWS_ENDPOINT_URL": self.embedded.endpoint,
             "AWS_ENDPOINT_URL_CODEBUILD": codebuild_url,
+            "AWS_ENDPOINT_URL_SSM": self._ssm_url,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_REGION": REGION,
@@ -239,7 +301,7 @@ class LocalPlatform:
             "PATH": os.environ.get("PATH", ""),
         }
         sqs = self.client("sqs")
-        routes: dict[str, list[tuple[str, str, FunctionWorker]]] = {}
+        routes: dict[tuple[str, str], list[tuple[str, str, FunctionWorker]]] = {}
         for stack in self.deployed.stacks():
             for spec in stack.functions:
                 worker = FunctionWorker(
@@ -264,11 +326,13 @@ class LocalPlatform:
                         thread.start()
                         self._threads.append(thread)
                     elif event["Type"] == "HttpApi":
-                        routes.setdefault(props["ApiId"]["Ref"], []).append(
+                        # Keyed by the stack declaring the route: an API's logical id
+                        # may also name a resource of another stack (the root's nested app).
+                        routes.setdefault((stack.name, props["ApiId"]["Ref"]), []).append(
                             (props["Method"], props["Path"], worker)
                         )
-        for api, api_routes in routes.items():
-            stack = next(s for s in self.deployed.stacks() if api in s.template.resources())
+        for (stack_name, api), api_routes in routes.items():
+            stack = next(s for s in self.deployed.stacks() if s.name == stack_name)
             auth = stack.template.resources()[api].get("Properties", {}).get("Auth", {})
             # An IAM-authorized API verifies SigV4 like API Gateway: never reachable unsigned.
             iam = self.operator if auth.get("DefaultAuthorizer") == "AWS_IAM" else None

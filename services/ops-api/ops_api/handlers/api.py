@@ -1,22 +1,50 @@
-"""``OpsApiFunction``: run-commands, get-command and start-association routes."""
+"""``OpsApiFunction``: ``POST /run-commands``, ``GET /commands/{id}``, ``POST /start-association``.
 
+Thin handler: API Gateway has verified the SigV4 signature (``AWS_IAM``); this reads the
+caller's identity from the request context, lets Powertools validate the body against
+the request models, asks the domain service, and maps every refusal to its status code
+in one exception handler. Every call — refused ones included — is audited as an event.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from http import HTTPStatus
+from typing import Annotated, Any
 
+import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ops_api.adapters.aws import Ec2Instances, SsmCommands
+from ops_api.adapters.settings_store import load_settings
 from ops_api.config import OpsApiConfig
+from ops_api.domain.errors import InstanceNotEligibleError, InvalidRequestError, OpsError
+from ops_api.domain.models import RunCommandsBody, StartAssociationBody
+from ops_api.domain.service import OpsService, Reply
 from selfservice_contracts.config import load_config
+from selfservice_contracts.events import IamCaller, OpsCommandExecuted
+from selfservice_contracts.publisher import EventBridgePublisher
 
 CONFIG_MODEL = OpsApiConfig
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["boto3"])
 metrics = Metrics()
-app = APIGatewayHttpResolver()
+app = APIGatewayHttpResolver(enable_validation=True)
+
+_OPERATION_BY_PATH = {
+    "/run-commands": "run-commands",
+    "/start-association": "start-association",
+}
 
 
 @cache
@@ -25,31 +53,133 @@ def config() -> OpsApiConfig:
     return load_config(CONFIG_MODEL)
 
 
-def _not_built_yet(operation: str) -> Response[dict[str, str]]:
-    # Honest placeholder until the ops-API issue lands: nothing is executed.
-    return Response(
-        status_code=501,
-        content_type=content_types.APPLICATION_JSON,
-        body={"message": f"{operation} is not implemented yet"},
+@dataclass(frozen=True)
+class Adapters:
+    """Everything that talks to AWS, built once per execution environment."""
+
+    ssm: SSMProvider
+    instances: Ec2Instances
+    commands: SsmCommands
+    publisher: EventBridgePublisher
+
+
+@cache
+def adapters() -> Adapters:
+    """The adapters, sharing one boto3 session (botocore's data is loaded once)."""
+    settings = config()
+    session = boto3.session.Session()
+    return Adapters(
+        ssm=SSMProvider(boto3_session=session),
+        instances=Ec2Instances(session.client("ec2")),
+        commands=SsmCommands(session.client("ssm")),
+        publisher=EventBridgePublisher(
+            session.client("events"),
+            settings.event_bus_name,
+            trace_header=lambda: os.environ.get("_X_AMZN_TRACE_ID"),
+        ),
     )
 
 
+def _audit_failed(record: OpsCommandExecuted, error: Exception) -> None:
+    # The call's outcome stands; the record is kept in the log and an alarm fires.
+    metrics.add_metric(name="OpsAuditEventsFailed", unit=MetricUnit.Count, value=1)
+    logger.error(
+        "audit event not published",
+        extra={"audit": record.model_dump(mode="json")},
+        exc_info=error,
+    )
+
+
+def _service() -> OpsService:
+    settings = config()
+    aws = adapters()
+    return OpsService(
+        settings=load_settings(aws.ssm, settings.ops_config_parameter),
+        instances=aws.instances,
+        commands=aws.commands,
+        publisher=aws.publisher,
+        allow_tag=(settings.allow_tag_key, settings.allow_tag_value),
+        on_audit_failure=_audit_failed,
+    )
+
+
+def _caller() -> IamCaller:
+    """The SigV4 identity API Gateway verified; none means the route is not IAM-protected."""
+    iam = app.current_event.request_context.authorizer.iam
+    if not iam or not iam.user_arn or not iam.account_id:
+        raise InstanceNotEligibleError("the request carries no verified IAM identity")
+    caller = IamCaller(
+        user_arn=iam.user_arn,
+        account_id=iam.account_id,
+        user_id=iam.user_id or None,
+        principal_org_id=iam.principal_org_id or None,
+    )
+    logger.append_keys(caller=caller.user_arn)
+    return caller
+
+
+def _time_left() -> float:
+    return app.lambda_context.get_remaining_time_in_millis() / 1000
+
+
+def _respond(reply: Reply, operation: str) -> Response[dict[str, Any]]:
+    metrics.add_metric(name="OpsCommandsSucceeded", unit=MetricUnit.Count, value=1)
+    logger.info("ops call answered", extra={"operation": operation, "status_code": reply.status})
+    return Response(reply.status, content_types.APPLICATION_JSON, reply.body)
+
+
 @app.post("/run-commands")
-def run_commands() -> Response[dict[str, str]]:
-    """Run vetted commands on eligible instances."""
-    return _not_built_yet("run-commands")
+def run_commands(body: RunCommandsBody) -> Response[dict[str, Any]]:
+    """Run vetted commands on eligible instances and return each instance's result."""
+    reply = _service().run_commands(body, _caller(), time_left=_time_left())
+    return _respond(reply, "run-commands")
 
 
 @app.get("/commands/<command_id>")
-def get_command(command_id: str) -> Response[dict[str, str]]:
+def get_command(
+    command_id: Annotated[str, Path(pattern=r"^[0-9a-fA-F-]{36}$")],
+) -> Response[dict[str, Any]]:
     """Fetch the results of an earlier command."""
-    return _not_built_yet("get-command")
+    return _respond(_service().get_command(command_id, _caller()), "get-command")
 
 
 @app.post("/start-association")
-def start_association() -> Response[dict[str, str]]:
-    """Apply State Manager associations once."""
-    return _not_built_yet("start-association")
+def start_association(body: StartAssociationBody) -> Response[dict[str, Any]]:
+    """Apply State Manager associations once, now."""
+    return _respond(_service().start_association(body, _caller()), "start-association")
+
+
+@app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+def invalid(error: RequestValidationError) -> Response[dict[str, Any]]:
+    """A body or path that fails validation: 400 with field-level errors, audited."""
+    fields = [
+        {
+            "loc": ".".join(str(part) for part in entry.get("loc", ()) if part != "body"),
+            "message": str(entry.get("msg", "invalid")),
+        }
+        for entry in error.errors()
+    ]
+    refusal = InvalidRequestError("the request is not valid", errors=fields)
+    path = app.current_event.path
+    operation = _OPERATION_BY_PATH.get(path, "get-command")
+    try:
+        _service().refuse(operation, _caller(), refusal)  # type: ignore[arg-type]
+    except OpsError as exc:
+        return _refusal(exc)
+    return _refusal(refusal)
+
+
+@app.exception_handler(OpsError)  # type: ignore[untyped-decorator]
+def refused(error: OpsError) -> Response[dict[str, Any]]:
+    """Every known condition, mapped to its status code in this one place."""
+    return _refusal(error)
+
+
+def _refusal(error: OpsError) -> Response[dict[str, Any]]:
+    metrics.add_metric(name=f"Ops{error.code}", unit=MetricUnit.Count, value=1)
+    log = logger.error if error.status >= HTTPStatus.INTERNAL_SERVER_ERROR else logger.info
+    log("ops call refused", extra={"status_code": error.status, "error": error.message})
+    return Response(error.status, content_types.APPLICATION_JSON, error.body())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

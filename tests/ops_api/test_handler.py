@@ -1,0 +1,244 @@
+"""The real ops handler: Powertools routing and validation, moto EC2/SSM/EventBridge.
+
+Run Command itself is the typed fake (moto runs nothing); everything else is moto, so
+the tag filters, the configuration parameter and the audit events are the real calls.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.parameters import SSMProvider
+from moto import mock_aws
+
+from ops_api.adapters import settings_store
+from ops_api.adapters.aws import Ec2Instances
+from ops_api.handlers import api
+from selfservice_contracts.envelope import parse_sqs_body
+from selfservice_contracts.events import OpsCommandExecuted
+from selfservice_contracts.publisher import EventBridgePublisher
+from tests.conftest import ROOT
+from tests.lambda_context import FakeContext
+from tests.ops_api.fakes import FakeCommands
+
+BUS = "selfservice-bus"
+CONFIG = "/selfservice/ops-api/config"
+BASE_EVENT = json.loads((ROOT / "events/OpsApiFunction.json").read_text())
+MOTO_IMAGE = "ami-1e749f67"  # one of moto's built-in Linux (Ubuntu) images
+CALLER_ARN = BASE_EVENT["requestContext"]["authorizer"]["iam"]["userArn"]
+
+
+@dataclass
+class Stack:
+    ec2: Any
+    ssm: Any
+    sqs: Any
+    queue_url: str
+    commands: FakeCommands
+
+    def instance(self, tags: dict[str, str]) -> str:
+        reservation = self.ec2.run_instances(
+            ImageId=MOTO_IMAGE,
+            MinCount=1,
+            MaxCount=1,
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+                }
+            ],
+        )
+        return str(reservation["Instances"][0]["InstanceId"])
+
+    def audits(self) -> list[OpsCommandExecuted]:
+        found = []
+        while batch := self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10
+        ).get("Messages", []):
+            for message in batch:
+                data = parse_sqs_body(message["Body"]).data
+                assert isinstance(data, OpsCommandExecuted)
+                found.append(data)
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return found
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        session = boto3.session.Session(region_name="us-east-1")
+        events, sqs = session.client("events"), session.client("sqs")
+        events.create_event_bus(Name=BUS)
+        queue_url = sqs.create_queue(QueueName="audit")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        events.put_rule(
+            Name="audit",
+            EventBusName=BUS,
+            EventPattern=json.dumps({"source": ["selfservice.ops-api"]}),
+        )
+        events.put_targets(Rule="audit", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
+        ssm = session.client("ssm")
+        document = json.loads((ROOT / "config/ops-api.example.json").read_text())
+        document.update(poll_initial_seconds=0.001, poll_max_seconds=0.001)  # fake SSM: no wait
+        ssm.put_parameter(Name=CONFIG, Type="String", Value=json.dumps(document))
+        for variable, value in {
+            "POWERTOOLS_SERVICE_NAME": "ops-api",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "EVENT_BUS_NAME": BUS,
+            "ALLOW_TAG_KEY": "SSMRunAllowed",
+            "ALLOW_TAG_VALUE": "true",
+            "OPS_CONFIG_PARAMETER": CONFIG,
+        }.items():
+            monkeypatch.setenv(variable, value)
+        commands = FakeCommands(not_ready=1, running=1)
+        _reset()
+        api.adapters.cache_clear()
+        monkeypatch.setattr(
+            api,
+            "adapters",
+            lambda: api.Adapters(
+                ssm=SSMProvider(boto3_session=session),
+                instances=Ec2Instances(session.client("ec2")),
+                commands=commands,  # type: ignore[arg-type]
+                publisher=EventBridgePublisher(events, BUS),
+            ),
+        )
+        yield Stack(session.client("ec2"), ssm, sqs, queue_url, commands)
+        _reset()
+
+
+def _reset() -> None:
+    api.config.cache_clear()
+    settings_store._validated.cache_clear()
+
+
+def _call(method: str, path: str, body: Any = None, *, raw: str | None = None) -> tuple[int, Any]:
+    event = copy.deepcopy(BASE_EVENT)
+    route = "/commands/{command_id}" if path.startswith("/commands/") else path
+    event.update(rawPath=path, routeKey=f"{method} {route}")
+    event["requestContext"]["http"].update(method=method, path=path)
+    event["requestContext"]["routeKey"] = f"{method} {route}"
+    event["body"] = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    if path.startswith("/commands/"):
+        event["pathParameters"] = {"command_id": path.rsplit("/", 1)[1]}
+    response = api.lambda_handler(event, FakeContext())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_a_run_on_a_tagged_instance_returns_its_output_and_is_audited(stack: Stack) -> None:
+    instance = stack.instance({"SSMRunAllowed": "true"})
+    status, body = _call("POST", "/run-commands", {"instance_id": instance, "commands": ["uptime"]})
+    assert status == 200, body
+    assert body["results"][0]["stdout"] == f"ran on {instance}\n"
+    (audit,) = stack.audits()
+    assert audit.caller.user_arn == CALLER_ARN
+    assert audit.caller.principal_org_id == "o-abc123def4"
+    assert (audit.outcome, audit.status_code, audit.commands) == ("succeeded", 200, ["uptime"])
+
+
+def test_fan_out_by_tag_reaches_only_the_tagged_running_instances(stack: Stack) -> None:
+    tagged = sorted(stack.instance({"App": "shop", "SSMRunAllowed": "true"}) for _ in range(3))
+    stack.instance({"App": "shop"})
+    stack.instance({"App": "other", "SSMRunAllowed": "true"})
+    status, body = _call("POST", "/run-commands", {"tags": {"App": "shop"}})
+    assert status == 200, body
+    assert sorted(r["instance_id"] for r in body["results"]) == tagged
+    assert (
+        stack.commands.sent[0]["instance_ids"] == tagged
+        or sorted(stack.commands.sent[0]["instance_ids"]) == tagged
+    )
+
+
+def test_an_untagged_instance_is_403(stack: Stack) -> None:
+    instance = stack.instance({"App": "shop"})
+    status, body = _call("POST", "/run-commands", {"instance_id": instance})
+    assert (status, body["error"]) == (403, "InstanceNotEligible")
+    assert stack.commands.sent == []
+    assert stack.audits()[0].outcome == "denied"
+
+
+def test_a_command_off_the_allow_list_is_403_naming_it(stack: Stack) -> None:
+    instance = stack.instance({"SSMRunAllowed": "true"})
+    status, body = _call(
+        "POST", "/run-commands", {"instance_id": instance, "commands": ["uptime && curl x"]}
+    )
+    assert (status, body["error"]) == (403, "CommandNotAllowed")
+    assert body["refused"][0]["command"] == "uptime && curl x"
+
+
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [
+        ({}, ""),
+        ({"instance_id": "i-0123456789abcdef0", "tags": {"a": "b"}}, ""),
+        ({"instance_id": "not-an-instance"}, "instance_id"),
+        ({"instance_id": "i-0123456789abcdef0", "shell": "bash"}, "shell"),
+        ({"instance_id": "i-0123456789abcdef0", "commands": []}, "commands"),
+        ({"instance_id": "i-0123456789abcdef0", "wait_seconds": 60}, "wait_seconds"),
+        ({"tags": {}}, "tags"),
+    ],
+)
+def test_an_invalid_body_is_400_with_field_errors_and_audited(
+    stack: Stack, body: dict[str, Any], location: str
+) -> None:
+    status, reply = _call("POST", "/run-commands", body)
+    assert (status, reply["error"]) == (400, "InvalidRequest"), reply
+    assert any(e["loc"].startswith(location) for e in reply["errors"]), reply
+    assert stack.audits()[0].outcome == "invalid"
+
+
+@pytest.mark.parametrize("raw", ["", "not json", "[1, 2]", '{"instance_id": '])
+def test_a_body_that_is_not_a_json_object_is_400(stack: Stack, raw: str) -> None:
+    status, reply = _call("POST", "/run-commands", raw=raw)
+    assert status == 400, reply
+
+
+def test_get_command_and_its_404_and_400(stack: Stack) -> None:
+    instance = stack.instance({"SSMRunAllowed": "true"})
+    _, ran = _call("POST", "/run-commands", {"instance_id": instance, "commands": ["hostname"]})
+    status, body = _call("GET", f"/commands/{ran['command_ids'][0]}")
+    assert (status, body["complete"]) == (200, True)
+    status, body = _call("GET", "/commands/12345678-1234-4234-8234-123456789012")
+    assert (status, body["error"]) == (404, "NotFound")
+    status, _ = _call("GET", "/commands/..%2F..%2Fetc")
+    assert status == 400
+
+
+def test_start_association(stack: Stack) -> None:
+    known = "0f2c8a0e-1b2c-4d5e-8f90-123456789abc"
+    stack.commands.associations.add(known)
+    assert _call("POST", "/start-association", {"association_ids": [known]})[0] == 202
+    unknown = {"association_ids": ["00000000-1111-4222-8333-444444444444"]}
+    assert _call("POST", "/start-association", unknown)[0] == 404
+    assert _call("POST", "/start-association", {"association_ids": ["x"]})[0] == 400
+    assert [a.operation for a in stack.audits()] == ["start-association"] * 3
+
+
+def test_a_request_without_a_verified_identity_is_refused(stack: Stack) -> None:
+    event = copy.deepcopy(BASE_EVENT)
+    del event["requestContext"]["authorizer"]
+    response = api.lambda_handler(event, FakeContext())
+    assert response["statusCode"] == 403
+    assert stack.commands.sent == []
+
+
+def test_an_invalid_configuration_refuses_everything_with_502(stack: Stack) -> None:
+    stack.ssm.put_parameter(
+        Name=CONFIG, Type="String", Overwrite=True, Value='{"allowlist": [{"pattern": "uptime"}]}'
+    )
+    instance = stack.instance({"SSMRunAllowed": "true"})
+    status, body = _call("POST", "/run-commands", {"instance_id": instance})
+    assert (status, body["error"]) == (502, "SsmFailure")
+    assert stack.commands.sent == []

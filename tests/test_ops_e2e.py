@@ -1,0 +1,172 @@
+"""`selfservice up` + `selfservice ops`: the CLI signs, the local API runs real commands.
+
+The platform runs as the operator would run it (a separate `selfservice up` process);
+the CLI is a separate process too, with nothing but the credentials `up` wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+pytestmark = pytest.mark.e2e
+
+STARTUP_SECONDS = 240
+
+
+@dataclass
+class Up:
+    process: subprocess.Popen[str]
+    lines: list[str]
+    env: dict[str, str]
+    instances: list[str]
+    aws_endpoint: str
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        return subprocess.run(
+            [sys.executable, "-m", "selfservice.cli", "ops", *args],
+            env={**clean, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+def _read_until_ready(process: subprocess.Popen[str]) -> list[str]:
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line.rstrip("\n"))
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    while True:
+        try:
+            line = lines.get(timeout=STARTUP_SECONDS)
+        except queue.Empty:
+            raise AssertionError("selfservice up did not get ready:\n" + "\n".join(seen)) from None
+        seen.append(line)
+        if line == "READY":
+            return seen
+
+
+@pytest.fixture(scope="module")
+def up(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    workdir = tmp_path_factory.mktemp("up")
+    # The example allow-list, plus short sleeps so a command can outlive the wait.
+    document = json.loads((root / "config/ops-api.example.json").read_text())
+    document["allowlist"].append({"pattern": "^sleep [0-9]$", "description": "tests only"})
+    config = workdir / "ops-api.json"
+    config.write_text(json.dumps(document))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "selfservice.cli",
+            "up",
+            "--root",
+            str(root),
+            "--workdir",
+            str(workdir),
+            "--instances",
+            "2",
+            "--ops-config",
+            str(config),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = _read_until_ready(process)
+        env_file = workdir / "operator.env"
+        assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+        env = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+        assert env["AWS_SECRET_ACCESS_KEY"] not in "\n".join(lines)  # written, never printed
+        shown = {line.split()[0]: line for line in lines if line.startswith("  ")}
+        instances = re.findall(r"i-[0-9a-f]{17}", shown["instances"])
+        endpoint = shown["embedded"].split()[-1]
+        yield Up(process, lines, env, instances, endpoint)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            assert process.wait(timeout=60) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def test_the_cli_returns_the_real_output_of_uptime_and_hostname(up: Up) -> None:
+    result = up.cli("run-commands", "--instance-id", up.instances[0], "uptime", "hostname")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "load average" in result.stdout
+    assert f"\n{socket.gethostname()}\n" in result.stdout
+    assert f"── {up.instances[0]}  Success (exit 0)" in result.stdout
+    assert "waiting for results" in result.stderr  # progress while it waits
+
+
+def test_fan_out_by_tag_answers_for_every_instance_and_get_command_fetches_it(up: Up) -> None:
+    result = up.cli("run-commands", "--tag", "Name=selfservice-local", "--json", "hostname")
+    assert result.returncode == 0, result.stdout + result.stderr
+    body = json.loads(result.stdout)
+    assert sorted(r["instance_id"] for r in body["results"]) == sorted(up.instances)
+    fetched = json.loads(up.cli("get-command", body["command_ids"][0], "--json").stdout)
+    assert fetched["complete"] is True
+    assert {r["stdout"] for r in fetched["results"]} == {socket.gethostname() + "\n"}
+
+
+def test_an_injection_attempt_is_refused_before_anything_runs(up: Up) -> None:
+    marker = Path(f"/tmp/selfservice-e2e-{os.getpid()}")  # noqa: S108 - must stay absent
+    result = up.cli("run-commands", "--instance-id", up.instances[0], f"uptime; touch {marker}")
+    assert result.returncode == 1
+    assert "HTTP 403 CommandNotAllowed" in result.stdout
+    assert not marker.exists()
+
+
+def test_unsigned_and_wrongly_signed_requests_are_403(up: Up) -> None:
+    url = up.env["SELFSERVICE_OPS_URL"] + "/run-commands"
+    body = json.dumps({"instance_id": up.instances[0]}).encode()
+    unsigned = urllib.request.Request(url, data=body, method="POST")
+    forged = AWSRequest(method="POST", url=url, data=body)
+    SigV4Auth(
+        Credentials(up.env["AWS_ACCESS_KEY_ID"], "wrong"), "execute-api", "us-east-1"
+    ).add_auth(forged)
+    signed_wrong = urllib.request.Request(
+        url, data=body, method="POST", headers=dict(forged.headers)
+    )
+    for request in (unsigned, signed_wrong):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 403
+
+
+def test_a_command_that_outlives_the_wait_gives_504_and_can_be_fetched_later(up: Up) -> None:
+    result = up.cli("run-commands", "--instance-id", up.instances[1], "--wait", "1", "sleep 4")
+    assert "HTTP 504 Timeout" in result.stdout, result.stdout
+    command_id = re.search(r"get-command ([0-9a-f-]{36})", result.stdout)
+    assert command_id is not None
+    threading.Event().wait(4)
+    later = json.loads(up.cli("get-command", command_id.group(1), "--json").stdout)
+    assert later["complete"] is True
+    assert later["results"][0]["status"] == "Success"
