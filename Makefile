@@ -7,6 +7,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PY_SOURCES := schemas src services tests bench
+TEMPLATES := template.yaml $(sort $(wildcard sam/*.yaml))
+# sam/ops-api.yaml is being reworked elsewhere: until it carries its own justified
+# suppressions (resource Metadata, as the other templates do), its known findings are
+# skipped here for that file alone. Empty the list, and the exception goes with it.
+OPS_API_PENDING_CHECKOV := CKV_AWS_115,CKV_AWS_116,CKV_AWS_117,CKV_AWS_158,CKV_AWS_173
 
 .PHONY: help setup test lint typecheck cfn-lint scan pytest demo schemas bench bundle lock lock-scan clean
 
@@ -33,7 +38,7 @@ typecheck: $(STAMP) ## mypy (strict, pydantic plugin) over code and tests
 	$(BIN)/mypy $(PY_SOURCES)
 
 cfn-lint: $(STAMP) ## cfn-lint over every SAM template
-	$(BIN)/cfn-lint template.yaml sam/*.yaml
+	$(BIN)/cfn-lint $(TEMPLATES)
 
 SCAN_VENV := .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed
@@ -44,9 +49,24 @@ $(SCAN_STAMP): tools/scan-requirements.txt
 	@touch $(SCAN_STAMP)
 
 # --skip-download: checkov would otherwise call its vendor's API (no network here, by design).
-scan: $(SCAN_STAMP) ## checkov over the Terraform product modules (no failed check allowed)
-	$(SCAN_VENV)/bin/checkov --directory services/provisioner/products --framework terraform \
-		--skip-download --compact --quiet
+# checkov exits 0 when it cannot parse a file (it only counts a parsing error), so that fails too.
+define checkov
+	@echo checkov $(1)
+	@out="$$($(SCAN_VENV)/bin/checkov $(1) --skip-download --compact --quiet 2>&1)"; status=$$?; \
+	printf '%s\n' "$$out"; \
+	if grep -q 'Parsing errors' <<<"$$out"; then echo 'checkov could not parse a file' >&2; exit 1; fi; \
+	exit $$status
+endef
+
+# The templates are scanned as written: checkov applies SAM Globals to the AWS::Serverless
+# resources but does not run the transform, and does not follow nested applications, so
+# each template under sam/ is given to it.
+scan: $(SCAN_STAMP) ## checkov over the Terraform products and the SAM templates (no failed check allowed)
+	$(call checkov,--directory services/provisioner/products --framework terraform)
+	$(call checkov,--framework cloudformation $(addprefix --file ,$(filter-out \
+		$(if $(OPS_API_PENDING_CHECKOV),sam/ops-api.yaml),$(TEMPLATES))))
+	$(if $(OPS_API_PENDING_CHECKOV),$(call checkov,--framework cloudformation --file sam/ops-api.yaml \
+		--skip-check $(OPS_API_PENDING_CHECKOV)))
 
 lock-scan: ## refresh tools/scan-requirements.txt
 	rm -rf .lock-scan && $(PYTHON) -m venv .lock-scan
