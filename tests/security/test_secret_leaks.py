@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
 import io
 import json
 import logging
@@ -353,6 +354,22 @@ def _run_intake(intake: Intake, emitted: Emitted, ec2_payload: dict[str, Any] | 
 
 
 def test_intake_never_emits_a_webhook_secret(intake: Intake, emitted: Emitted) -> None:
+    assert find_leaks(_run_intake(intake, emitted), INTAKE_CANARIES) == []
+
+
+@pytest.fixture
+def event_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An operator turns on Powertools' event logging to debug (read at import time)."""
+    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+    importlib.reload(webhook)
+    yield
+    monkeypatch.delenv("POWERTOOLS_LOGGER_LOG_EVENT")
+    importlib.reload(webhook)
+
+
+def test_turning_on_event_logging_does_not_log_the_credentials_headers(
+    event_logging: None, intake: Intake, emitted: Emitted
+) -> None:
     assert find_leaks(_run_intake(intake, emitted), INTAKE_CANARIES) == []
 
 

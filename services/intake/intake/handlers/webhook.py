@@ -170,7 +170,11 @@ def refused(error: IntakeError) -> Response[dict[str, object]]:
     return Response(error.status_code, content_types.APPLICATION_JSON, error.body(), headers)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+# The event carries credentials in its headers (Authorization, the Jira Automation token):
+# log_event=False keeps POWERTOOLS_LOGGER_LOG_EVENT=true, set to debug, from logging them.
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
