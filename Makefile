@@ -8,11 +8,6 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PY_SOURCES := schemas src services tests bench
 TEMPLATES := template.yaml $(sort $(wildcard sam/*.yaml))
-# sam/ops-api.yaml is being reworked elsewhere: until it carries its own justified
-# suppressions (resource Metadata, as the other templates do), its known findings are
-# skipped here for that file alone. Empty both lists, and the exception goes with them.
-OPS_API_PENDING_CFN_LINT := WS1004
-OPS_API_PENDING_CHECKOV := CKV_AWS_115,CKV_AWS_116,CKV_AWS_117,CKV_AWS_158,CKV_AWS_173
 
 .PHONY: help setup test lint typecheck cfn-lint scan pytest demo schemas bench bundle lock lock-scan clean
 
@@ -44,9 +39,7 @@ typecheck: $(STAMP) ## mypy (strict, pydantic plugin) over code and tests
 CFN_LINT := $(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules
 
 cfn-lint: $(STAMP) ## cfn-lint, with the serverless rules, over every SAM template
-	$(CFN_LINT) -- $(filter-out $(if $(OPS_API_PENDING_CFN_LINT),sam/ops-api.yaml),$(TEMPLATES))
-	$(if $(OPS_API_PENDING_CFN_LINT),$(CFN_LINT) --ignore-checks $(OPS_API_PENDING_CFN_LINT) \
-		-- sam/ops-api.yaml)
+	$(CFN_LINT) -- $(TEMPLATES)
 
 SCAN_VENV := .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed
@@ -71,10 +64,7 @@ endef
 # each template under sam/ is given to it.
 scan: $(SCAN_STAMP) ## checkov over the Terraform products and the SAM templates (no failed check allowed)
 	$(call checkov,--directory services/provisioner/products --framework terraform)
-	$(call checkov,--framework cloudformation $(addprefix --file ,$(filter-out \
-		$(if $(OPS_API_PENDING_CHECKOV),sam/ops-api.yaml),$(TEMPLATES))))
-	$(if $(OPS_API_PENDING_CHECKOV),$(call checkov,--framework cloudformation --file sam/ops-api.yaml \
-		--skip-check $(OPS_API_PENDING_CHECKOV)))
+	$(call checkov,--framework cloudformation $(addprefix --file ,$(TEMPLATES)))
 
 lock-scan: ## refresh tools/scan-requirements.txt
 	rm -rf .lock-scan && $(PYTHON) -m venv .lock-scan

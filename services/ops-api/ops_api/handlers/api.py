@@ -182,7 +182,11 @@ def _refusal(error: OpsError) -> Response[dict[str, Any]]:
     return Response(error.status, content_types.APPLICATION_JSON, error.body())
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event carries the
+# caller's SigV4 headers (x-amz-security-token).
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
