@@ -61,6 +61,10 @@ def run_up(
                     "  selfservice ops run-commands "
                     + (f"--instance-id {launched[0]} " if launched else "--tag Name=… ")
                     + "uptime hostname",
+                    "the operator tools read the embedded AWS (any credentials will do):",
+                    f"  selfservice status RITM0010042 --endpoint-url {platform.embedded.endpoint}",
+                    "  selfservice replay --start … --end … "
+                    f"--endpoint-url {platform.embedded.endpoint}",
                     READY_LINE,
                 ]
             ),

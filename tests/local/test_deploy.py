@@ -70,8 +70,10 @@ def test_every_queue_table_and_rule_of_the_templates_exists(
                 expected_tables += 1
                 assert stack.refs[logical] in tables, logical
             if resource["Type"] == "AWS::Events::Rule":
+                # The root stack names its bus by Ref; the services by their parameter.
                 bus = (
-                    resource["Properties"].get("EventBusName") and stack.parameters["EventBusName"]
+                    resource["Properties"].get("EventBusName")
+                    and stack.parameters.get("EventBusName", stack.refs.get("EventBus"))
                 ) or "default"
                 targets = events.list_targets_by_rule(Rule=stack.refs[logical], EventBusName=bus)[
                     "Targets"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import boto3
 import pytest
 from moto import mock_aws
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
+from moto.events.models import Replay
 from moto.events.utils import EventTemplateParser
 from moto.sqs.models import SQSBackend
 
@@ -160,3 +162,76 @@ def test_without_the_fix_moto_redelivers_only_the_last_message() -> None:
         assert _redelivered_after_a_partial_batch() == ["m4"]
     finally:
         SQSBackend.receive_message = fixed  # type: ignore[method-assign]
+
+
+def _at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _replayed(window: tuple[int, int]) -> dict[str, list[tuple[str, str | None]]]:
+    """Four events at t=1000..4000 s; a replay of ``window`` to rule "chosen" only."""
+    with mock_aws():
+        events = boto3.client("events", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        bus = events.create_event_bus(Name="bus")["EventBusArn"]
+        archive = events.create_archive(ArchiveName="a", EventSourceArn=bus)["ArchiveArn"]
+        rules = {}
+        for name in ("chosen", "other"):
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            rules[name] = (
+                url,
+                events.put_rule(
+                    Name=name, EventBusName="bus", EventPattern=json.dumps({"source": ["s"]})
+                )["RuleArn"],
+            )
+            events.put_targets(Rule=name, EventBusName="bus", Targets=[{"Id": "q", "Arn": arn}])
+        for n in range(1, 5):
+            events.put_events(
+                Entries=[
+                    {
+                        "Source": "s",
+                        "DetailType": "t",
+                        "Detail": json.dumps({"n": n}),
+                        "EventBusName": "bus",
+                        "Time": _at(n * 1000),
+                    }
+                ]
+            )
+        for url, _ in rules.values():  # the live deliveries
+            assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]) == 4
+            sqs.purge_queue(QueueUrl=url)
+        events.start_replay(
+            ReplayName="r1",
+            EventSourceArn=archive,
+            EventStartTime=_at(window[0]),
+            EventEndTime=_at(window[1]),
+            Destination={"Arn": bus, "FilterArns": [rules["chosen"][1]]},
+        )
+        received = {}
+        for name, (url, _) in rules.items():
+            bodies = [
+                json.loads(m["Body"])
+                for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+                    "Messages", []
+                )
+            ]
+            received[name] = sorted((str(b["detail"]["n"]), b.get("replay-name")) for b in bodies)
+        return received
+
+
+def test_a_replay_delivers_its_window_to_its_filter_rules_only() -> None:
+    assert _replayed((2000, 4000)) == {"chosen": [("2", "r1"), ("3", "r1")], "other": []}
+
+
+def test_without_the_fix_moto_replays_everything_everywhere() -> None:
+    fixed = Replay.replay_events
+    Replay.replay_events = moto_gaps._ORIGINAL_REPLAY  # type: ignore[method-assign]
+    try:
+        replayed = _replayed((2000, 4000))
+    finally:
+        Replay.replay_events = fixed  # type: ignore[method-assign]
+    assert len(replayed["chosen"]) == 4
+    assert len(replayed["other"]) == 4

@@ -294,3 +294,36 @@ def test_the_notifier_knows_its_queues_max_receive_count() -> None:
         int(function.environment["MAX_RECEIVE_COUNT"])
         == queue["Properties"]["RedrivePolicy"]["maxReceiveCount"]
     )
+
+
+def _bus_rules() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(template, logical id, rule) for every rule on the platform's bus (not AWS's)."""
+    for template in TEMPLATES:
+        for logical, rule in template.resources("AWS::Events::Rule").items():
+            if rule["Properties"].get("EventBusName"):
+                yield template.path.stem, logical, rule
+
+
+def _without_replay(pattern: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in pattern.items() if k != "replay-name"}
+
+
+def test_replays_reach_consumers_only_when_reprocessing_is_asked_for() -> None:
+    """An audit replay provisions and writes back nothing; `--reprocess` reaches both."""
+    live: dict[str, dict[str, Any]] = {}
+    reprocess: dict[str, dict[str, Any]] = {}
+    for stem, logical, rule in _bus_rules():
+        pattern = rule["Properties"]["EventPattern"]
+        replay = pattern.get("replay-name")
+        assert replay in ([{"exists": False}], [{"prefix": "reprocess-"}]), (stem, logical)
+        (live if replay == [{"exists": False}] else reprocess)[f"{stem}/{logical}"] = rule
+    assert sorted(reprocess) == [
+        "notifier/LifecycleReprocessRule",
+        "provisioner/RequestReprocessRule",
+    ]
+    for key, rule in reprocess.items():
+        twin = live[key.replace("ReprocessRule", "Rule")]["Properties"]
+        props = rule["Properties"]
+        assert _without_replay(props["EventPattern"]) == _without_replay(twin["EventPattern"])
+        assert [t["Arn"] for t in props["Targets"]] == [t["Arn"] for t in twin["Targets"]], key
+    assert "template/AuditTrailRule" in live

@@ -224,7 +224,17 @@ class LocalCodeBuildClient:
         self._region = region
         self._tokens: dict[str, str] = {}
         self._queue: list[_Queued] = []
+        self._faults: list[dict[str, str]] = []
         self.runs: list[BuildRun] = []
+
+    def inject_fault(self, environment: dict[str, str] | None = None) -> None:
+        """Make the next build fail for real, as a broken Terraform run would.
+
+        The default adds an argument ``terraform apply`` rejects (``TF_CLI_ARGS_apply``):
+        the buildspec really runs, Terraform really fails in the BUILD phase, and the
+        state change reports FAILED — for fault-injection tests and demos.
+        """
+        self._faults.append(environment or {"TF_CLI_ARGS_apply": "-injected-fault"})
 
     def start_build(
         self,
@@ -251,6 +261,8 @@ class LocalCodeBuildClient:
             queued = self._queue.pop(0)
             workspace = make_workspace(self._root, self._workdir / queued.build_id.split(":", 1)[1])
             environment = {**self._base_env, **self._project_env, **queued.overrides}
+            if self._faults:
+                environment.update(self._faults.pop(0))
             run = run_buildspec(workspace, environment, project=self._project)
             run.build_id = queued.build_id
             self.runs.append(run)

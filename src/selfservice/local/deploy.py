@@ -230,6 +230,7 @@ class _Creator:
             "AWS::SSM::Parameter": self.parameter,
             "AWS::SecretsManager::Secret": self.secret,
             "AWS::Logs::LogGroup": self.log_group,
+            "AWS::Logs::ResourcePolicy": self.log_resource_policy,
             "AWS::CloudWatch::Alarm": self.alarm,
         }.get(kind)
         if method is None:
@@ -372,6 +373,16 @@ class _Creator:
                 logGroupName=name, retentionInDays=int(props["RetentionInDays"])
             )
         return name, {"Arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"}
+
+    def log_resource_policy(
+        self, stack: str, logical: str, props: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        document = props["PolicyDocument"]
+        self.client("logs").put_resource_policy(
+            policyName=props["PolicyName"],
+            policyDocument=document if isinstance(document, str) else json.dumps(document),
+        )
+        return props["PolicyName"], {}
 
     def alarm(self, stack: str, logical: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         name = f"{stack}-{logical}"

@@ -14,6 +14,7 @@ from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
 from moto.core.types import Base64EncodedString
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
+from moto.events.models import Archive, Replay, ReplayState, events_backends
 from moto.events.utils import EventTemplateParser
 from moto.sqs.models import SQSBackend
 
@@ -123,6 +124,50 @@ def _fifo_redelivery_in_order() -> None:
     SQSBackend.receive_message = _receive_releasing_timed_out_messages  # type: ignore[method-assign]
 
 
+def _epoch(value: Any) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    text = str(value)
+    try:
+        return float(text)
+    except ValueError:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+_ORIGINAL_REPLAY = Replay.replay_events
+
+
+def _replay_window_and_filters(self: Replay, archive: Archive) -> None:
+    """Replay the archive's events of [EventStartTime, EventEndTime) to FilterArns' rules."""
+    start, end = _epoch(self.event_start_time), _epoch(self.event_end_time)
+    bus = events_backends[self.account_id][self.region].describe_event_bus(
+        self.destination["Arn"].split("/")[-1]
+    )
+    chosen = set(self.destination.get("FilterArns") or [])
+    for event in list(archive.events):
+        if not start <= _epoch(event["time"]) < end:
+            continue
+        for rule in list(bus.rules.values()):
+            if chosen and rule.arn not in chosen:
+                continue
+            replayed = dict(event, id=str(uuid.uuid4()), **{"replay-name": self.name})
+            rule.send_to_targets(replayed, transform_input=False)  # type: ignore[arg-type]
+    self.state = ReplayState.COMPLETED
+    self.end_time = datetime.now(UTC).timestamp()
+
+
+def _replays_honour_window_and_filters() -> None:
+    """Gap: a replay re-sends the whole archive to every rule of the bus.
+
+    EventBridge replays only the events whose time falls in the replay's window, and
+    only to the rules in ``Destination.FilterArns`` when given — which is what keeps an
+    audit replay away from the consumers.
+    """
+    Replay.replay_events = _replay_window_and_filters  # type: ignore[method-assign]
+
+
 def apply() -> None:
     """Apply every fix once per process."""
     global _applied  # noqa: PLW0603 - a process-wide, apply-once patch
@@ -132,4 +177,5 @@ def apply() -> None:
     _instance_refresh()
     _launch_template_versions_keep_user_data_encoded()
     _fifo_redelivery_in_order()
+    _replays_honour_window_and_filters()
     _applied = True

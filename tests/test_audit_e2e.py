@@ -1,0 +1,187 @@
+"""A ticket's whole story from the record: a failed build, its retry, the write-backs —
+then a reprocessing replay of all of it, which changes nothing (idempotent consumers).
+
+Runs the real platform (every function, real Terraform in the local CodeBuild); the
+first build is made to fail for real (Terraform rejects an injected argument).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from selfservice.cli import main
+from selfservice.demo import _ledger, _post, _secret, _standard_webhook
+from selfservice.local.platform import LocalPlatform
+from selfservice.replay import plan_replay, run_replay
+from selfservice.resources import PlatformResources, resolve, trail_events
+from selfservice.status import ticket_status
+
+pytestmark = pytest.mark.e2e
+
+TICKET = "servicenow:RITM0010042"
+MODIFY_ITEM = "Modify AWS EC2 Instance"
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _deliver(platform: LocalPlatform, root: Path, body: dict[str, Any], message_id: str) -> None:
+    secret = _secret(
+        platform, platform.deployed.function("WebhookFunction")[1]["SERVICENOW_HMAC_SECRET_ID"]
+    )
+    raw = json.dumps(body).encode()
+    status, reply = _post(
+        f"{platform.fronts['WebhookApi'].url}/webhooks/servicenow",
+        raw,
+        _standard_webhook(secret, raw, message_id),
+    )
+    assert status == 202, reply
+
+
+def _written_back(resources: PlatformResources) -> int:
+    return sum(
+        1
+        for e in trail_events(resources)
+        if e.get("detail-type") == "selfservice.ticket.updated.v1" and "replay-name" not in e
+    )
+
+
+@pytest.fixture(scope="module")
+def story(
+    root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LocalPlatform, PlatformResources, datetime]]:
+    began = datetime.now(UTC) - timedelta(seconds=5)
+    with (
+        pytest.MonkeyPatch.context() as env,
+        LocalPlatform(root, tmp_path_factory.mktemp("audit"), say=lambda _: None) as platform,
+    ):
+        # The operator tools use the standard credential chain: the embedded AWS takes any.
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        assert platform.codebuild is not None
+        platform.codebuild.client.inject_fault()  # the first build fails in Terraform
+        create = json.loads((root / "demo/servicenow-ec2-request.json").read_text())
+        _deliver(platform, root, create, "msg_audit_create")
+        _wait_for(lambda: _ledger(platform).get(TICKET) == "failed", "the failed build")
+        modify = json.loads(json.dumps(create))
+        modify.update(number="RITM0010050", sys_id="9d385017c611228701d22104cc95c999")
+        modify["cat_item"] = {"sys_id": "5c2f0a3b4f7b4200086eeed18110c999", "name": MODIFY_ITEM}
+        modify["variables"].update(
+            instance_type="t3.small", original_request="9d385017c611228701d22104cc95c371"
+        )
+        modify["display_values"] = {"original_request": "RITM0010042"}
+        _deliver(platform, root, modify, "msg_audit_modify")
+        _wait_for(lambda: _ledger(platform).get(TICKET) == "succeeded", "the retry")
+        resources = resolve(
+            argparse.Namespace(
+                stack="selfservice",
+                region="us-east-1",
+                profile=None,
+                endpoint_url=platform.embedded.endpoint,
+            )
+        )
+        # started, failed, started, succeeded: four updates on the tickets
+        _wait_for(lambda: _written_back(resources) >= 4, "the write-backs", timeout=60)
+        yield platform, resources, began
+
+
+def test_status_shows_the_complete_history_with_the_failed_build_and_its_retry(
+    story: tuple[LocalPlatform, PlatformResources, datetime], capsys: pytest.CaptureFixture[str]
+) -> None:
+    platform, resources, _ = story
+    status = ticket_status(resources, TICKET)
+    (instance,) = status.instances
+    assert (instance["product"], instance["state"], instance["action"]) == (
+        "ec2-app",
+        "succeeded",
+        "update",
+    )
+    assert instance["attempt"] == 2
+    assert instance["outputs"]["instance_ids"]
+    ledger = [s.what for s in status.timeline if s.source == "ledger"]
+    assert ledger == [
+        "ec2-app: ∅ → received",
+        "ec2-app: received → queued",
+        "ec2-app: queued → provisioning",
+        "ec2-app: provisioning → failed",
+        "ec2-app: failed → queued",
+        "ec2-app: queued → updating",
+        "ec2-app: updating → succeeded",
+    ]
+    events = [s for s in status.timeline if s.source != "ledger"]
+    kinds = [s.what for s in events]
+    for kind in (
+        "request.received",
+        "provisioning.started",
+        "provisioning.failed",
+        "provisioning.succeeded",
+    ):
+        assert kind in kinds, kinds
+    failed = next(s for s in events if s.what == "provisioning.failed")
+    assert failed.detail["build_status"] == "FAILED"
+    assert failed.detail["phase"] == "BUILD"
+    replies = [str(s.detail.get("in_reply_to")) for s in events if s.what == "ticket.updated"]
+    assert replies.count("provisioning.started") == 2
+    assert {"provisioning.failed", "provisioning.succeeded"} <= set(replies)
+    builds = {s.detail["build_id"] for s in events if s.what == "provisioning.started"}
+    assert len(builds) == 2  # the failed build and its retry
+
+    assert main(["status", TICKET, "--endpoint-url", platform.embedded.endpoint]) == 0
+    shown = capsys.readouterr().out
+    assert "ec2-app      succeeded    action update, attempt 2" in shown
+    assert "provisioning → failed" in shown
+    assert "provisioning.failed" in shown
+    assert "ticket=servicenow:RITM0010050" in shown  # the modify item acted on this instance
+
+
+def test_a_reprocessing_replay_of_everything_changes_nothing(
+    story: tuple[LocalPlatform, PlatformResources, datetime],
+) -> None:
+    platform, resources, began = story
+    assert platform.codebuild is not None
+    builds = len(platform.codebuild.client.runs)
+    before = ticket_status(resources, TICKET)
+    journal = len(platform.itsm.state.journal)
+    plan = plan_replay(resources, began, datetime.now(UTC) + timedelta(seconds=1), reprocess=True)
+    report = run_replay(resources, plan, say=lambda _: None, settle_seconds=0)
+    assert report.state == "COMPLETED"
+    assert sum(report.by_type.values()) >= 8
+    # Let the consumers take the replayed events off their queues.
+    sqs = platform.client("sqs")
+    queues = [
+        platform.stack("Provisioner").refs["RequestQueue"],
+        platform.stack("Notifier").refs["WriteBackQueue"],
+    ]
+
+    def drained() -> bool:
+        attributes = [
+            sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["All"])["Attributes"]
+            for q in queues
+        ]
+        return all(
+            a["ApproximateNumberOfMessages"] == "0"
+            and a["ApproximateNumberOfMessagesNotVisible"] == "0"
+            for a in attributes
+        )
+
+    _wait_for(drained, "the consumers to handle the replay", timeout=120)
+    time.sleep(2)
+    assert len(platform.codebuild.client.runs) == builds  # nothing built again
+    assert len(platform.itsm.state.journal) == journal  # nothing written to the ticket again
+    after = ticket_status(resources, TICKET)
+    assert after.instances == before.instances
+    assert [s.what for s in after.timeline] == [s.what for s in before.timeline]
