@@ -51,29 +51,24 @@ class Up:
         )
 
 
-def _read_until_ready(process: subprocess.Popen[str]) -> list[str]:
+def _first_line(process: subprocess.Popen[str], progress: Path) -> str:
     lines: queue.Queue[str] = queue.Queue()
 
     def pump() -> None:
         assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line.rstrip("\n"))
+        lines.put(process.stdout.readline())
 
     threading.Thread(target=pump, daemon=True).start()
-    seen: list[str] = []
-    while True:
-        try:
-            line = lines.get(timeout=STARTUP_SECONDS)
-        except queue.Empty:
-            raise AssertionError("selfservice up did not get ready:\n" + "\n".join(seen)) from None
-        seen.append(line)
-        if line == "READY":
-            return seen
+    try:
+        return lines.get(timeout=STARTUP_SECONDS)
+    except queue.Empty:
+        raise AssertionError("selfservice up did not get ready:\n" + progress.read_text()) from None
 
 
 @pytest.fixture(scope="module")
 def up(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     workdir = tmp_path_factory.mktemp("up")
+    progress = (workdir / "up.err").open("w")
     # The example allow-list, plus short sleeps so a command can outlive the wait.
     document = json.loads((root / "config/ops-api.example.json").read_text())
     document["allowlist"].append({"pattern": "^sleep [0-9]$", "description": "tests only"})
@@ -93,21 +88,30 @@ def up(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
             "2",
             "--ops-config",
             str(config),
+            "--json",
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=progress,
         text=True,
     )
     try:
-        lines = _read_until_ready(process)
-        env_file = workdir / "operator.env"
+        first = _first_line(process, workdir / "up.err")
+        info = json.loads(first)  # --json: the first line of stdout is the whole description
+        env_file = Path(info["operator_env_file"])
         assert oct(env_file.stat().st_mode & 0o777) == "0o600"
         env = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
-        assert env["AWS_SECRET_ACCESS_KEY"] not in "\n".join(lines)  # written, never printed
-        shown = {line.split()[0]: line for line in lines if line.startswith("  ")}
-        instances = re.findall(r"i-[0-9a-f]{17}", shown["instances"])
-        endpoint = shown["embedded"].split()[-1]
-        yield Up(process, lines, env, instances, endpoint)
+        printed = first + (workdir / "up.err").read_text()
+        assert "READY" in printed
+        assert env["AWS_SECRET_ACCESS_KEY"] not in printed  # the SigV4 secret: in the file only
+        assert set(info["webhook_secrets"]) == {
+            "servicenow_hmac",
+            "jira_webhook",
+            "jira_automation_token",
+        }
+        assert all(info["webhook_secrets"].values())
+        instances = info["instances"]
+        assert len(instances) == 2
+        yield Up(process, [first], env, instances, info["aws"]["endpoint_url"])
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -115,6 +119,7 @@ def up(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         finally:
             if process.poll() is None:
                 process.kill()
+            progress.close()
 
 
 def test_the_cli_returns_the_real_output_of_uptime_and_hostname(up: Up) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -63,3 +64,27 @@ def test_the_bundle_holds_what_the_buildspec_needs(root: Path, tmp_path: Path) -
     assert "services/provisioner/buildtools/s3copy.py" in names
     assert "services/provisioner/products/ec2-app/terraform/main.tf" in names
     assert not [n for n in names if ".terraform/" in n or n.endswith(".tfstate")]
+
+
+def test_invoke_refuses_an_unknown_function_by_naming_the_real_ones(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["invoke", "NoSuchFunction", "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "no function NoSuchFunction" in err
+    assert "WebhookFunction" in err
+
+
+@pytest.mark.e2e
+def test_invoke_runs_one_function_with_its_template_environment(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`selfservice invoke`: the function answers from the deployed, unconfigured stack."""
+    event = tmp_path / "event.json"
+    sample = json.loads((root / "events/OpsApiFunction.json").read_text())
+    sample["body"] = json.dumps({"instance_id": "i-0123456789abcdef0", "commands": ["rm -rf /"]})
+    event.write_text(json.dumps(sample))
+    assert main(["invoke", "OpsApiFunction", "--event", str(event), "--root", str(root)]) == 0
+    response = json.loads(capsys.readouterr().out)
+    assert response["statusCode"] == 403
+    assert json.loads(response["body"])["error"] == "CommandNotAllowed"

@@ -33,7 +33,19 @@ def _up(args: argparse.Namespace) -> int:
     from selfservice.up import run_up  # noqa: PLC0415 - the local stack is heavy to import
 
     root = args.root or find_root(Path.cwd())
-    return run_up(root, workdir=args.workdir, instances=args.instances, ops_config=args.ops_config)
+    return run_up(
+        root,
+        workdir=args.workdir,
+        instances=args.instances,
+        ops_config=args.ops_config,
+        as_json=args.json,
+    )
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from selfservice.invoke import run_invoke  # noqa: PLC0415 - the local stack is heavy
+
+    return run_invoke(args.root or find_root(Path.cwd()), args.function, args.event, args.workdir)
 
 
 def _contracts_export(args: argparse.Namespace) -> int:
@@ -108,7 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="ops API configuration document (default: the built-in diagnostic allow-list)",
     )
+    up.add_argument(
+        "--json", action="store_true", help="first line of stdout: one JSON object of it all"
+    )
     up.set_defaults(func=_up)
+    invoke = commands.add_parser(
+        "invoke", help="invoke one function once locally (the Docker-free sam local invoke)"
+    )
+    invoke.add_argument("function", help="logical id, e.g. WebhookFunction")
+    invoke.add_argument(
+        "--event",
+        type=Path,
+        default=None,
+        help="event JSON file, - for stdin (default: events/<FUNCTION>.json)",
+    )
+    invoke.add_argument("--root", type=Path, default=None, help="repository root")
+    invoke.add_argument("--workdir", type=Path, default=None, help="state directory")
+    invoke.set_defaults(func=_invoke)
     ops_client.add_parser(commands)
     replay.add_parser(commands)
     status.add_parser(commands)

@@ -2,17 +2,21 @@
 
 Starts the embedded AWS, deploys the templates into it, runs every function, and
 prints where everything listens. The ops API accepts only SigV4-signed requests: the
-operator's credentials (fresh each run) are written to an env file readable by the
-current user only, never printed.
+operator's SigV4 credentials (fresh each run) are written to an env file readable by
+the current user only. Everything is local and generated for this run: the webhook
+secrets are printed so a ServiceNow or Jira test instance (or curl) can sign.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from selfservice.local.platform import LocalPlatform
 
@@ -29,30 +33,81 @@ def _write_env_file(path: Path, values: dict[str, str]) -> None:
         handle.writelines(f"{name}={value}\n" for name, value in values.items())
 
 
+def _secret(platform: LocalPlatform, secret_id: str) -> str:
+    document = json.loads(
+        platform.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+    )
+    return str(document.get("current", ""))
+
+
+def describe(platform: LocalPlatform, launched: list[str], env_file: Path) -> dict[str, Any]:
+    """Everything a client of the local platform needs, as one JSON-able object."""
+    intake = platform.deployed.function("WebhookFunction")[1]
+    webhooks = platform.fronts["WebhookApi"].url
+    return {
+        "webhooks": {
+            "servicenow": f"{webhooks}/webhooks/servicenow",
+            "jira": f"{webhooks}/webhooks/jira",
+        },
+        "webhook_secrets": {
+            "servicenow_hmac": _secret(platform, intake["SERVICENOW_HMAC_SECRET_ID"]),
+            "jira_webhook": _secret(platform, intake["JIRA_WEBHOOK_SECRET_ID"]),
+            "jira_automation_token": _secret(platform, intake["JIRA_AUTOMATION_TOKEN_SECRET_ID"]),
+        },
+        "ops_api": platform.ops_url,
+        "operator_env_file": str(env_file),
+        "aws": {
+            "endpoint_url": platform.embedded.endpoint,
+            "region": "us-east-1",
+            "access_key_id": "testing",
+            "secret_access_key": "testing",
+        },
+        "itsm_sandbox": platform.itsm.url,
+        "instances": launched,
+        "state_dir": str(platform.workdir),
+    }
+
+
 def run_up(
-    root: Path, *, workdir: Path | None, instances: int, ops_config: Path | None = None
+    root: Path,
+    *,
+    workdir: Path | None,
+    instances: int,
+    ops_config: Path | None = None,
+    as_json: bool = False,
 ) -> int:
     """Bring the platform up, print its endpoints, and serve until interrupted."""
     directory = workdir or Path(tempfile.mkdtemp(prefix="selfservice-up-"))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    platform = LocalPlatform(root, directory, say=lambda line: print(line, flush=True))
+    progress = sys.stderr if as_json else sys.stdout  # --json: stdout starts with the object
+    platform = LocalPlatform(
+        root, directory, say=lambda line: print(line, file=progress, flush=True)
+    )
     with platform:
         if ops_config is not None:
             platform.configure_ops(ops_config.read_text())
         launched = platform.launch_instances(instances) if instances else []
         env_file = directory / "operator.env"
         _write_env_file(env_file, platform.operator_environment())
-        webhooks = platform.fronts["WebhookApi"].url
+        info = describe(platform, launched, env_file)
+        if as_json:
+            print(json.dumps(info), flush=True)
+        aws = platform.embedded.endpoint
+        secrets = info["webhook_secrets"]
         print(
             "\n".join(
                 [
                     "selfservice is up (Ctrl-C to stop)",
-                    f"  webhooks      {webhooks}/webhooks/servicenow, {webhooks}/webhooks/jira",
+                    f"  webhooks      {info['webhooks']['servicenow']}",
+                    f"                {info['webhooks']['jira']}",
+                    f"  secrets       ServiceNow HMAC {secrets['servicenow_hmac']}",
+                    f"                Jira webhook {secrets['jira_webhook']}, "
+                    f"Jira Automation token {secrets['jira_automation_token']}",
                     f"  ops API       {platform.ops_url} (SigV4, service execute-api)",
                     f"  ITSM sandbox  {platform.itsm.url}",
-                    f"  embedded AWS  {platform.embedded.endpoint}",
+                    f"  embedded AWS  {aws} (region us-east-1, any credentials)",
                     f"  instances     {', '.join(launched) or 'none'}"
                     + (" (tagged SSMRunAllowed=true)" if launched else ""),
                     f"  state         {directory}",
@@ -61,15 +116,15 @@ def run_up(
                     "  selfservice ops run-commands "
                     + (f"--instance-id {launched[0]} " if launched else "--tag Name=… ")
                     + "uptime hostname",
-                    "the operator tools read the embedded AWS (any credentials will do):",
-                    f"  selfservice status RITM0010042 --endpoint-url {platform.embedded.endpoint}",
-                    "  selfservice replay --start … --end … "
-                    f"--endpoint-url {platform.embedded.endpoint}",
+                    "the operator tools read the embedded AWS:",
+                    f"  selfservice status RITM0010042 --endpoint-url {aws}",
+                    f"  selfservice replay --start … --end … --endpoint-url {aws}",
                     READY_LINE,
                 ]
             ),
+            file=progress,
             flush=True,
         )
         stop.wait()
-        print("stopping …", flush=True)
+        print("stopping …", file=progress, flush=True)
     return 0

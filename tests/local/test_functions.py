@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -142,3 +143,39 @@ def test_a_poller_deletes_what_succeeded_and_leaves_what_failed(
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
     )
     assert remaining["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+class _Recorder:
+    """A function that records the batch sizes it was given and succeeds."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        self.batches.append(len(event["Records"]))
+        return {"batchItemFailures": []}
+
+
+@pytest.mark.parametrize("window", [0.0, 1.5])
+def test_the_batching_window_gathers_a_batch_like_lambda(
+    runtime: tuple[EmbeddedAws, Deployment, Path], window: float
+) -> None:
+    aws, _, _ = runtime
+    sqs = _client(aws, "sqs")
+    url = sqs.create_queue(QueueName=f"window-{int(window * 10)}")["QueueUrl"]
+    recorder = _Recorder()
+    poller = SqsPoller(sqs, url, "window", recorder, batching_window_seconds=window)  # type: ignore[arg-type]
+    sqs.send_message(QueueUrl=url, MessageBody="first")
+
+    def later() -> None:
+        time.sleep(0.5)
+        sqs.send_message(QueueUrl=url, MessageBody="second")
+        sqs.send_message(QueueUrl=url, MessageBody="third")
+
+    sender = threading.Thread(target=later)
+    sender.start()
+    while sum(recorder.batches) < 3:
+        poller.poll_once()
+    sender.join()
+    # No window: the first message goes alone. A window: the three arrive as one batch.
+    assert recorder.batches[0] == (3 if window else 1)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
+import jsonpath_ng.ext
 import pytest
 from moto import mock_aws
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
-from moto.events.models import Replay
+from moto.events.models import Replay, Rule
 from moto.events.utils import EventTemplateParser
 from moto.sqs.models import SQSBackend
 
@@ -235,3 +237,55 @@ def test_without_the_fix_moto_replays_everything_everywhere() -> None:
         Replay.replay_events = fixed  # type: ignore[method-assign]
     assert len(replayed["chosen"]) == 4
     assert len(replayed["other"]) == 4
+
+
+def _delivered_by_a_disabled_rule() -> int:
+    with mock_aws():
+        events = boto3.client("events", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_rule(Name="r", EventPattern=json.dumps({"source": ["s"]}), State="DISABLED")
+        events.put_targets(Rule="r", Targets=[{"Id": "q", "Arn": arn}])
+        events.put_events(Entries=[{"Source": "s", "DetailType": "t", "Detail": "{}"}])
+        return len(sqs.receive_message(QueueUrl=url).get("Messages", []))
+
+
+def test_a_disabled_rule_delivers_nothing() -> None:
+    assert _delivered_by_a_disabled_rule() == 0
+
+
+def test_without_the_fix_a_disabled_rule_delivers() -> None:
+    fixed = Rule.send_to_targets
+    Rule.send_to_targets = moto_gaps._ORIGINAL_SEND  # type: ignore[method-assign]
+    try:
+        assert _delivered_by_a_disabled_rule() == 1
+    finally:
+        Rule.send_to_targets = fixed  # type: ignore[method-assign]
+
+
+def test_delivery_compiles_each_jsonpath_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled: list[str] = []
+    real = moto_gaps._ORIGINAL_JSONPATH_PARSE
+
+    def counting(path: str) -> Any:
+        compiled.append(path)
+        return real(path)
+
+    monkeypatch.setattr(moto_gaps, "_ORIGINAL_JSONPATH_PARSE", counting)
+    monkeypatch.setattr(jsonpath_ng.ext, "parse", counting)  # unfixed: every delivery compiles
+    for _ in range(3):
+        _delivered_event()
+    unfixed = len(compiled)
+    compiled.clear()
+    moto_gaps._jsonpath_compiled_once()  # the fix, over the counting parser
+    for _ in range(3):
+        _delivered_event()
+    assert unfixed >= 3 * len(EventTemplateParser.DEFAULT_EVENT_INPUT_PATHS_MAP)
+    assert (
+        len(compiled)
+        == len(set(compiled))
+        == len(EventTemplateParser.DEFAULT_EVENT_INPUT_PATHS_MAP)
+    )

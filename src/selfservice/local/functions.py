@@ -121,19 +121,34 @@ class SqsPoller:
     queue_name: str
     worker: FunctionWorker
     batch_size: int = 10
+    batching_window_seconds: float = 0.0
+    """``MaximumBatchingWindowInSeconds``: how long to gather a batch once one arrived."""
     stop_event: threading.Event = field(default_factory=threading.Event)
     invocations: int = 0
 
-    def poll_once(self) -> int:
-        """Receive one batch and hand it to the function; returns the batch size."""
-        messages = self.sqs.receive_message(
+    def _receive(self, count: int, wait: int) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self.sqs.receive_message(
             QueueUrl=self.queue_url,
-            MaxNumberOfMessages=min(self.batch_size, 10),
-            WaitTimeSeconds=1,
+            MaxNumberOfMessages=min(count, 10),
+            WaitTimeSeconds=wait,
             AttributeNames=["ApproximateReceiveCount"],
         ).get("Messages", [])
+        return messages
+
+    def poll_once(self) -> int:
+        """Receive one batch and hand it to the function; returns the batch size."""
+        messages = self._receive(self.batch_size, 1)
         if not messages:
             return 0
+        # Like Lambda: with a batching window, keep gathering until the batch is full
+        # or the window (counted from the first message) closes.
+        closes = time.monotonic() + self.batching_window_seconds
+        while len(messages) < self.batch_size and (left := closes - time.monotonic()) > 0:
+            wait = 1 if left >= 1 else 0
+            more = self._receive(self.batch_size - len(messages), wait)
+            if not more and not wait:
+                time.sleep(min(left, 0.05))
+            messages += more
         event = sqs_event(
             [m["Body"] for m in messages],
             queue=self.queue_name,

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+import jsonpath_ng.ext
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
 from moto.core.types import Base64EncodedString
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
-from moto.events.models import Archive, Replay, ReplayState, events_backends
+from moto.events.models import Archive, Replay, ReplayState, Rule, events_backends
 from moto.events.utils import EventTemplateParser
 from moto.sqs.models import SQSBackend
 
@@ -168,6 +170,31 @@ def _replays_honour_window_and_filters() -> None:
     Replay.replay_events = _replay_window_and_filters  # type: ignore[method-assign]
 
 
+_ORIGINAL_SEND = Rule.send_to_targets
+_ORIGINAL_JSONPATH_PARSE = jsonpath_ng.ext.__dict__["parse"]
+
+
+def _send_if_enabled(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+    if self.state != "ENABLED":
+        return
+    _ORIGINAL_SEND(self, original_event, transform_input)
+
+
+def _disabled_rules_deliver_nothing() -> None:
+    """Gap: a disabled rule still delivers every matching event to its targets."""
+    Rule.send_to_targets = _send_if_enabled  # type: ignore[method-assign]
+
+
+def _jsonpath_compiled_once() -> None:
+    """Gap: every delivery compiles the input paths' JSONPath parsers again.
+
+    moto imports ``jsonpath_ng.ext.parse`` per delivery and builds each expression
+    (a PLY parser) anew, most of the cost of an EventBridge → SQS delivery. The
+    expressions are immutable once built, so they are compiled once and kept.
+    """
+    setattr(jsonpath_ng.ext, "parse", lru_cache(maxsize=512)(_ORIGINAL_JSONPATH_PARSE))  # noqa: B010
+
+
 def apply() -> None:
     """Apply every fix once per process."""
     global _applied  # noqa: PLW0603 - a process-wide, apply-once patch
@@ -178,4 +205,6 @@ def apply() -> None:
     _launch_template_versions_keep_user_data_encoded()
     _fifo_redelivery_in_order()
     _replays_honour_window_and_filters()
+    _disabled_rules_deliver_nothing()
+    _jsonpath_compiled_once()
     _applied = True

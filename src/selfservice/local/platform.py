@@ -48,6 +48,8 @@ class LocalPlatform:
     root: Path
     workdir: Path
     say: Callable[[str], None] = print
+    serve: bool = True
+    """Run the event sources (SQS pollers, HTTP fronts); ``False`` for one-off invokes."""
     aws: EmbeddedAws | None = None
     deployment: Deployment | None = None
     sandbox: ItsmSandbox | None = None
@@ -124,9 +126,11 @@ class LocalPlatform:
             LocalRunCommand(self.client("ec2"), self.workdir, region=REGION), self.aws.endpoint
         ).start()
         self._start_functions(self._start_codebuild().url)
-        self.say(
-            f"up: webhooks at {self.fronts['WebhookApi'].url}, ITSM sandbox at {self.sandbox.url}"
-        )
+        if self.serve:
+            self.say(
+                f"up: webhooks at {self.fronts['WebhookApi'].url}, "
+                f"ITSM sandbox at {self.sandbox.url}"
+            )
         return self
 
     @property
@@ -312,6 +316,8 @@ class LocalPlatform:
                 self.workers[spec.logical_id] = worker
                 for event in spec.events.values():
                     props = event["Properties"]
+                    if not self.serve:
+                        continue
                     if event["Type"] == "SQS":
                         queue = props["Queue"]["Fn::GetAtt"][0]
                         poller = SqsPoller(
@@ -320,6 +326,9 @@ class LocalPlatform:
                             stack.attrs[queue]["QueueName"],
                             worker,
                             batch_size=int(props.get("BatchSize", 10)),
+                            batching_window_seconds=float(
+                                props.get("MaximumBatchingWindowInSeconds", 0)
+                            ),
                         )
                         self.pollers.append(poller)
                         thread = threading.Thread(target=poller.run, daemon=True)
