@@ -14,6 +14,7 @@ from moto import mock_aws
 from notifier.handlers import write_back
 from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
+from selfservice_contracts import failures
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, WriteBackFailed
 from tests.lambda_context import FakeContext
@@ -177,8 +178,16 @@ def test_a_permanent_refusal_is_parked_in_the_dlq_and_reported(stack: Stack) -> 
     event = _records(stack, [stack.body(STARTED)])
     assert write_back.lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
     sqs = boto3.client("sqs", region_name=REGION)
-    (parked,) = sqs.receive_message(QueueUrl=stack.dlq_url)["Messages"]
+    (parked,) = sqs.receive_message(QueueUrl=stack.dlq_url, MessageAttributeNames=["All"])[
+        "Messages"
+    ]
     assert parked["Body"] == event["Records"][0]["body"]
+    # Why it is parked travels with it: what `selfservice dlq list` shows.
+    why = {name: value["StringValue"] for name, value in parked["MessageAttributes"].items()}
+    assert why[failures.ERROR_TYPE] == "PermanentWriteBackError"
+    assert "404" in why[failures.ERROR]
+    assert why[failures.SOURCE_QUEUE] == "writeback.fifo"
+    assert why[failures.FAILED_AT].endswith("+00:00")
     (failed,) = stack.published()
     assert isinstance(failed.data, WriteBackFailed)
     assert failed.data.status_code == 404

@@ -189,13 +189,15 @@ def _observe_bus(sources: list[str]) -> Callable[[], list[str]]:
     return lambda: _drain(queue_url)
 
 
-def _drain(queue_url: str) -> list[str]:
+def _drain(queue_url: str, *, attributes: bool = False) -> list[str]:
     sqs = boto3.client("sqs", region_name=REGION)
     bodies: list[str] = []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
-        "Messages", []
-    ):
+    while batch := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
         bodies += [message["Body"] for message in batch]
+        if attributes:  # what a parked message carries besides its body: the error
+            bodies += [json.dumps(message.get("MessageAttributes", {})) for message in batch]
         sqs.delete_message_batch(
             QueueUrl=queue_url,
             Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch],
@@ -547,7 +549,7 @@ def _run_notifier(notifier: Notifier, emitted: Emitted, monkeypatch: pytest.Monk
     for body in notifier.published():
         parse_sqs_body(body)
         emitted.add(body)
-    emitted.add(_drain(notifier.dlq_url))
+    emitted.add(_drain(notifier.dlq_url, attributes=True))
     for row in _rows("notifier-idempotency"):
         emitted.add(row)
     emitted.add(sandbox.state.journal)  # what the requester's ticket shows

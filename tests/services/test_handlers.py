@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,6 +23,7 @@ from moto import mock_aws
 from provisioner.runtime import build_runtime
 from selfservice.templates import FunctionSpec, load_template
 from selfservice_contracts.config import ConfigurationError
+from selfservice_contracts.failures import RECORD_FAILED
 from tests.conftest import ROOT, platform_functions
 from tests.lambda_context import FakeContext
 
@@ -57,6 +59,19 @@ def _http_event(method: str, path: str) -> dict[str, Any]:
 HTTP_FUNCTIONS = [
     fn for fn in platform_functions() if any(e["Type"] == "HttpApi" for e in fn.events.values())
 ]
+
+
+class _Kept(logging.Handler):
+    """Keeps the records a function logs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 SQS_FUNCTIONS = [
     fn for fn in platform_functions() if any(e["Type"] == "SQS" for e in fn.events.values())
 ]
@@ -99,12 +114,23 @@ def test_sqs_consumers_never_acknowledge_what_they_did_not_handle(
     # record fails and Powertools fails the invocation: Lambda deletes nothing and the
     # messages come back after the visibility timeout, then go to the DLQ.
     # (Or the invocation fails before any record: configuration that is not deployed.)
-    with mock_aws(), pytest.raises((BatchProcessingError, GetParameterError)):
-        module.lambda_handler(event, FakeContext())
+    failures = _Kept()
+    module.logger.addHandler(failures)
+    try:
+        with mock_aws(), pytest.raises((BatchProcessingError, GetParameterError)):
+            module.lambda_handler(event, FakeContext())
+    finally:
+        module.logger.removeHandler(failures)
     if hasattr(module, "build_runtime"):
         build_runtime.cache_clear()
     elif hasattr(module, "runtime"):
         module.runtime.cache_clear()
+    # Each failed record is logged with its message id (the id it keeps in the DLQ) and
+    # the error: that line is how `selfservice dlq list` explains a message SQS moved.
+    logged = [vars(r) for r in failures.records if r.msg == RECORD_FAILED]
+    if logged:  # none when the invocation failed before any record (configuration)
+        assert {f["message_id"] for f in logged} == {r["messageId"] for r in event["Records"]}
+        assert all(f["error_type"] and f["error"] and f["queue"] for f in logged)
 
 
 @pytest.mark.parametrize("fn", platform_functions(), ids=lambda fn: fn.logical_id)

@@ -5,12 +5,14 @@ Within a batch, once a ticket's record fails, the later records of that ticket f
 (unattempted) and are retried behind it, while other tickets' records go on — a
 ticket's updates never overtake each other. A ``Retry-After`` longer than the function
 should wait becomes the message's visibility timeout. A permanent refusal parks the
-message in the DLQ at once (a redrive delivers it after the fix) and publishes
-"write-back failed"; so does the last receive of a transient failure.
+message in the DLQ at once, with the error in its attributes (``selfservice dlq list``
+shows it; a redrive delivers it after the fix), and publishes "write-back failed"; so
+does the last receive of a transient failure.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from dataclasses import dataclass
@@ -20,11 +22,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
@@ -48,10 +46,12 @@ from notifier.domain.writeback import (
     WriteBackService,
 )
 from notifier.settings import NotifierSettings
+from selfservice_contracts.batch import SqsBatchProcessor
 from selfservice_contracts.config import load_config
 from selfservice_contracts.dedupe import DynamoDBDeduplicator
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import TicketEventData
+from selfservice_contracts.failures import FAILURE_ATTRIBUTE_NAMES, failure_attributes
 from selfservice_contracts.publisher import EventBridgePublisher
 from selfservice_contracts.request import TicketSystem
 
@@ -64,7 +64,7 @@ logger = Logger()
 tracer = Tracer(patch_modules=["boto3"])
 metrics = Metrics()
 # An ITSM outage fails every record: report them (they stay queued), not a Lambda error.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+processor = SqsBatchProcessor(logger, raise_on_entire_batch_failure=False)
 _failed_tickets: set[str] = set()
 
 
@@ -154,6 +154,26 @@ def _queue_url(record: SQSRecord) -> str:
     return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
 
 
+def _queue_name(record: SQSRecord) -> str:
+    return record.event_source_arn.rsplit(":", 1)[-1]
+
+
+def _carried_attributes(record: SQSRecord) -> dict[str, Any]:
+    """The record's own message attributes, in SendMessage's shape (a redrive restores them)."""
+    carried: dict[str, Any] = {}
+    for name, value in (record.get("messageAttributes") or {}).items():
+        if name in FAILURE_ATTRIBUTE_NAMES:
+            continue
+        if value.get("stringValue") is not None:
+            carried[name] = {"DataType": value["dataType"], "StringValue": value["stringValue"]}
+        elif value.get("binaryValue") is not None:
+            carried[name] = {
+                "DataType": value["dataType"],
+                "BinaryValue": base64.b64decode(value["binaryValue"]),
+            }
+    return carried
+
+
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     """Write one event back; raising marks only this record as failed."""
@@ -184,11 +204,16 @@ def record_handler(record: SQSRecord) -> None:
         metrics.add_metric(name="WriteBacksDeferred", unit=MetricUnit.Count, value=1)
         raise
     except PermanentWriteBackError as exc:
+        # Why it is parked travels with it (selfservice dlq list shows it; a redrive drops it).
         run.sqs.send_message(
             QueueUrl=settings.write_back_dlq_url,
             MessageBody=record.body,
             MessageGroupId="ticket-updates",
             MessageDeduplicationId=record.message_id,
+            MessageAttributes={
+                **_carried_attributes(record),
+                **failure_attributes(exc, source_queue=_queue_name(record)),
+            },
         )
         metrics.add_metric(name="WriteBacksFailed", unit=MetricUnit.Count, value=1)
         logger.exception(

@@ -10,17 +10,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner.config import RequestConsumerConfig
 from provisioner.runtime import Runtime, build_runtime
+from selfservice_contracts.batch import SqsBatchProcessor
 from selfservice_contracts.config import load_config
 from selfservice_contracts.envelope import ContractError, parse_sqs_body
 from selfservice_contracts.events import (
@@ -34,7 +31,7 @@ CONFIG_MODEL = RequestConsumerConfig
 logger = Logger()
 tracer = Tracer(patch_modules=["boto3"])
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = SqsBatchProcessor(logger)  # logs each failed record: the DLQ's "why"
 
 
 @cache
