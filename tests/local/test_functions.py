@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 import urllib.request
@@ -16,10 +17,11 @@ import pytest
 
 from intake.domain.auth import sign_standard_webhook
 from selfservice.local.deploy import Deployment, deploy_platform
-from selfservice.local.functions import FunctionWorker, HttpFront, SqsPoller
+from selfservice.local.functions import FunctionWorker, HttpFront, LogShipper, SqsPoller
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.templates import load_platform
 from selfservice_contracts.envelope import parse_sqs_body
+from selfservice_contracts.failures import RECORD_FAILED
 from tests.conftest import ROOT
 
 
@@ -179,3 +181,33 @@ def test_the_batching_window_gathers_a_batch_like_lambda(
     sender.join()
     # No window: the first message goes alone. A window: the three arrive as one batch.
     assert recorder.batches[0] == (3 if window else 1)
+
+
+def test_what_a_function_logs_reaches_its_log_group_and_its_local_file(
+    runtime: tuple[EmbeddedAws, Deployment, Path],
+) -> None:
+    """As in Lambda: one stream per execution environment in the template's log group."""
+    aws, deployment, logs = runtime
+    spec, env = deployment.function("RequestConsumerFunction")
+    provisioner = next(s for s in deployment.stacks() if s.name == "selfservice-Provisioner")
+    group = provisioner.refs["RequestConsumerLogs"]  # LoggingConfig.LogGroup
+    sqs, cloudwatch = _client(aws, "sqs"), _client(aws, "logs")
+    url = provisioner.refs["RequestQueue"]
+    sent = sqs.send_message(QueueUrl=url, MessageBody="not an event")["MessageId"]
+    shipper = LogShipper(_client(aws, "logs"), group, interval=0.1)
+    worker = FunctionWorker(spec, {**env, **_base_env(aws)}, logs / "consumer.log", shipper)
+    try:
+        poller = SqsPoller(sqs, url, provisioner.attrs["RequestQueue"]["QueueName"], worker)
+        assert poller.poll_once() == 1
+    finally:
+        worker.stop()  # ships what is left
+    (stream,) = cloudwatch.describe_log_streams(logGroupName=group)["logStreams"]
+    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", stream["logStreamName"])
+    events = cloudwatch.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])
+    lines = [json.loads(e["message"]) for e in events["events"] if e["message"].startswith("{")]
+    (failed,) = [line for line in lines if line.get("message") == RECORD_FAILED]
+    assert failed["message_id"] == sent
+    assert failed["error_type"] == "ContractError"
+    assert "not an EventBridge event" in failed["error"]
+    assert sent in (logs / "consumer.log").read_text()  # the local file keeps everything too
+    assert shipper.dropped == 0

@@ -1,10 +1,12 @@
 """Run functions the way Lambda does, from their template specs: a worker per function,
-SQS pollers honouring batch size, partial batch failures and the queue's redrive, and
-an HTTP front for HTTP APIs (payload format 2.0)."""
+SQS pollers honouring batch size, partial batch failures and the queue's redrive, an
+HTTP front for HTTP APIs (payload format 2.0), and each function's output shipped to
+its CloudWatch Logs group."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import subprocess
@@ -28,6 +30,7 @@ __all__ = [
     "IamAuthorizer",
     "Invocable",
     "InvocationError",
+    "LogShipper",
     "SqsPoller",
 ]
 
@@ -52,26 +55,112 @@ class IamAuthorizer:
     region: str = "us-east-1"
 
 
-class FunctionWorker:
-    """A function's execution environment (child process), invoked one event at a time."""
+class LogShipper:
+    """Lambda's log delivery: a function's output lines into its CloudWatch Logs group.
 
-    def __init__(self, spec: FunctionSpec, environment: dict[str, str], log_path: Path) -> None:
+    One log stream per execution environment, named as Lambda names them; lines are
+    batched and put every ``interval`` seconds from a thread of their own, so a slow or
+    stopped log endpoint never holds up the function (lines it refuses are counted in
+    :attr:`dropped`, and stay in the local log file).
+    """
+
+    MAX_EVENT_BYTES = 200_000  # CloudWatch Logs takes events up to 256 KiB
+    MAX_BATCH_EVENTS = 1000
+    MAX_BATCH_BYTES = 900_000  # PutLogEvents takes up to 1 MiB (26 bytes of overhead each)
+
+    def __init__(self, logs: Any, group: str, *, interval: float = 0.5) -> None:
+        self.logs = logs
+        self.group = group
+        self.stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}"
+        self.interval = interval
+        self.dropped = 0
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=group)  # else the template's, deployed
+        logs.create_log_stream(logGroupName=group, logStreamName=self.stream)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def write(self, line: str) -> None:
+        """Queue one line (one log event), stamped now."""
+        text = line.rstrip("\n")
+        if not text:
+            return
+        encoded = text.encode()
+        if len(encoded) > self.MAX_EVENT_BYTES:
+            text = encoded[: self.MAX_EVENT_BYTES].decode(errors="ignore")
+        with self._lock:
+            self._pending.append({"timestamp": int(time.time() * 1000), "message": text})
+
+    def flush(self) -> None:
+        """Put what is queued, in batches within PutLogEvents' limits."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        while pending:
+            batch: list[dict[str, Any]] = []
+            size = 0
+            while pending and len(batch) < self.MAX_BATCH_EVENTS:
+                cost = len(pending[0]["message"].encode()) + 26
+                if batch and size + cost > self.MAX_BATCH_BYTES:
+                    break
+                batch.append(pending.pop(0))
+                size += cost
+            try:
+                self.logs.put_log_events(
+                    logGroupName=self.group, logStreamName=self.stream, logEvents=batch
+                )
+            except Exception:  # noqa: BLE001 - logs are best effort, as Lambda's are
+                self.dropped += len(batch)
+
+    def close(self) -> None:
+        """Ship what is left and stop."""
+        self._closed.set()
+        self._thread.join(timeout=10)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._closed.wait(self.interval):
+            self.flush()
+
+
+class FunctionWorker:
+    """A function's execution environment (child process), invoked one event at a time.
+
+    What the function writes (Powertools' JSON lines, tracebacks) goes to ``log_path``
+    and, given a :class:`LogShipper`, to the function's CloudWatch Logs group as well.
+    """
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        environment: dict[str, str],
+        log_path: Path,
+        shipper: LogShipper | None = None,
+    ) -> None:
         self.spec = spec
+        self.shipper = shipper
         self._lock = threading.Lock()
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "selfservice.local.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=self._log,
+            stderr=subprocess.PIPE,
             text=True,
+            encoding="utf-8",
+            errors="replace",  # a function's odd bytes must not stop its output being read
             bufsize=1,
         )
+        self._output = threading.Thread(target=self._copy_output, daemon=True)
+        self._output.start()
         setup = {
             "name": spec.logical_id,
             "handler": spec.handler,
             "environment": environment,
             "paths": [str(p) for p in spec.import_paths],
+            **({"log_group": shipper.group, "log_stream": shipper.stream} if shipper else {}),
         }
         self._stdin, self._stdout = self._pipes()
         self._stdin.write(json.dumps(setup) + "\n")
@@ -79,6 +168,16 @@ class FunctionWorker:
         if not ready:
             raise RuntimeError(f"{spec.describe()} did not start; see {log_path}")
         self.timeout_seconds = int(spec.properties.get("Timeout", 3))
+
+    def _copy_output(self) -> None:
+        stderr = self._process.stderr
+        if stderr is None:
+            return
+        for line in stderr:
+            self._log.write(line.encode())
+            self._log.flush()
+            if self.shipper is not None:
+                self.shipper.write(line)
 
     def _pipes(self) -> tuple[IO[str], IO[str]]:
         if self._process.stdin is None or self._process.stdout is None:
@@ -109,7 +208,10 @@ class FunctionWorker:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._process.kill()
+        self._output.join(timeout=5)
         self._log.close()
+        if self.shipper is not None:
+            self.shipper.close()
 
 
 @dataclass

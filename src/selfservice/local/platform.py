@@ -4,7 +4,9 @@
 starts the ITSM sandbox and the local CodeBuild endpoint, configures intake (the example
 configuration) and the notifier (writing to the sandbox), creates the landing zone's
 organizational units, and runs every function of the templates: a worker process each,
-SQS pollers for their event sources, an HTTP front for each HTTP API.
+SQS pollers for their event sources, an HTTP front for each HTTP API; what each function
+logs goes to its CloudWatch Logs group (``LoggingConfig.LogGroup``), as in Lambda, and
+to ``<workdir>/<function>.log``.
 """
 
 from __future__ import annotations
@@ -23,13 +25,19 @@ import boto3
 
 from selfservice.local.codebuild import CodeBuildEndpoint, LocalCodeBuildClient
 from selfservice.local.deploy import Deployment, StackDeployment, deploy_platform
-from selfservice.local.functions import FunctionWorker, HttpFront, IamAuthorizer, SqsPoller
+from selfservice.local.functions import (
+    FunctionWorker,
+    HttpFront,
+    IamAuthorizer,
+    LogShipper,
+    SqsPoller,
+)
 from selfservice.local.itsm_sandbox import ItsmSandbox
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.local.sigv4 import Caller
 from selfservice.local.ssm_agent import LocalRunCommand, SsmEndpoint
 from selfservice.local.terraform import cli_config
-from selfservice.templates import load_platform
+from selfservice.templates import FunctionSpec, load_platform
 
 __all__ = ["LocalPlatform"]
 
@@ -293,6 +301,16 @@ class LocalPlatform:
             raise RuntimeError("the local SSM endpoint is not started")
         return self.ssm.url
 
+    @staticmethod
+    def _log_group(stack: StackDeployment, spec: FunctionSpec) -> str:
+        """The group Lambda would write to: ``LoggingConfig.LogGroup``, else its default."""
+        group = spec.properties.get("LoggingConfig", {}).get("LogGroup")
+        if isinstance(group, dict) and "Ref" in group:
+            return str(stack.refs[group["Ref"]])
+        if isinstance(group, str):
+            return group
+        return f"/aws/lambda/{stack.refs[spec.logical_id]}"
+
     def _start_functions(self, codebuild_url: str) -> None:
         base = {
             "AWS_ENDPOINT_URL": self.embedded.endpoint,
@@ -312,6 +330,7 @@ class LocalPlatform:
                     spec,
                     {**stack.environments[spec.logical_id], **base},
                     self.workdir / f"{spec.logical_id}.log",
+                    LogShipper(self.client("logs"), self._log_group(stack, spec)),
                 )
                 self.workers[spec.logical_id] = worker
                 for event in spec.events.values():

@@ -18,14 +18,15 @@ __all__ = ["main"]
 
 
 class _Context:
-    def __init__(self, name: str, request_id: str, deadline_ms: int) -> None:
+    def __init__(self, setup: dict[str, Any], request_id: str, deadline_ms: int) -> None:
+        name = setup["name"]
         self.function_name = name
         self.function_version = "$LATEST"
         self.memory_limit_in_mb = 512
         self.aws_request_id = request_id
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
-        self.log_group_name = f"/aws/lambda/{name}"
-        self.log_stream_name = "local"
+        self.log_group_name = setup.get("log_group", f"/aws/lambda/{name}")
+        self.log_stream_name = setup.get("log_stream", "local")
         self._deadline_ms = deadline_ms
 
     def get_remaining_time_in_millis(self) -> int:
@@ -48,7 +49,7 @@ def main() -> int:
     protocol.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:
         request = json.loads(line)
-        context = _Context(setup["name"], request["request_id"], request["deadline_ms"])
+        context = _Context(setup, request["request_id"], request["deadline_ms"])
         try:
             result: Any = handler(request["event"], context)
             answer = {"result": result}
