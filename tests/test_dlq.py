@@ -399,8 +399,10 @@ def test_a_dlq_without_a_source_queue_is_refused(stack: Stack) -> None:
 
 
 def test_the_cli_lists_as_json_and_redrives(
-    stack: Stack, capsys: pytest.CaptureFixture[str]
+    stack: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", REGION)  # as `selfservice up`'s operator.env sets it
     moved = _fail_until_moved(stack, "{broken")
     _log_failure(stack, moved, "not an EventBridge event", at=2)
     stack.sqs.send_message(QueueUrl=stack.delivery_dlq, MessageBody="undeliverable")

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -310,26 +311,21 @@ class DeadLetters:
         """DLQ ARN → names of the rules (on any bus) with a target parking events in it."""
         found: dict[str, list[str]] = {}
         try:
-            buses = [
-                bus["Name"]
-                for page in _pages(self.events.list_event_buses, "EventBuses")
-                for bus in page
-            ]
-            for bus in buses:
-                for rules in _pages(
-                    self.events.list_rules, "Rules", EventBusName=bus, NamePrefix=self.prefix
+            for bus in _items(self.events.list_event_buses, "EventBuses"):
+                for rule in _items(
+                    self.events.list_rules,
+                    "Rules",
+                    EventBusName=bus["Name"],
+                    NamePrefix=self.prefix,
                 ):
-                    for rule in rules:
-                        for targets in _pages(
-                            self.events.list_targets_by_rule,
-                            "Targets",
-                            Rule=rule["Name"],
-                            EventBusName=bus,
-                        ):
-                            for target in targets:
-                                arn = target.get("DeadLetterConfig", {}).get("Arn")
-                                if arn:
-                                    found.setdefault(arn, []).append(rule["Name"])
+                    for target in _items(
+                        self.events.list_targets_by_rule,
+                        "Targets",
+                        Rule=rule["Name"],
+                        EventBusName=bus["Name"],
+                    ):
+                        if arn := target.get("DeadLetterConfig", {}).get("Arn"):
+                            found.setdefault(arn, []).append(rule["Name"])
         except (ClientError, BotoCoreError) as exc:
             self.warn(f"cannot read the EventBridge rules ({exc}); their target DLQs are missed")
         return found
@@ -424,8 +420,8 @@ class DeadLetters:
                 failed = [{"Message": str(exc)}]
             if failed:
                 self.warn(
-                    f"{dlq.queue.name}: {len(failed)} message(s) stay hidden for up to "
-                    f"{REDRIVE_VISIBILITY_SECONDS} s ({failed[0].get('Message', '')})"
+                    f"{dlq.queue.name}: {len(failed)} message(s) stay hidden until their "
+                    f"visibility timeout ends ({failed[0].get('Message', '')})"
                 )
 
     def explain(
@@ -439,7 +435,11 @@ class DeadLetters:
         unexplained = {p.message_id: p for p in parked if p.reason is None}
         if not unexplained:
             return parked
-        sent = [int(m["Attributes"]["SentTimestamp"]) for m in messages if "Attributes" in m]
+        sent = [
+            int(m["Attributes"]["SentTimestamp"])
+            for m in messages
+            if m["MessageId"] in unexplained and "SentTimestamp" in m.get("Attributes", {})
+        ]
         # A standard queue's message keeps its first enqueue time in the DLQ; a FIFO
         # queue's is reset on the move, so its failures may be a retention period older.
         lookback = max((s.retention_seconds for s in dlq.sources), default=0) * 1000
@@ -447,8 +447,7 @@ class DeadLetters:
         groups = list(log_groups) if log_groups is not None else self.log_groups()
         found = self.failure_lines(groups, set(unexplained), start_ms=max(start, 0))
         return [
-            p if p.reason is not None or p.message_id not in found else _with(p, found)
-            for p in parked
+            replace(p, reason=found[p.message_id]) if p.message_id in found else p for p in parked
         ]
 
     def log_groups(self) -> list[str]:
@@ -528,7 +527,8 @@ class DeadLetters:
         """Move up to ``limit`` messages (default: as many as are in it now) back to their source.
 
         Each message is sent first and deleted from the DLQ only after the send succeeded;
-        a failed send leaves it there (visible again) and stops the redrive. A message that
+        a failed send leaves it there (visible again) and stops the redrive, as does a failed
+        delete (the message is then in both queues; never in neither). A message that
         fails again comes back to the DLQ under a new id, so the redrive never chases it.
         """
         if not dlq.redrivable:
@@ -553,7 +553,7 @@ class DeadLetters:
                 break
             self._move(dlq, batch, result)
             progress(f"{dlq.queue.name}: moved {len(result.moved)} so far")
-            if result.failed:
+            if not result.ok:  # an outage or a missing permission: stop, report
                 break
         return result
 
@@ -632,14 +632,6 @@ class DeadLetters:
                     result.moved.append(message["MessageId"])
 
 
-def _with(parked: ParkedMessage, found: dict[str, Reason]) -> ParkedMessage:
-    return ParkedMessage(**{**_fields(parked), "reason": found[parked.message_id]})
-
-
-def _fields(parked: ParkedMessage) -> dict[str, Any]:
-    return {name: getattr(parked, name) for name in parked.__dataclass_fields__}
-
-
 def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
@@ -648,22 +640,24 @@ def _json_object(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _pages(call: Callable[..., dict[str, Any]], key: str, **arguments: Any) -> Iterator[list[Any]]:
-    """Pages of an EventBridge list call (NextToken-paginated, no boto3 paginator for all)."""
+def _items(call: Callable[..., dict[str, Any]], key: str, **arguments: Any) -> Iterator[Any]:
+    """Every item of an EventBridge list call, following NextToken (it has few paginators)."""
     while True:
         page = call(**arguments)
-        yield page.get(key, [])
-        token = page.get("NextToken")
-        if not token:
+        yield from page.get(key, [])
+        if not page.get("NextToken"):
             return
-        arguments["NextToken"] = token
+        arguments["NextToken"] = page["NextToken"]
 
 
 # -- command line ---------------------------------------------------------------------
 
 
 def _clients(args: argparse.Namespace) -> DeadLetters:
-    session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
+    # AWS_REGION too (what Lambda and `selfservice up`'s operator.env set; botocore reads
+    # only AWS_DEFAULT_REGION and the config files).
+    region = args.region or os.environ.get("AWS_REGION") or None
+    session = boto3.session.Session(profile_name=args.profile, region_name=region)
 
     def client(service: str) -> Any:
         return session.client(service, endpoint_url=args.endpoint_url)  # type: ignore[call-overload]
@@ -813,7 +807,9 @@ def add_parser(commands: Any) -> None:
         parser.add_argument(
             "--endpoint-url", help="AWS endpoint (local runtime; default: $AWS_ENDPOINT_URL or AWS)"
         )
-        parser.add_argument("--region", help="AWS region (default: from the config chain)")
+        parser.add_argument(
+            "--region", help="AWS region (default: $AWS_REGION, else the config chain)"
+        )
         parser.add_argument("--profile", help="AWS profile of the credential chain")
         parser.set_defaults(func=_run)
 
