@@ -14,6 +14,7 @@ from hypothesis import settings
 
 from selfservice.local import moto_gaps
 from selfservice.templates import FunctionSpec, Template, load_platform
+from tests.telemetry import PutEventsSpy, Telemetry, capture_put_events, capture_telemetry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,3 +93,17 @@ def platform_functions() -> list[FunctionSpec]:
         for template in load_platform(ROOT / "template.yaml").walk()
         for fn in template.functions()
     ]
+
+
+@pytest.fixture
+def telemetry(capsys: pytest.CaptureFixture[str]) -> Iterator[Telemetry]:
+    """The log lines and EMF metrics the code under test emits."""
+    with capture_telemetry(capsys) as captured:
+        yield captured
+
+
+@pytest.fixture
+def put_events(monkeypatch: pytest.MonkeyPatch) -> Iterator[PutEventsSpy]:
+    """Every PutEvents entry sent through botocore (TraceHeader included)."""
+    with capture_put_events(monkeypatch) as spy:
+        yield spy

@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from selfservice_contracts.envelope import to_eventbridge_entry
 from selfservice_contracts.events import AnyEvent
+from selfservice_contracts.observability import lambda_trace_header
 
 if TYPE_CHECKING:
     from mypy_boto3_events.client import EventBridgeClient
@@ -44,7 +45,11 @@ class EventPublisher(Protocol):
 
 
 class EventBridgePublisher:
-    """Publishes to one event bus with PutEvents, retrying failed entries."""
+    """Publishes to one event bus with PutEvents, retrying failed entries.
+
+    Every entry carries the invocation's X-Ray trace header (``trace_header``, by default
+    Lambda's ``_X_AMZN_TRACE_ID``), so consumers' traces continue the producer's.
+    """
 
     def __init__(
         self,
@@ -53,7 +58,7 @@ class EventBridgePublisher:
         *,
         attempts: int = 3,
         backoff_seconds: float = 0.2,
-        trace_header: Callable[[], str | None] = lambda: None,
+        trace_header: Callable[[], str | None] = lambda_trace_header,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client = client
