@@ -20,11 +20,14 @@ import pytest
 from moto import mock_aws
 
 from intake.adapters import settings_store
+from intake.domain.intake import Delivery
 from intake.handlers import webhook
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, TicketEventData
+from selfservice_contracts.observability import Metric
 from tests.intake.conftest import ROOT, fixture, jira_delivery, servicenow_delivery
 from tests.lambda_context import FakeContext
+from tests.telemetry import PutEventsSpy, Telemetry
 
 BUS = "selfservice-bus"
 
@@ -211,4 +214,58 @@ def test_a_bus_that_does_not_exist_is_503_and_nothing_is_remembered(
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     _reset_caches()
     assert _invoke(delivery)["statusCode"] == 202  # the failed attempt left no dedupe record
+    assert len(stack.published()) == 1
+
+
+# -- observability ---------------------------------------------------------------------
+
+
+def test_every_outcome_is_counted_under_its_metric(stack: Stack, telemetry: Telemetry) -> None:
+    ec2 = fixture("servicenow-ritm-ec2-inserted.json")
+    too_big = {**ec2, "variables": {**ec2["variables"], "instance_type": "m6i.32xlarge"}}
+    too_big["number"] = "RITM0010099"
+    _invoke(servicenow_delivery(ec2, at=_now()))  # received
+    _invoke(servicenow_delivery(ec2, webhook_id="msg_retry", at=_now()))  # an ITSM retry
+    _invoke(servicenow_delivery(too_big, webhook_id="msg_big", at=_now()))  # policy
+    _invoke(jira_delivery(fixture("jira-issue-created-webhook.json"), at=_now()))
+    _invoke(jira_delivery(fixture("jira-issue-updated-approved.json"), identifier="j2", at=_now()))
+    headers = {"content-type": "application/json"}
+    _invoke(Delivery("servicenow", headers, json.dumps(ec2).encode(), _now()))  # unsigned
+    assert telemetry.counts() == {
+        Metric.REQUESTS_RECEIVED: 1,
+        Metric.DELIVERIES_DUPLICATED: 1,
+        Metric.REQUESTS_REJECTED: 1,
+        Metric.REQUESTS_AWAITING_APPROVAL: 1,
+        Metric.REQUESTS_APPROVED: 1,
+        Metric.WEBHOOK_AUTH_FAILURES: 1,  # what the alarm watches: service only
+    }
+    # ... and by reason, for the operator looking for the cause.
+    assert telemetry.by_reason() == {(Metric.WEBHOOK_AUTH_FAILURES, "missing_credentials"): 1}
+
+
+def test_the_request_id_becomes_the_correlation_id_for_one_invocation_only(
+    stack: Stack, telemetry: Telemetry
+) -> None:
+    accepted = _invoke(servicenow_delivery(fixture("servicenow-ritm-ec2-inserted.json"), at=_now()))
+    request_id = json.loads(accepted["body"])["request_id"]
+    (answered,) = telemetry.logs("delivery answered")
+    assert answered["correlation_id"] == request_id
+    assert answered["api_request_id"] == "Jx8kQhV2IAMEVxA="  # the access log's request id
+    # The next invocation of the same execution environment starts clean: a refused
+    # delivery is correlated by its own API request id, never the previous request's.
+    unsigned_delivery = Delivery("jira", {"content-type": "application/json"}, b"{}", _now())
+    _invoke(unsigned_delivery)
+    (refused,) = telemetry.logs("webhook authentication failed")
+    assert refused["correlation_id"] == "Jx8kQhV2IAMEVxA="
+    assert "api_request_id" not in refused
+    assert refused["reason"] == "missing_credentials"
+
+
+def test_published_events_carry_the_invocations_trace_header(
+    stack: Stack, put_events: PutEventsSpy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trace = "Root=1-6740a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", trace)
+    _invoke(servicenow_delivery(fixture("servicenow-ritm-ec2-inserted.json"), at=_now()))
+    assert [entry.get("TraceHeader") for entry in put_events.entries] == [trace]
     assert len(stack.published()) == 1

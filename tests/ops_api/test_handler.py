@@ -22,10 +22,12 @@ from ops_api.adapters.aws import Ec2Instances
 from ops_api.handlers import api
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import OpsCommandExecuted
+from selfservice_contracts.observability import Metric
 from selfservice_contracts.publisher import EventBridgePublisher
 from tests.conftest import ROOT
 from tests.lambda_context import FakeContext
 from tests.ops_api.fakes import FakeCommands
+from tests.telemetry import PutEventsSpy, Telemetry
 
 BUS = "selfservice-bus"
 CONFIG = "/selfservice/ops-api/config"
@@ -242,3 +244,60 @@ def test_an_invalid_configuration_refuses_everything_with_502(stack: Stack) -> N
     status, body = _call("POST", "/run-commands", {"instance_id": instance})
     assert (status, body["error"]) == (502, "SsmFailure")
     assert stack.commands.sent == []
+
+
+# -- observability ---------------------------------------------------------------------
+
+REAL_ADAPTERS = api.adapters  # before the stack fixture swaps in the fake Run Command
+
+
+def test_each_call_is_counted_by_outcome_and_failures_by_reason(
+    stack: Stack, telemetry: Telemetry
+) -> None:
+    instance = stack.instance({"SSMRunAllowed": "true"})
+    _call("POST", "/run-commands", {"instance_id": instance, "commands": ["uptime"]})
+    _call("POST", "/run-commands", {"instance_id": instance, "commands": ["rm -rf /"]})
+    _call("POST", "/run-commands", {"instance_id": "not-an-instance"})
+    assert telemetry.counts() == {
+        Metric.OPS_COMMANDS_SUCCEEDED: 1,
+        Metric.OPS_COMMANDS_FAILED: 2,
+    }
+    assert telemetry.by_reason() == {
+        (Metric.OPS_COMMANDS_FAILED, "CommandNotAllowed"): 1,
+        (Metric.OPS_COMMANDS_FAILED, "InvalidRequest"): 1,
+    }
+
+
+def test_log_lines_are_correlated_by_api_request_and_forget_the_last_caller(
+    stack: Stack, telemetry: Telemetry
+) -> None:
+    instance = stack.instance({"SSMRunAllowed": "true"})
+    _call("POST", "/run-commands", {"instance_id": instance, "commands": ["uptime"]})
+    (answered,) = telemetry.logs("ops call answered")
+    assert answered["correlation_id"] == BASE_EVENT["requestContext"]["requestId"]
+    assert answered["caller"] == CALLER_ARN
+    # A call with no verified identity must not be logged under the previous caller.
+    event = copy.deepcopy(BASE_EVENT)
+    del event["requestContext"]["authorizer"]
+    event["requestContext"]["requestId"] = "anonymous-call"
+    api.lambda_handler(event, FakeContext())
+    (refused,) = telemetry.logs("ops call refused")
+    assert refused["correlation_id"] == "anonymous-call"
+    assert "caller" not in refused
+
+
+def test_audit_events_carry_the_invocations_trace_header(
+    stack: Stack, put_events: PutEventsSpy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trace = "Root=1-6740a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", trace)
+    monkeypatch.setattr(api, "adapters", REAL_ADAPTERS)  # the publisher the handler builds
+    REAL_ADAPTERS.cache_clear()
+    instance = stack.instance({"App": "shop"})  # not allow-tagged: denied, audited, no SSM
+    try:
+        status, _ = _call("POST", "/run-commands", {"instance_id": instance})
+    finally:
+        REAL_ADAPTERS.cache_clear()
+    assert status == 403
+    assert [entry.get("TraceHeader") for entry in put_events.entries] == [trace]
+    assert stack.audits()[0].outcome == "denied"

@@ -7,7 +7,6 @@ for a reply, records metrics, and maps every refusal to its status code in one p
 from __future__ import annotations
 
 import base64
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -18,7 +17,6 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -29,6 +27,7 @@ from intake.domain.errors import AuthenticationError, IntakeError
 from intake.domain.intake import Delivery, IntakeService, SecretIds, Source
 from selfservice_contracts.config import load_config
 from selfservice_contracts.dedupe import DynamoDBDeduplicator
+from selfservice_contracts.observability import Metric, count, count_by_reason
 from selfservice_contracts.publisher import EventBridgePublisher
 
 CONFIG_MODEL = WebhookConfig
@@ -41,12 +40,12 @@ metrics = Metrics()
 app = APIGatewayHttpResolver()
 
 _METRIC_BY_OUTCOME = {
-    "received": "RequestsReceived",
-    "approval_required": "ApprovalsRequired",
-    "approved": "RequestsApproved",
-    "rejected": "RequestsRejected",
-    "ignored": "DeliveriesIgnored",
-    "duplicate": "DeliveriesDuplicated",
+    "received": Metric.REQUESTS_RECEIVED,
+    "approval_required": Metric.REQUESTS_AWAITING_APPROVAL,
+    "approved": Metric.REQUESTS_APPROVED,
+    "rejected": Metric.REQUESTS_REJECTED,
+    "ignored": Metric.DELIVERIES_IGNORED,
+    "duplicate": Metric.DELIVERIES_DUPLICATED,
 }
 
 
@@ -77,12 +76,9 @@ def adapters() -> Adapters:
     session = boto3.session.Session()
     ssm = SSMProvider(boto3_session=session)
     return Adapters(
-        publisher=EventBridgePublisher(
-            session.client("events"),
-            settings.event_bus_name,
-            # X-Ray propagates across services through the event (PutEvents TraceHeader).
-            trace_header=lambda: os.environ.get("_X_AMZN_TRACE_ID"),
-        ),
+        # X-Ray propagates across services through the event (PutEvents TraceHeader,
+        # the publisher's default).
+        publisher=EventBridgePublisher(session.client("events"), settings.event_bus_name),
         deduplicator=DynamoDBDeduplicator(
             settings.idempotency_table_name, DEDUPE_TTL_SECONDS, boto3_session=session
         ),
@@ -123,14 +119,20 @@ def _receive(source: Source) -> Response[dict[str, Any]]:
         received_at=datetime.now(UTC),
     )
     reply = _service().handle(delivery)
-    metrics.add_metric(name=_METRIC_BY_OUTCOME[reply.outcome], unit=MetricUnit.Count, value=1)
+    count(metrics, _METRIC_BY_OUTCOME[reply.outcome])
+    request_id = reply.body.get("request_id")
+    if isinstance(request_id, str):
+        # From here on the request id is the correlation id, as in every other service;
+        # the API Gateway request id (the access log's) stays beside it.
+        logger.append_keys(api_request_id=logger.get_correlation_id())
+        logger.set_correlation_id(request_id)
+        tracer.put_annotation(key="request_id", value=request_id)
     logger.info(
         "delivery answered",
         extra={
             "source": source,
             "outcome": reply.outcome,
             "status_code": reply.status_code,
-            "request_id": reply.body.get("request_id"),
             "ticket": reply.body.get("ticket"),
         },
     )
@@ -154,13 +156,7 @@ def refused(error: IntakeError) -> Response[dict[str, object]]:
     """Every refusal, mapped to its status code in this one place."""
     if isinstance(error, AuthenticationError):
         # The reason helps operators (metric, log), never the caller (bare 401).
-        with single_metric(
-            name="WebhookAuthFailures",
-            unit=MetricUnit.Count,
-            value=1,
-            namespace=metrics.namespace,
-        ) as metric:
-            metric.add_dimension(name="Reason", value=error.reason)
+        count_by_reason(metrics, Metric.WEBHOOK_AUTH_FAILURES, error.reason)
         logger.warning("webhook authentication failed", extra={"reason": error.reason})
     elif error.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
         logger.error("delivery not accepted", extra={"error": str(error)}, exc_info=error)
@@ -172,8 +168,10 @@ def refused(error: IntakeError) -> Response[dict[str, object]]:
 
 # The event carries credentials in its headers (Authorization, the Jira Automation token):
 # log_event=False keeps POWERTOOLS_LOGGER_LOG_EVENT=true, set to debug, from logging them.
+# The correlation id starts as the API Gateway request id (a refused delivery has no
+# other); clear_state drops the previous invocation's keys (its request id) first.
 @logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False, clear_state=True
 )
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)

@@ -8,7 +8,6 @@ in one exception handler. Every call — refused ones included — is audited as
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cache
 from http import HTTPStatus
@@ -20,7 +19,6 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -32,6 +30,7 @@ from ops_api.domain.models import RunCommandsBody, StartAssociationBody
 from ops_api.domain.service import OpsService, Reply
 from selfservice_contracts.config import load_config
 from selfservice_contracts.events import IamCaller, OpsCommandExecuted
+from selfservice_contracts.observability import Metric, count, count_by_reason
 from selfservice_contracts.publisher import EventBridgePublisher
 
 CONFIG_MODEL = OpsApiConfig
@@ -72,17 +71,14 @@ def adapters() -> Adapters:
         ssm=SSMProvider(boto3_session=session),
         instances=Ec2Instances(session.client("ec2")),
         commands=SsmCommands(session.client("ssm")),
-        publisher=EventBridgePublisher(
-            session.client("events"),
-            settings.event_bus_name,
-            trace_header=lambda: os.environ.get("_X_AMZN_TRACE_ID"),
-        ),
+        # The audit event carries the X-Ray trace header (the publisher's default).
+        publisher=EventBridgePublisher(session.client("events"), settings.event_bus_name),
     )
 
 
 def _audit_failed(record: OpsCommandExecuted, error: Exception) -> None:
     # The call's outcome stands; the record is kept in the log and an alarm fires.
-    metrics.add_metric(name="OpsAuditEventsFailed", unit=MetricUnit.Count, value=1)
+    count(metrics, Metric.OPS_AUDIT_EVENTS_FAILED)
     logger.error(
         "audit event not published",
         extra={"audit": record.model_dump(mode="json")},
@@ -123,7 +119,7 @@ def _time_left() -> float:
 
 
 def _respond(reply: Reply, operation: str) -> Response[dict[str, Any]]:
-    metrics.add_metric(name="OpsCommandsSucceeded", unit=MetricUnit.Count, value=1)
+    count(metrics, Metric.OPS_COMMANDS_SUCCEEDED)
     logger.info("ops call answered", extra={"operation": operation, "status_code": reply.status})
     return Response(reply.status, content_types.APPLICATION_JSON, reply.body)
 
@@ -176,16 +172,17 @@ def refused(error: OpsError) -> Response[dict[str, Any]]:
 
 
 def _refusal(error: OpsError) -> Response[dict[str, Any]]:
-    metrics.add_metric(name=f"Ops{error.code}", unit=MetricUnit.Count, value=1)
+    count_by_reason(metrics, Metric.OPS_COMMANDS_FAILED, error.code)
     log = logger.error if error.status >= HTTPStatus.INTERNAL_SERVER_ERROR else logger.info
     log("ops call refused", extra={"status_code": error.status, "error": error.message})
     return Response(error.status, content_types.APPLICATION_JSON, error.body())
 
 
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event carries the
-# caller's SigV4 headers (x-amz-security-token).
+# caller's SigV4 headers (x-amz-security-token). The correlation id is the API Gateway
+# request id (the access log's); clear_state drops the previous invocation's caller.
 @logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False, clear_state=True
 )
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
