@@ -17,8 +17,10 @@ from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
 from selfservice_contracts import failures
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, WriteBackFailed
+from selfservice_contracts.observability import Metric
 from tests.lambda_context import FakeContext
 from tests.notifier.test_writeback import sample
+from tests.telemetry import PutEventsSpy, Telemetry
 
 REGION = "us-east-1"
 
@@ -284,3 +286,70 @@ def test_a_parked_write_back_is_delivered_once_by_a_redrive(stack: Stack) -> Non
         "selfservice.ticket.write-back-failed.v1",
         "selfservice.ticket.updated.v1",
     ]
+
+
+# -- observability ---------------------------------------------------------------------
+
+
+def _deliver(stack: Stack, body: str, receives: int = 1) -> dict[str, Any]:
+    """One record through the handler; the message is then removed from the queue."""
+    event = _records(stack, [body], receives)
+    write_back.lambda_handler(event, FakeContext())
+    sqs = boto3.client("sqs", region_name=REGION)
+    sqs.delete_message_batch(
+        QueueUrl=stack.queue_url,
+        Entries=[
+            {"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
+            for i, r in enumerate(event["Records"])
+        ],
+    )
+    return event
+
+
+def test_each_write_back_outcome_is_counted_once(stack: Stack, telemetry: Telemetry) -> None:
+    written = _deliver(stack, stack.body(STARTED))
+    for record in written["Records"]:  # Lambda hands the same message in again
+        record["attributes"]["ApproximateReceiveCount"] = "2"
+    write_back.lambda_handler(written, FakeContext())  # replayed: written once, counted once
+    stack.sandbox.fail_next("jira", Fault(429, {"Retry-After": "90"}))
+    _deliver(stack, stack.body(APPROVAL))  # rate limited: deferred
+    stack.sandbox.fail_next("servicenow", Fault(404))
+    _deliver(stack, stack.body(SUCCEEDED))  # refused: failed, parked
+    stack.sandbox.fail_next("servicenow", Fault(503), Fault(503))
+    _deliver(stack, stack.body(sample("selfservice.request.rejected.v1")), receives=8)
+    assert telemetry.counts() == {
+        Metric.WRITE_BACKS_SUCCEEDED: 1,
+        Metric.WRITE_BACKS_DEFERRED: 1,
+        Metric.WRITE_BACKS_FAILED: 2,  # the refusal and the last receive of a transient failure
+    }
+    (deferred,) = telemetry.logs("write-back deferred")
+    assert deferred["wait_seconds"] == 90
+    assert len(telemetry.logs("write-back not done; retries exhausted, the DLQ takes it")) == 1
+
+
+def test_each_records_log_lines_carry_its_own_request_id(
+    stack: Stack, telemetry: Telemetry
+) -> None:
+    write_back.lambda_handler(
+        _records(stack, [stack.body(STARTED), stack.body(APPROVAL)]), FakeContext()
+    )
+    lines = telemetry.logs("written back")
+    assert [(line["correlation_id"], line["ticket"]) for line in lines] == [
+        (STARTED.requestid, STARTED.subject),
+        (APPROVAL.requestid, APPROVAL.subject),
+    ]
+    assert STARTED.requestid != APPROVAL.requestid
+    write_back.logger.info("after the batch")
+    (after,) = telemetry.logs("after the batch")
+    assert "correlation_id" not in after  # a record's id never outlives the record
+    assert "ticket" not in after
+
+
+def test_ticket_updated_events_carry_the_invocations_trace_header(
+    stack: Stack, put_events: PutEventsSpy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trace = "Root=1-6740a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", trace)
+    write_back.lambda_handler(_records(stack, [stack.body(STARTED)]), FakeContext())
+    assert [entry.get("TraceHeader") for entry in put_events.entries] == [trace]
+    assert [e.type for e in stack.published()] == ["selfservice.ticket.updated.v1"]

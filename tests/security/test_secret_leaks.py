@@ -557,7 +557,7 @@ def _run_notifier(notifier: Notifier, emitted: Emitted, monkeypatch: pytest.Monk
     logs = emitted.logs()
     assert '"message":"written back"' in logs
     assert '"message":"write-back refused; parked in the DLQ"' in logs
-    assert '"WriteBacksOk"' in logs
+    assert '"WriteBacksSucceeded"' in logs
     return emitted.text()
 
 

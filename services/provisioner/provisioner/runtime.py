@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -17,6 +18,7 @@ from provisioner.config import ProvisionerConfig
 from provisioner.domain.products import load_product
 from provisioner.domain.service import ProvisionerService
 from selfservice_contracts.dedupe import DynamoDBDeduplicator
+from selfservice_contracts.observability import Metric
 from selfservice_contracts.publisher import EventBridgePublisher
 
 __all__ = ["EVENT_DEDUPE_SECONDS", "Runtime", "build_runtime"]
@@ -37,8 +39,13 @@ class Runtime:
 
 
 @cache
-def build_runtime(config: ProvisionerConfig, logger: Logger) -> Runtime:
-    """Adapters on one shared boto3 session (botocore loads its data once)."""
+def build_runtime(
+    config: ProvisionerConfig, logger: Logger, count: Callable[[Metric], None]
+) -> Runtime:
+    """Adapters on one shared boto3 session (botocore loads its data once).
+
+    ``count`` adds one to a metric; the handler flushes them with the invocation.
+    """
     session = boto3.session.Session()
     dynamodb = session.client("dynamodb", config=_RETRIES)
 
@@ -56,15 +63,15 @@ def build_runtime(config: ProvisionerConfig, logger: Logger) -> Runtime:
         ),
         artifacts=S3Artifacts(session.client("s3", config=_RETRIES), config.artifacts_bucket_name),
         logs=CloudWatchBuildLogs(session.client("logs", config=_RETRIES)),
+        # Every event carries the X-Ray trace header (the publisher's default).
         publisher=EventBridgePublisher(
-            session.client("events", config=_RETRIES),
-            config.event_bus_name,
-            trace_header=lambda: os.environ.get("_X_AMZN_TRACE_ID"),
+            session.client("events", config=_RETRIES), config.event_bus_name
         ),
         slots=DynamoDBSerialSlot(dynamodb, config.ledger_table_name),
         products=load_product,
         clock=lambda: datetime.now(UTC),
         report_refusal=report_refusal,
+        count=count,
     )
     deduplicator = DynamoDBDeduplicator(
         config.idempotency_table_name, EVENT_DEDUPE_SECONDS, boto3_session=session

@@ -7,21 +7,20 @@ ticket's updates never overtake each other. A ``Retry-After`` longer than the fu
 should wait becomes the message's visibility timeout. A permanent refusal parks the
 message in the DLQ at once, with the error in its attributes (``selfservice dlq list``
 shows it; a redrive delivers it after the fix), and publishes "write-back failed"; so
-does the last receive of a transient failure.
+does the last receive of a transient failure. Each record's log lines carry its
+request id (the CloudEvent's ``requestid``) as correlation id.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -50,8 +49,9 @@ from selfservice_contracts.batch import SqsBatchProcessor
 from selfservice_contracts.config import load_config
 from selfservice_contracts.dedupe import DynamoDBDeduplicator
 from selfservice_contracts.envelope import parse_sqs_body
-from selfservice_contracts.events import TicketEventData
+from selfservice_contracts.events import AnyEvent, TicketEventData
 from selfservice_contracts.failures import FAILURE_ATTRIBUTE_NAMES, failure_attributes
+from selfservice_contracts.observability import Metric, count
 from selfservice_contracts.publisher import EventBridgePublisher
 from selfservice_contracts.request import TicketSystem
 
@@ -131,10 +131,9 @@ def runtime() -> Runtime:
         writers[TicketSystem.JIRA] = EmailWriter(
             session.client("ses", config=retries), document.email
         )
+    # Every event carries the X-Ray trace header (the publisher's default).
     publisher = EventBridgePublisher(
-        session.client("events", config=retries),
-        settings.event_bus_name,
-        trace_header=lambda: os.environ.get("_X_AMZN_TRACE_ID"),
+        session.client("events", config=retries), settings.event_bus_name
     )
     return Runtime(
         service=WriteBackService(
@@ -178,21 +177,30 @@ def _carried_attributes(record: SQSRecord) -> dict[str, Any]:
 def record_handler(record: SQSRecord) -> None:
     """Write one event back; raising marks only this record as failed."""
     event = parse_sqs_body(record.body)
+    with logger.append_context_keys(correlation_id=event.requestid, ticket=event.subject):
+        if event.requestid:
+            tracer.put_annotation(key="request_id", value=event.requestid)
+        _write_back(record, event)
+
+
+def _write_back(record: SQSRecord, event: AnyEvent) -> None:
     ticket = str(event.data.ticket) if isinstance(event.data, TicketEventData) else ""
     if ticket in _failed_tickets:
         raise RetryLaterError(0, f"an earlier update of {ticket} in this batch is not written yet")
     run = runtime()
     settings = config()
     receives = int(record.attributes.approximate_receive_count or "1")
-    try:
-        stored = run.deduplicator.once(
-            f"{event.source}#{event.id}",
-            lambda: {
-                "outcome": run.service.on_event(
-                    event, receive_count=receives, max_receives=settings.max_receive_count
-                )
-            },
+
+    def write() -> dict[str, Any]:
+        outcome = run.service.on_event(
+            event, receive_count=receives, max_receives=settings.max_receive_count
         )
+        if outcome == "written":  # counted here, once: a redelivery replays the result
+            count(metrics, Metric.WRITE_BACKS_SUCCEEDED)
+        return {"outcome": outcome}
+
+    try:
+        stored = run.deduplicator.once(f"{event.source}#{event.id}", write)
     except RetryLaterError as exc:
         _failed_tickets.add(ticket)
         if exc.wait_seconds > 0:
@@ -201,7 +209,15 @@ def record_handler(record: SQSRecord) -> None:
                 ReceiptHandle=record.receipt_handle,
                 VisibilityTimeout=min(int(exc.wait_seconds) + 1, MAX_VISIBILITY_SECONDS),
             )
-        metrics.add_metric(name="WriteBacksDeferred", unit=MetricUnit.Count, value=1)
+        # The last receive's failure was reported (write-back failed); the DLQ takes it next.
+        exhausted = receives >= settings.max_receive_count
+        count(metrics, Metric.WRITE_BACKS_FAILED if exhausted else Metric.WRITE_BACKS_DEFERRED)
+        logger.warning(
+            "write-back not done; retries exhausted, the DLQ takes it"
+            if exhausted
+            else "write-back deferred",
+            extra={"reason": str(exc), "wait_seconds": exc.wait_seconds, "receives": receives},
+        )
         raise
     except PermanentWriteBackError as exc:
         # Why it is parked travels with it (selfservice dlq list shows it; a redrive drops it).
@@ -215,16 +231,13 @@ def record_handler(record: SQSRecord) -> None:
                 **failure_attributes(exc, source_queue=_queue_name(record)),
             },
         )
-        metrics.add_metric(name="WriteBacksFailed", unit=MetricUnit.Count, value=1)
-        logger.exception(
-            "write-back refused; parked in the DLQ", extra={"reason": str(exc), "ticket": ticket}
-        )
+        count(metrics, Metric.WRITE_BACKS_FAILED)
+        logger.exception("write-back refused; parked in the DLQ", extra={"reason": str(exc)})
         return
-    metrics.add_metric(name="WriteBacksOk", unit=MetricUnit.Count, value=1)
-    logger.info("written back", extra={"ticket": ticket, "type": event.type, **stored})
+    logger.info("written back", extra={"type": event.type, **stored})
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:

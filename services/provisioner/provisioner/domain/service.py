@@ -37,6 +37,7 @@ from selfservice_contracts.events import (
     RequestApprovedEvent,
     RequestReceivedEvent,
 )
+from selfservice_contracts.observability import Metric
 from selfservice_contracts.publisher import EventPublisher
 from selfservice_contracts.request import Action, ProvisioningRequest
 
@@ -151,6 +152,8 @@ class ProvisionerService:
     clock: Callable[[], datetime]
     report_refusal: Callable[[str, str, str], None] = lambda request_id, cause, reason: None
     """Told of every refused input (request id, cause, reason): the handler logs it."""
+    count: Callable[[Metric], None] = lambda metric: None
+    """Told of every outcome worth a metric, once it is recorded in the ledger."""
 
     # -- request events ----------------------------------------------------------
 
@@ -245,6 +248,7 @@ class ProvisionerService:
         if product.serial and not self.slots.acquire(product.name, entry.request_id):
             waiting = entry.advance(waiting_for_slot=True, updated_at=self.clock())
             self.ledger.save(entry, waiting, [])
+            self.count(Metric.BUILDS_WAITING_FOR_SLOT)
             return "waiting"
         request = entry.request
         document = product.tfvars(request)
@@ -296,6 +300,7 @@ class ProvisionerService:
             },
         )
         self.ledger.save(entry, after, transitions)
+        self.count(Metric.BUILDS_STARTED)
         return "started"
 
     # -- build outcomes ----------------------------------------------------------
@@ -362,6 +367,9 @@ class ProvisionerService:
                 entry.request_id, entry, decision.transitions, now, cause, detail=detail
             ),
         )
+        self.count(
+            Metric.BUILDS_SUCCEEDED if result.status == "SUCCEEDED" else Metric.BUILDS_FAILED
+        )
         self._release_slot(entry)
         return "recorded"
 
@@ -379,6 +387,7 @@ class ProvisionerService:
 
     def _refuse(self, request_id: str, cause: str, refusal: Refusal) -> Outcome:
         self.report_refusal(request_id, cause, refusal.reason)
+        self.count(Metric.TRANSITIONS_REFUSED)
         return "refused"
 
     @staticmethod

@@ -1,11 +1,14 @@
-"""``BuildEventsFunction``: CodeBuild state changes from SQS → ledger → lifecycle events."""
+"""``BuildEventsFunction``: CodeBuild state changes from SQS → ledger → lifecycle events.
+
+Each record's log lines carry the build's request id (its ``REQUEST_ID`` variable) as
+correlation id, and only that record's lines do.
+"""
 
 import json
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -17,6 +20,7 @@ from provisioner.domain.build_events import NotOurBuildError, parse_build_state_
 from provisioner.runtime import Runtime, build_runtime
 from selfservice_contracts.batch import SqsBatchProcessor
 from selfservice_contracts.config import load_config
+from selfservice_contracts.observability import Metric, count
 
 CONFIG_MODEL = BuildEventsConfig
 
@@ -32,9 +36,13 @@ def config() -> BuildEventsConfig:
     return load_config(CONFIG_MODEL)
 
 
+def _count(metric: Metric) -> None:
+    count(metrics, metric)
+
+
 def runtime() -> Runtime:
     """Adapters and service, built once."""
-    return build_runtime(config(), logger)
+    return build_runtime(config(), logger, _count)
 
 
 @tracer.capture_method
@@ -48,16 +56,18 @@ def record_handler(record: SQSRecord) -> None:
     except NotOurBuildError as exc:
         logger.info("build event ignored", extra={"reason": str(exc), "id": change.id})
         return
-    logger.append_keys(request_id=result.request_id, build_id=result.build_id)
-    run = runtime()
-    stored = run.deduplicator.once(
-        f"{change.source}#{change.id}", lambda: {"outcome": run.service.on_build_result(result)}
-    )
-    metrics.add_metric(name=f"Builds_{result.status}", unit=MetricUnit.Count, value=1)
-    logger.info("build outcome handled", extra={"status": result.status, **stored})
+    with logger.append_context_keys(correlation_id=result.request_id, build_id=result.build_id):
+        tracer.put_annotation(key="request_id", value=result.request_id)
+        run = runtime()
+        # Metrics are counted by the service, once: a replayed event counts nothing again.
+        stored = run.deduplicator.once(
+            f"{change.source}#{change.id}",
+            lambda: {"outcome": run.service.on_build_result(result)},
+        )
+        logger.info("build outcome handled", extra={"status": result.status, **stored})
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:

@@ -2,14 +2,15 @@
 
 Each record is processed once per CloudEvent ``source`` + ``id``; a record that fails
 (a transient AWS error, a concurrent update) is reported in ``batchItemFailures`` and
-retried by SQS, then parked in the DLQ — the rest of the batch is unaffected.
+retried by SQS, then parked in the DLQ — the rest of the batch is unaffected. Each
+record's log lines carry its request id (the CloudEvent's ``requestid``) as correlation
+id, and only that record's lines do.
 """
 
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -25,6 +26,7 @@ from selfservice_contracts.events import (
     RequestApprovedEvent,
     RequestReceivedEvent,
 )
+from selfservice_contracts.observability import Metric, count
 
 CONFIG_MODEL = RequestConsumerConfig
 
@@ -40,28 +42,37 @@ def config() -> RequestConsumerConfig:
     return load_config(CONFIG_MODEL)
 
 
+def _count(metric: Metric) -> None:
+    count(metrics, metric)
+
+
 def runtime() -> Runtime:
     """Adapters and service, built once."""
-    return build_runtime(config(), logger)
+    return build_runtime(config(), logger, _count)
 
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     """Handle one request event; raising marks only this record as failed."""
     event = parse_sqs_body(record.body)
-    if not isinstance(event, RequestReceivedEvent | ApprovalRequiredEvent | RequestApprovedEvent):
-        # Misrouted: fail it so it ends in the DLQ (alarmed) instead of vanishing.
-        raise ContractError(f"{event.type} is not a request event")
-    logger.append_keys(request_id=event.data.request_id, ticket=str(event.data.ticket))
-    run = runtime()
-    stored = run.deduplicator.once(
-        f"{event.source}#{event.id}", lambda: {"outcome": run.service.on_request(event)}
-    )
-    metrics.add_metric(name=f"Requests_{stored['outcome']}", unit=MetricUnit.Count, value=1)
-    logger.info("request event handled", extra={"type": event.type, "outcome": stored["outcome"]})
+    with logger.append_context_keys(correlation_id=event.requestid, ticket=event.subject):
+        if not isinstance(
+            event, RequestReceivedEvent | ApprovalRequiredEvent | RequestApprovedEvent
+        ):
+            # Misrouted: fail it so it ends in the DLQ (alarmed) instead of vanishing.
+            raise ContractError(f"{event.type} is not a request event")
+        tracer.put_annotation(key="request_id", value=event.data.request_id)
+        run = runtime()
+        # Metrics are counted by the service, once: a replayed event counts nothing again.
+        stored = run.deduplicator.once(
+            f"{event.source}#{event.id}", lambda: {"outcome": run.service.on_request(event)}
+        )
+        logger.info(
+            "request event handled", extra={"type": event.type, "outcome": stored["outcome"]}
+        )
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:

@@ -1,0 +1,229 @@
+"""The provisioner's handlers on moto, as Lambda calls them: what they tell operators.
+
+The ledger table is created from its definition in ``sam/provisioner.yaml``, CodeBuild
+is moto's; the handlers build their own adapters from the environment. Each outcome is
+counted under its metric once, each record's log lines carry its request id, and every
+published event carries the invocation's X-Ray trace header.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from provisioner.handlers import build_events, request_consumer
+from provisioner.runtime import build_runtime
+from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
+from selfservice.templates import load_template
+from selfservice_contracts.envelope import parse_sqs_body
+from selfservice_contracts.events import AnyEvent, ProvisioningStarted
+from selfservice_contracts.observability import Metric
+from selfservice_contracts.request import TicketRef, TicketSystem
+from tests.conftest import ROOT
+from tests.lambda_context import FakeContext
+from tests.provisioner.fakes import received, request
+from tests.telemetry import PutEventsSpy, Telemetry
+
+REGION = "us-east-1"
+BUS = "selfservice-bus"
+PROJECT = "selfservice-provision"
+LEDGER = "selfservice-ledger"
+TRACE = "Root=1-6740a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
+BUILD_CHANGE = json.loads(
+    (ROOT / "tests/fixtures/codebuild-state-change-succeeded.json").read_text()
+)
+
+
+def _ticket(key: str) -> TicketRef:
+    return TicketRef(
+        system=TicketSystem.SERVICENOW,
+        key=key,
+        internal_id=hashlib.md5(key.encode()).hexdigest(),  # noqa: S324 - a made-up sys_id
+        url=f"https://acme.service-now.com/sc_req_item.do?sysparm_query=number={key}",
+    )
+
+
+@dataclass
+class Stack:
+    observer_url: str
+
+    def published(self) -> list[AnyEvent]:
+        sqs = boto3.client("sqs", region_name=REGION)
+        events = []
+        while batch := sqs.receive_message(QueueUrl=self.observer_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            events += [parse_sqs_body(m["Body"]) for m in batch]
+            sqs.delete_message_batch(
+                QueueUrl=self.observer_url,
+                Entries=[
+                    {"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch
+                ],
+            )
+        return events
+
+
+def _reset() -> None:
+    for module in (request_consumer, build_events):
+        module.config.cache_clear()
+    build_runtime.cache_clear()
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        table = load_template(ROOT / "sam/provisioner.yaml").resources()["LedgerTable"]
+        properties = table["Properties"]
+        dynamodb.create_table(
+            TableName=LEDGER,
+            BillingMode=properties["BillingMode"],
+            KeySchema=properties["KeySchema"],
+            AttributeDefinitions=properties["AttributeDefinitions"],
+        )
+        dynamodb.create_table(
+            TableName="selfservice-idempotency",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket="selfservice-artifacts")
+        role = boto3.client("iam", region_name=REGION).create_role(
+            RoleName="provision", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
+        boto3.client("codebuild", region_name=REGION).create_project(
+            name=PROJECT,
+            source={"type": "S3", "location": "selfservice-artifacts/bundles/provisioner.zip"},
+            artifacts={"type": "NO_ARTIFACTS"},
+            environment={
+                "type": "ARM_CONTAINER",
+                "image": "aws/codebuild/amazonlinux-aarch64-standard:3.0",
+                "computeType": "BUILD_GENERAL1_SMALL",
+            },
+            serviceRole=role,
+        )
+        events = boto3.client("events", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        events.create_event_bus(Name=BUS)
+        observer = sqs.create_queue(QueueName="observer")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=observer, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        events.put_rule(
+            Name="all",
+            EventBusName=BUS,
+            EventPattern=json.dumps({"source": ["selfservice.provisioner"]}),
+        )
+        events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
+        for name, value in {
+            "POWERTOOLS_SERVICE_NAME": "provisioner",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "EVENT_BUS_NAME": BUS,
+            "LEDGER_TABLE_NAME": LEDGER,
+            "IDEMPOTENCY_TABLE_NAME": "selfservice-idempotency",
+            "ARTIFACTS_BUCKET_NAME": "selfservice-artifacts",
+            "CODEBUILD_PROJECT_NAME": PROJECT,
+        }.items():
+            monkeypatch.setenv(name, value)
+        _reset()
+        yield Stack(observer)
+        _reset()
+
+
+def _deliver(*events: AnyEvent) -> dict[str, Any]:
+    bodies = [json.dumps(eventbridge_delivery(event, event_bus_name=BUS)) for event in events]
+    return dict(request_consumer.lambda_handler(sqs_event(bodies), FakeContext()))
+
+
+def _build_change(request_id: str, build_id: str, status: str) -> dict[str, Any]:
+    change: dict[str, Any] = copy.deepcopy(BUILD_CHANGE)
+    change["id"] = f"{build_id}-{status}"
+    arn = f"arn:aws:codebuild:{REGION}:123456789012:build/{build_id}"
+    change["resources"] = [arn]
+    detail = change["detail"]
+    detail.update({"build-status": status, "build-id": arn, "project-name": PROJECT})
+    detail["additional-information"]["environment"]["environment-variables"] = [
+        {"name": "REQUEST_ID", "type": "PLAINTEXT", "value": request_id},
+        {"name": "ATTEMPT", "type": "PLAINTEXT", "value": "1"},
+    ]
+    return change
+
+
+def _finish(*changes: dict[str, Any]) -> dict[str, Any]:
+    event = sqs_event([json.dumps(change) for change in changes])
+    return dict(build_events.lambda_handler(event, FakeContext()))
+
+
+def _started(stack: Stack) -> dict[str, str]:
+    """request id → build id of the builds started so far."""
+    return {
+        e.data.request_id: e.data.build_id
+        for e in stack.published()
+        if isinstance(e.data, ProvisioningStarted)
+    }
+
+
+def test_builds_are_counted_once_by_outcome(stack: Stack, telemetry: Telemetry) -> None:
+    first, second = request(ticket=_ticket("RITM0020001")), request(ticket=_ticket("RITM0020002"))
+    assert _deliver(received(first, "e-1"), received(second, "e-2")) == {"batchItemFailures": []}
+    _deliver(received(first, "e-1"))  # the same event again (SQS at-least-once): no count
+    _deliver(received(first, "e-3"))  # another event for a request already building: refused
+    builds = _started(stack)
+    _finish(
+        _build_change(first.request_id, builds[first.request_id], "SUCCEEDED"),
+        _build_change(second.request_id, builds[second.request_id], "TIMED_OUT"),
+    )
+    _finish(_build_change(first.request_id, builds[first.request_id], "SUCCEEDED"))  # replayed
+    assert telemetry.counts() == {
+        Metric.BUILDS_STARTED: 2,
+        Metric.TRANSITIONS_REFUSED: 1,
+        Metric.BUILDS_SUCCEEDED: 1,
+        Metric.BUILDS_FAILED: 1,
+    }
+
+
+def test_each_records_log_lines_carry_its_own_request_id(
+    stack: Stack, telemetry: Telemetry
+) -> None:
+    first, second = request(ticket=_ticket("RITM0020003")), request(ticket=_ticket("RITM0020004"))
+    _deliver(received(first, "e-4"), received(second, "e-5"))
+    handled = telemetry.logs("request event handled")
+    assert [(line["correlation_id"], line["ticket"]) for line in handled] == [
+        (first.request_id, str(first.ticket)),
+        (second.request_id, str(second.ticket)),
+    ]
+    builds = _started(stack)
+    _finish(
+        _build_change(second.request_id, builds[second.request_id], "FAILED"),
+        {**BUILD_CHANGE, "detail": {**BUILD_CHANGE["detail"], "build-status": "IN_PROGRESS"}},
+    )
+    (outcome,) = telemetry.logs("build outcome handled")
+    assert outcome["correlation_id"] == second.request_id
+    (ignored,) = telemetry.logs("build event ignored")
+    assert "correlation_id" not in ignored  # not our build: the last record's id is gone
+
+
+def test_lifecycle_events_carry_the_invocations_trace_header(
+    stack: Stack, put_events: PutEventsSpy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", TRACE)
+    req = request(ticket=_ticket("RITM0020005"))
+    _deliver(received(req, "e-6"))
+    builds = _started(stack)
+    _finish(_build_change(req.request_id, builds[req.request_id], "SUCCEEDED"))
+    assert [e.type for e in stack.published()] == ["selfservice.provisioning.succeeded.v1"]
+    assert [entry["DetailType"] for entry in put_events.entries] == [
+        "selfservice.provisioning.started.v1",
+        "selfservice.provisioning.succeeded.v1",
+    ]
+    assert {entry.get("TraceHeader") for entry in put_events.entries} == {TRACE}
