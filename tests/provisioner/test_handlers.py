@@ -1,9 +1,10 @@
-"""The provisioner's handlers on moto, as Lambda calls them: what they tell operators.
+"""The provisioner's three handlers on moto, as Lambda calls them: what they tell operators.
 
-The ledger table is created from its definition in ``sam/provisioner.yaml``, CodeBuild
-is moto's; the handlers build their own adapters from the environment. Each outcome is
-counted under its metric once, each record's log lines carry its request id, and every
-published event carries the invocation's X-Ray trace header.
+The ledger table is created from its definition in ``sam/provisioner.yaml`` (keys and
+the in-flight index), CodeBuild is moto's; the handlers build their own adapters from
+the environment. Each outcome is counted under its metric once, each record's log lines
+carry its request id, every published event carries the invocation's X-Ray trace
+header, and the stuck-ticket check finds exactly the requests in flight for too long.
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ import copy
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from provisioner.handlers import build_events, request_consumer
+from provisioner.adapters.ledger_dynamodb import DynamoDBLedger
+from provisioner.domain.ledger import LedgerEntry
+from provisioner.domain.lifecycle import State
+from provisioner.handlers import build_events, request_consumer, stuck_tickets
 from provisioner.runtime import build_runtime
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
 from selfservice.templates import load_template
@@ -70,10 +75,15 @@ class Stack:
             )
         return events
 
+    @property
+    def ledger(self) -> DynamoDBLedger:
+        return DynamoDBLedger(boto3.client("dynamodb", region_name=REGION), LEDGER)
+
 
 def _reset() -> None:
-    for module in (request_consumer, build_events):
+    for module in (request_consumer, build_events, stuck_tickets):
         module.config.cache_clear()
+    stuck_tickets.index.cache_clear()
     build_runtime.cache_clear()
 
 
@@ -90,6 +100,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             BillingMode=properties["BillingMode"],
             KeySchema=properties["KeySchema"],
             AttributeDefinitions=properties["AttributeDefinitions"],
+            GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
         )
         dynamodb.create_table(
             TableName="selfservice-idempotency",
@@ -133,6 +144,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             "IDEMPOTENCY_TABLE_NAME": "selfservice-idempotency",
             "ARTIFACTS_BUCKET_NAME": "selfservice-artifacts",
             "CODEBUILD_PROJECT_NAME": PROJECT,
+            "STUCK_AFTER_MINUTES": "150",
         }.items():
             monkeypatch.setenv(name, value)
         _reset()
@@ -227,3 +239,84 @@ def test_lifecycle_events_carry_the_invocations_trace_header(
         "selfservice.provisioning.succeeded.v1",
     ]
     assert {entry.get("TraceHeader") for entry in put_events.entries} == {TRACE}
+
+
+# -- stuck tickets -----------------------------------------------------------------------
+
+
+def _entry(key: str, state: State, age: timedelta, **changes: Any) -> LedgerEntry:
+    req = request(ticket=_ticket(key))
+    return LedgerEntry(
+        request_id=req.request_id,
+        product=req.product,
+        instance=str(req.ticket),
+        state=state,
+        version=1,
+        action=req.action,
+        attempt=1,
+        request=req,
+        updated_at=datetime.now(UTC) - age,
+        build_id=f"{PROJECT}:{key.lower()}",
+        log_url=f"https://logs.example/{key}",
+        **changes,
+    )
+
+
+def _check() -> dict[str, Any]:
+    event = json.loads((ROOT / "events/StuckTicketsFunction.json").read_text())
+    return dict(stuck_tickets.lambda_handler(event, FakeContext()))
+
+
+def test_the_stuck_ticket_check_reports_requests_in_flight_past_the_threshold(
+    stack: Stack, telemetry: Telemetry
+) -> None:
+    hours = timedelta(hours=1)
+    entries = {
+        "building for 3 h": _entry("RITM0030001", State.PROVISIONING, 3 * hours),
+        "queued for 4 h": _entry("RITM0030002", State.QUEUED, 4 * hours),
+        "destroying for 6 h": _entry("RITM0030003", State.DESTROYING, 6 * hours),
+        "building for 1 h": _entry("RITM0030004", State.UPDATING, hours),
+        "done for a day": _entry("RITM0030005", State.SUCCEEDED, 24 * hours),
+        "awaiting approval": _entry("RITM0030006", State.AWAITING_APPROVAL, 24 * hours),
+        "waiting for the slot": _entry(
+            "RITM0030007", State.QUEUED, 5 * hours, waiting_for_slot=True
+        ),
+    }
+    for entry in entries.values():
+        stack.ledger.save(None, entry, [])
+    expected = [entries[name].request_id for name in ("destroying for 6 h", "queued for 4 h")]
+    expected.append(entries["building for 3 h"].request_id)
+    assert _check() == {"stuck": 3, "request_ids": expected}  # oldest first
+    assert telemetry.counts() == {Metric.TICKETS_STUCK: 3}
+    stuck = telemetry.logs("ticket stuck")
+    assert [line["correlation_id"] for line in stuck] == expected
+    assert stuck[0]["state"] == "destroying"
+    assert stuck[0]["age_minutes"] == 360
+    assert stuck[0]["log_url"] == "https://logs.example/RITM0030003"
+    assert stuck[0]["ticket"] == "servicenow:RITM0030003"
+    (done,) = telemetry.logs("stuck-ticket check done")
+    assert "correlation_id" not in done
+    assert done["execution_id"] == "5e4bbd06-0c4a-4c8b-9d3e-8f1a2b3c4d5e"
+
+
+def test_the_check_reports_zero_and_a_finished_build_leaves_the_index(
+    stack: Stack, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    req = request(ticket=_ticket("RITM0030008"))
+    _deliver(received(req, "e-7"))
+    entry = stack.ledger.get(req.request_id)
+    assert entry is not None
+    assert entry.state is State.PROVISIONING
+    # Three hours later (the entry aged in place), it is stuck ...
+    stack.ledger.save(
+        entry,
+        replace(entry, version=entry.version + 1, updated_at=entry.updated_at - timedelta(hours=3)),
+        [],
+    )
+    assert _check()["request_ids"] == [req.request_id]
+    # ... until its build's outcome arrives: then it leaves the index.
+    builds = _started(stack)
+    _finish(_build_change(req.request_id, builds[req.request_id], "SUCCEEDED"))
+    assert _check() == {"stuck": 0, "request_ids": []}
+    gauge = [m for m in telemetry.metrics() if m.name == Metric.TICKETS_STUCK]
+    assert [m.value for m in gauge] == [1.0, 0.0]  # zero is reported, not left missing

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from provisioner.runtime import build_runtime
@@ -75,12 +76,45 @@ class _Kept(logging.Handler):
 SQS_FUNCTIONS = [
     fn for fn in platform_functions() if any(e["Type"] == "SQS" for e in fn.events.values())
 ]
+SCHEDULED_FUNCTIONS = [
+    fn
+    for fn in platform_functions()
+    if any(e["Type"] in {"Schedule", "ScheduleV2"} for e in fn.events.values())
+]
 
 
 def test_every_function_has_a_sample_event() -> None:
     samples = {path.stem for path in (ROOT / "events").glob("*.json")}
     assert samples == {fn.logical_id for fn in platform_functions()}
-    assert len(HTTP_FUNCTIONS) + len(SQS_FUNCTIONS) == len(platform_functions())
+    assert len(HTTP_FUNCTIONS) + len(SQS_FUNCTIONS) + len(SCHEDULED_FUNCTIONS) == len(
+        platform_functions()
+    )
+
+
+def test_scheduled_samples_are_what_their_schedule_sends() -> None:
+    for fn in SCHEDULED_FUNCTIONS:
+        sample = json.loads((ROOT / "events" / f"{fn.logical_id}.json").read_text())
+        for event in fn.events.values():
+            sent = json.loads(event["Properties"].get("Input", "{}"))
+            assert set(sample) == set(sent), fn.logical_id
+
+
+@pytest.mark.parametrize("fn", SCHEDULED_FUNCTIONS, ids=lambda fn: fn.logical_id)
+def test_scheduled_functions_fail_loudly_when_they_cannot_check(
+    fn: FunctionSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing is deployed in this moto: the run must fail (Lambda counts an error, the
+    # errors alarm fires), never report "nothing found".
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    module = _configure(fn, monkeypatch)
+    event = json.loads((ROOT / "events" / f"{fn.logical_id}.json").read_text())
+    with mock_aws(), pytest.raises(ClientError, match="ResourceNotFoundException"):
+        module.lambda_handler(event, FakeContext())
+    for name in ("index", "runtime"):
+        cached = getattr(module, name, None)
+        if cached is not None and hasattr(cached, "cache_clear"):
+            cached.cache_clear()
 
 
 @pytest.mark.parametrize("fn", HTTP_FUNCTIONS, ids=lambda fn: fn.logical_id)

@@ -22,6 +22,7 @@ EXPECTED_FUNCTIONS = {
     "BuildEventsFunction",
     "WriteBackFunction",
     "OpsApiFunction",
+    "StuckTicketsFunction",
 }
 
 

@@ -20,6 +20,12 @@ import pytest
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
+from provisioner.adapters.ledger_dynamodb import (
+    IN_FLIGHT_INDEX,
+    IN_FLIGHT_PROJECTION,
+    IN_FLIGHT_SINCE,
+    IN_FLIGHT_STATE,
+)
 from selfservice.templates import Template, load_platform
 from selfservice_contracts.events import EVENT_CATALOG, Service
 
@@ -252,16 +258,21 @@ def test_iam_is_least_privilege(template: Template) -> None:
             assert set(actions) <= allowed, f"{logical_id}: {actions} on *"
 
 
+# Functions that publish no event, and so are granted no events:PutEvents.
+NON_PUBLISHERS = {"StuckTicketsFunction"}
+
+
 @pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)
 def test_functions_publish_only_their_own_source(template: Template) -> None:
     service = Service(template.path.stem)
-    publishers = 0
+    publishers = []
     for logical_id, statement in _allow_statements(template):
         if "events:PutEvents" in _as_list(statement["Action"]):
-            publishers += 1
+            publishers.append(logical_id)
             condition = statement.get("Condition", {}).get("StringEquals", {})
             assert condition.get("events:source") == service.source, logical_id
-    assert publishers == len(template.functions())
+    functions = {fn.logical_id for fn in template.functions()}
+    assert sorted(publishers) == sorted(functions - NON_PUBLISHERS)
 
 
 def test_http_apis_are_throttled_and_ops_requires_iam() -> None:
@@ -327,3 +338,39 @@ def test_replays_reach_consumers_only_when_reprocessing_is_asked_for() -> None:
         assert _without_replay(props["EventPattern"]) == _without_replay(twin["EventPattern"])
         assert [t["Arn"] for t in props["Targets"]] == [t["Arn"] for t in twin["Targets"]], key
     assert "template/AuditTrailRule" in live
+
+
+def test_the_ledgers_in_flight_index_is_the_one_the_stuck_check_queries() -> None:
+    template = SERVICE_TEMPLATES["provisioner"]
+    table = template.resources("AWS::DynamoDB::Table")["LedgerTable"]["Properties"]
+    (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == IN_FLIGHT_INDEX]
+    assert index["KeySchema"] == [
+        {"AttributeName": IN_FLIGHT_STATE, "KeyType": "HASH"},
+        {"AttributeName": IN_FLIGHT_SINCE, "KeyType": "RANGE"},
+    ]
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    assert (types[IN_FLIGHT_STATE], types[IN_FLIGHT_SINCE]) == ("S", "N")
+    assert index["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": list(IN_FLIGHT_PROJECTION),
+    }
+    (function,) = [f for f in template.functions() if f.logical_id == "StuckTicketsFunction"]
+    (statement,) = [s for policy in function.properties["Policies"] for s in policy["Statement"]]
+    assert statement["Action"] == "dynamodb:Query"  # reads the index, nothing else
+    assert statement["Resource"] == {"Fn::Sub": f"${{LedgerTable.Arn}}/index/{IN_FLIGHT_INDEX}"}
+
+
+def test_a_ticket_is_stuck_only_after_codebuild_must_have_reported_its_build() -> None:
+    template = SERVICE_TEMPLATES["provisioner"]
+    project = template.resources("AWS::CodeBuild::Project")["ProvisionProject"]["Properties"]
+    longest_build = project["TimeoutInMinutes"] + project["QueuedTimeoutInMinutes"]
+    threshold = template.body["Parameters"]["StuckThresholdMinutes"]
+    assert threshold["Default"] > longest_build
+    (function,) = [f for f in template.functions() if f.logical_id == "StuckTicketsFunction"]
+    assert function.environment["STUCK_AFTER_MINUTES"] == {"Ref": "StuckThresholdMinutes"}
+    (schedule,) = function.events.values()
+    assert schedule["Type"] == "ScheduleV2"
+    assert schedule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
+    # One check at a time, and a failed run is not retried: the next run is.
+    assert function.properties["ReservedConcurrentExecutions"] == 1
+    assert function.properties["EventInvokeConfig"]["MaximumRetryAttempts"] == 0

@@ -1,5 +1,9 @@
 """Configuration of the provisioner functions: exactly the environment their template sets."""
 
+from typing import Annotated
+
+from pydantic import Field
+
 from selfservice_contracts.config import FunctionConfig
 
 
@@ -24,3 +28,10 @@ class RequestConsumerConfig(ProvisionerConfig):
 
 class BuildEventsConfig(ProvisionerConfig):
     """Environment of ``BuildEventsFunction`` (it starts the next waiting serial build)."""
+
+
+class StuckTicketsConfig(ProvisionerConfig):
+    """Environment of ``StuckTicketsFunction`` (it reads the ledger's in-flight index)."""
+
+    stuck_after_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)]
+    """A request queued or building for longer than this is stuck (``StuckThresholdMinutes``)."""

@@ -8,18 +8,27 @@ Items (table keys ``pk``/``sk``):
   transaction as the entry);
 - ``pk=SLOT#<product>, sk=SLOT`` — the holder of a serial product's build slot and
   the requests waiting for it, in order.
+
+A state item that the stuck-ticket check watches (queued or building, not waiting for
+a slot: :func:`provisioner.domain.stuck.is_watched`) also carries ``inflight_state``
+and ``inflight_since`` (epoch seconds it entered the state): the keys of the sparse
+``InFlightByState`` index. Every write rewrites the whole item, so an entry leaves the
+index the moment it leaves those states, and the index holds only the few requests in
+flight — the check queries it instead of scanning the ledger and its whole history.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from provisioner.domain.ledger import ConcurrentUpdateError, LedgerEntry, Transition
 from provisioner.domain.lifecycle import State
+from provisioner.domain.stuck import InFlight, is_watched
 from selfservice_contracts.request import Action, ProvisioningRequest
 
 if TYPE_CHECKING:
@@ -30,9 +39,25 @@ if TYPE_CHECKING:
         TransactWriteItemTypeDef,
     )
 
-__all__ = ["DynamoDBLedger", "DynamoDBSerialSlot"]
+__all__ = [
+    "IN_FLIGHT_INDEX",
+    "IN_FLIGHT_PROJECTION",
+    "IN_FLIGHT_SINCE",
+    "IN_FLIGHT_STATE",
+    "DynamoDBInFlightIndex",
+    "DynamoDBLedger",
+    "DynamoDBSerialSlot",
+]
 
 _STATE = "STATE"
+IN_FLIGHT_INDEX = "InFlightByState"
+"""The ledger table's sparse index of watched entries (sam/provisioner.yaml, LedgerTable)."""
+IN_FLIGHT_STATE = "inflight_state"
+"""Index partition key: the entry's state, present only while the entry is watched."""
+IN_FLIGHT_SINCE = "inflight_since"
+"""Index sort key: epoch seconds when the entry entered that state."""
+IN_FLIGHT_PROJECTION = ("product", "instance", "attempt", "build_id", "log_url")
+"""The non-key attributes the index carries (what a stuck-ticket report shows)."""
 
 
 def _s(value: str) -> AttributeValueTypeDef:
@@ -63,6 +88,9 @@ def _entry_item(entry: LedgerEntry) -> dict[str, AttributeValueTypeDef]:
         value = getattr(entry, name)
         if value is not None:
             item[name] = _s(value)
+    if is_watched(entry):
+        item[IN_FLIGHT_STATE] = _s(entry.state.value)
+        item[IN_FLIGHT_SINCE] = _n(int(entry.updated_at.timestamp()))
     return item
 
 
@@ -258,3 +286,40 @@ class DynamoDBSerialSlot:
             ExpressionAttributeValues={":me": _s(request_id)},
         )
         return None
+
+
+class DynamoDBInFlightIndex:
+    """The in-flight index port on the ledger table's ``InFlightByState`` index."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def entered_before(self, state: State, cutoff: datetime) -> Iterator[InFlight]:
+        """Watched entries in ``state`` since before ``cutoff`` (one query, paginated)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": IN_FLIGHT_INDEX,
+            "KeyConditionExpression": "#state = :state AND #since < :cutoff",
+            "ExpressionAttributeNames": {"#state": IN_FLIGHT_STATE, "#since": IN_FLIGHT_SINCE},
+            "ExpressionAttributeValues": {
+                ":state": _s(state.value),
+                ":cutoff": _n(int(cutoff.timestamp())),
+            },
+        }
+        while True:
+            response = self._client.query(**kwargs)
+            for item in response.get("Items", []):
+                yield InFlight(
+                    request_id=item["pk"]["S"],
+                    state=State(item[IN_FLIGHT_STATE]["S"]),
+                    since=datetime.fromtimestamp(int(item[IN_FLIGHT_SINCE]["N"]), UTC),
+                    product=item.get("product", {}).get("S", ""),
+                    instance=item.get("instance", {}).get("S", ""),
+                    attempt=int(item.get("attempt", {}).get("N", "0")),
+                    build_id=item.get("build_id", {}).get("S"),
+                    log_url=item.get("log_url", {}).get("S"),
+                )
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
