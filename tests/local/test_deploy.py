@@ -149,3 +149,31 @@ def test_an_unknown_resource_type_is_refused_by_name(tmp_path: Path) -> None:
         pytest.raises(DeploymentError, match="Thing: AWS::Kinesis::Stream cannot"),
     ):
         deploy_platform(load_template(path), endpoint_url=aws.endpoint)
+
+
+def test_the_ledgers_in_flight_index_and_every_alarm_are_deployed(
+    deployed: tuple[EmbeddedAws, Deployment],
+) -> None:
+    aws, deployment = deployed
+    ledger = _stack(deployment, "selfservice-Provisioner").refs["LedgerTable"]
+    table = _client(aws, "dynamodb").describe_table(TableName=ledger)["Table"]
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["InFlightByState"]
+    cloudwatch = _client(aws, "cloudwatch")
+    alarms = {
+        alarm["AlarmName"]: alarm
+        for page in cloudwatch.get_paginator("describe_alarms").paginate()
+        for alarm in page["MetricAlarms"]
+    }
+    declared = 0
+    for stack in deployment.stacks():
+        for logical, resource in stack.template.resources("AWS::CloudWatch::Alarm").items():
+            declared += 1
+            alarm = alarms[stack.refs[logical]]
+            properties = resource["Properties"]
+            if "Metrics" in properties:  # metric math keeps its queries
+                assert [m["Id"] for m in alarm["Metrics"]] == [
+                    m["Id"] for m in properties["Metrics"]
+                ], logical
+            else:
+                assert alarm["MetricName"] == properties["MetricName"], logical
+    assert declared == len(alarms)

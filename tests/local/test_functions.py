@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,15 @@ import pytest
 
 from intake.domain.auth import sign_standard_webhook
 from selfservice.local.deploy import Deployment, deploy_platform
-from selfservice.local.functions import FunctionWorker, HttpFront, LogShipper, SqsPoller
+from selfservice.local.functions import (
+    FunctionWorker,
+    HttpFront,
+    InvocationError,
+    LogShipper,
+    ScheduledRunner,
+    SqsPoller,
+    schedule_interval,
+)
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.templates import load_platform
 from selfservice_contracts.envelope import parse_sqs_body
@@ -211,3 +220,89 @@ def test_what_a_function_logs_reaches_its_log_group_and_its_local_file(
     assert "not an EventBridge event" in failed["error"]
     assert sent in (logs / "consumer.log").read_text()  # the local file keeps everything too
     assert shipper.dropped == 0
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [
+        ("rate(5 minutes)", 300),
+        ("rate(1 minute)", 60),
+        ("rate(2 hours)", 7200),
+        ("rate(1 day)", 86400),
+        ("cron(0 12 * * ? *)", None),
+        ("at(2026-11-20T09:00:00)", None),
+    ],
+)
+def test_rate_schedules_are_played_and_others_named(expression: str, seconds: int | None) -> None:
+    assert schedule_interval(expression) == seconds
+
+
+class Counting:
+    """An Invocable that records what it was sent and fails when told to."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.events: list[Any] = []
+        self.fail = fail
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        self.events.append(event)
+        if self.fail:
+            raise InvocationError("boom")
+        return {"ok": True}
+
+
+def test_a_schedule_sends_its_input_with_schedulers_context_filled_in() -> None:
+    worker = Counting()
+    runner = ScheduledRunner(
+        worker,
+        0.01,
+        kind="ScheduleV2",
+        input='{"check": "x", "at": "<aws.scheduler.scheduled-time>", '
+        '"id": "<aws.scheduler.execution-id>"}',
+    )
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while runner.invocations < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    runner.stop_event.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    first = worker.events[0]
+    assert first["check"] == "x"
+    assert first["at"].endswith("Z")
+    assert "<" not in first["id"]
+    assert (
+        ScheduledRunner(Counting(), 60, kind="Schedule").event(datetime(2026, 11, 20, tzinfo=UTC))[
+            "detail-type"
+        ]
+        == "Scheduled Event"
+    )
+
+
+def test_a_failed_scheduled_run_is_counted_and_the_next_one_still_comes() -> None:
+    runner = ScheduledRunner(Counting(fail=True), 60)
+    assert runner.tick() is None
+    assert runner.tick() is None
+    assert (runner.invocations, runner.failures) == (2, 2)
+
+
+def test_the_stuck_ticket_check_runs_on_its_schedule_against_the_deployed_ledger(
+    runtime: tuple[EmbeddedAws, Deployment, Path],
+) -> None:
+    aws, deployment, logs = runtime
+    spec, env = deployment.function("StuckTicketsFunction")
+    (schedule,) = spec.events.values()
+    worker = FunctionWorker(spec, {**env, **_base_env(aws)}, logs / "stuck.log")
+    try:
+        runner = ScheduledRunner(
+            worker,
+            schedule_interval(schedule["Properties"]["ScheduleExpression"]) or 0,
+            kind=schedule["Type"],
+            input=schedule["Properties"]["Input"],
+        )
+        # Queries the ledger's in-flight index: it exists in the deployed table.
+        assert runner.tick() == {"stuck": 0, "request_ids": []}
+    finally:
+        worker.stop()
+    assert runner.failures == 0

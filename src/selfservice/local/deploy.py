@@ -232,6 +232,7 @@ class _Creator:
             "AWS::Logs::LogGroup": self.log_group,
             "AWS::Logs::ResourcePolicy": self.log_resource_policy,
             "AWS::CloudWatch::Alarm": self.alarm,
+            "AWS::CloudWatch::Dashboard": self.dashboard,
         }.get(kind)
         if method is None:
             raise DeploymentError(f"{stack}/{logical}: {kind} cannot be deployed locally")
@@ -315,12 +316,15 @@ class _Creator:
     def table(self, stack: str, logical: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         name = f"{stack}-{logical}"
         dynamodb = self.client("dynamodb")
-        arn = dynamodb.create_table(
-            TableName=name,
-            KeySchema=props["KeySchema"],
-            AttributeDefinitions=props["AttributeDefinitions"],
-            BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
-        )["TableDescription"]["TableArn"]
+        definition: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if props.get("GlobalSecondaryIndexes"):
+            definition["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        arn = dynamodb.create_table(**definition)["TableDescription"]["TableArn"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
@@ -385,24 +389,43 @@ class _Creator:
         return props["PolicyName"], {}
 
     def alarm(self, stack: str, logical: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        name = f"{stack}-{logical}"
+        name = props.get("AlarmName") or f"{stack}-{logical}"
         keys = {
             "Namespace",
             "MetricName",
             "Dimensions",
             "Statistic",
+            "ExtendedStatistic",
+            "Unit",
             "Period",
             "EvaluationPeriods",
+            "DatapointsToAlarm",
             "Threshold",
             "ComparisonOperator",
             "TreatMissingData",
             "AlarmDescription",
             "AlarmActions",
+            "OKActions",
+            "InsufficientDataActions",
+            "ActionsEnabled",
+            "Metrics",  # metric math: the same MetricDataQuery shape as the API's
         }
         self.client("cloudwatch").put_metric_alarm(
             AlarmName=name, **{k: v for k, v in props.items() if k in keys}
         )
         return name, {"Arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"}
+
+    def dashboard(
+        self, stack: str, logical: str, props: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        name = props.get("DashboardName") or f"{stack}-{logical}"
+        body = props["DashboardBody"]
+        try:  # CloudWatch refuses a body that is not JSON; so does the local deploy
+            json.loads(body)
+        except ValueError as exc:
+            raise DeploymentError(f"{stack}/{logical}: DashboardBody is not JSON: {exc}") from None
+        self.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=body)
+        return name, {}
 
 
 def _evaluate_conditions(template: Template, resolver: _Resolver) -> dict[str, bool]:

@@ -1,7 +1,8 @@
 """Run functions the way Lambda does, from their template specs: a worker per function,
 SQS pollers honouring batch size, partial batch failures and the queue's redrive, an
-HTTP front for HTTP APIs (payload format 2.0), and each function's output shipped to
-its CloudWatch Logs group."""
+HTTP front for HTTP APIs (payload format 2.0), schedules (``rate(...)``) invoking
+their function with what EventBridge Scheduler or a scheduled rule would send, and
+each function's output shipped to its CloudWatch Logs group."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from selfservice.local.lambda_events import sqs_event
+from selfservice.local.lambda_events import scheduled_event, scheduler_input, sqs_event
 from selfservice.local.sigv4 import Caller, SignatureError, verify
 from selfservice.templates import FunctionSpec
 
@@ -31,7 +33,9 @@ __all__ = [
     "Invocable",
     "InvocationError",
     "LogShipper",
+    "ScheduledRunner",
     "SqsPoller",
+    "schedule_interval",
 ]
 
 
@@ -283,6 +287,62 @@ class SqsPoller:
                 self.poll_once()
             except Exception:  # noqa: BLE001 - a poller outlives one bad batch, like Lambda's
                 time.sleep(0.5)
+
+
+_RATE = re.compile(r"^rate\((\d+) (minutes?|hours?|days?)\)$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def schedule_interval(expression: str) -> float | None:
+    """Seconds between runs of a ``rate(...)`` expression; None for ``cron``/``at``."""
+    match = _RATE.match(expression.strip())
+    if not match:
+        return None
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")]
+
+
+@dataclass
+class ScheduledRunner:
+    """A schedule (SAM ``ScheduleV2`` or ``Schedule``): the function invoked at its rate.
+
+    Like Lambda's asynchronous invocation by a schedule, a failed run is counted and
+    left behind; the next run comes at the next tick. The first run is one interval
+    after the start, as a new schedule's is.
+    """
+
+    worker: Invocable
+    interval_seconds: float
+    kind: str = "ScheduleV2"
+    input: str | None = None
+    name: str = "schedule"
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    invocations: int = 0
+    failures: int = 0
+
+    def event(self, at: datetime) -> Any:
+        """What the schedule sends at ``at``."""
+        arn = f"arn:aws:scheduler:us-east-1:123456789012:schedule/default/{self.name}"
+        if self.kind == "ScheduleV2":
+            return scheduler_input(self.input, at=at, schedule_arn=arn)
+        if self.input:
+            return json.loads(self.input)
+        return scheduled_event(
+            at=at, rule_arn=f"arn:aws:events:us-east-1:123456789012:rule/{self.name}"
+        )
+
+    def tick(self) -> Any:
+        """One run now; the function's result, or None if it failed."""
+        self.invocations += 1
+        try:
+            return self.worker.invoke(self.event(datetime.now(UTC)))
+        except InvocationError:
+            self.failures += 1
+            return None
+
+    def run(self) -> None:
+        """Run every interval until stopped."""
+        while not self.stop_event.wait(self.interval_seconds):
+            self.tick()
 
 
 def _route_pattern(path: str) -> re.Pattern[str]:

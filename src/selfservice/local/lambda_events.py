@@ -10,12 +10,13 @@ import hashlib
 import json
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from selfservice_contracts.envelope import to_eventbridge_entry
 from selfservice_contracts.events import AnyEvent
 
-__all__ = ["eventbridge_delivery", "sqs_event"]
+__all__ = ["eventbridge_delivery", "scheduled_event", "scheduler_input", "sqs_event"]
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -69,3 +70,33 @@ def sqs_event(
             }
         )
     return {"Records": records}
+
+
+def scheduler_input(text: str | None, *, at: datetime, schedule_arn: str) -> Any:
+    """What an EventBridge Scheduler schedule (SAM ``ScheduleV2``) passes: its ``Input``,
+    with the context attributes Scheduler fills in, or ``{}`` when it has none."""
+    if not text:
+        return {}
+    for placeholder, value in {
+        "<aws.scheduler.scheduled-time>": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "<aws.scheduler.execution-id>": str(uuid.uuid4()),
+        "<aws.scheduler.schedule-arn>": schedule_arn,
+        "<aws.scheduler.attempt-number>": "1",
+    }.items():
+        text = text.replace(placeholder, value)
+    return json.loads(text)
+
+
+def scheduled_event(*, at: datetime, rule_arn: str) -> dict[str, Any]:
+    """What a scheduled EventBridge rule (SAM ``Schedule``) passes when it has no ``Input``."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [rule_arn],
+        "detail": {},
+    }

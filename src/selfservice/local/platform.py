@@ -4,9 +4,9 @@
 starts the ITSM sandbox and the local CodeBuild endpoint, configures intake (the example
 configuration) and the notifier (writing to the sandbox), creates the landing zone's
 organizational units, and runs every function of the templates: a worker process each,
-SQS pollers for their event sources, an HTTP front for each HTTP API; what each function
-logs goes to its CloudWatch Logs group (``LoggingConfig.LogGroup``), as in Lambda, and
-to ``<workdir>/<function>.log``.
+SQS pollers for their event sources, an HTTP front for each HTTP API, a runner for each
+``rate(...)`` schedule; what each function logs goes to its CloudWatch Logs group
+(``LoggingConfig.LogGroup``), as in Lambda, and to ``<workdir>/<function>.log``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from selfservice.local.functions import (
     HttpFront,
     IamAuthorizer,
     LogShipper,
+    ScheduledRunner,
     SqsPoller,
+    schedule_interval,
 )
 from selfservice.local.itsm_sandbox import ItsmSandbox
 from selfservice.local.moto_server import EmbeddedAws
@@ -65,6 +67,8 @@ class LocalPlatform:
     ssm: SsmEndpoint | None = None
     workers: dict[str, FunctionWorker] = field(default_factory=dict)
     pollers: list[SqsPoller] = field(default_factory=list)
+    schedules: dict[str, ScheduledRunner] = field(default_factory=dict)
+    """Schedules by function logical id (``schedules[...].tick()`` runs one now)."""
     fronts: dict[str, HttpFront] = field(default_factory=dict)
     _threads: list[threading.Thread] = field(default_factory=list)
     operator: IamAuthorizer = field(
@@ -193,6 +197,8 @@ class LocalPlatform:
         """Stop everything that was started."""
         for poller in self.pollers:
             poller.stop_event.set()
+        for schedule in self.schedules.values():
+            schedule.stop_event.set()
         for thread in self._threads:
             thread.join(timeout=5)
         for front in self.fronts.values():
@@ -353,6 +359,8 @@ class LocalPlatform:
                         thread = threading.Thread(target=poller.run, daemon=True)
                         thread.start()
                         self._threads.append(thread)
+                    elif event["Type"] in {"Schedule", "ScheduleV2"}:
+                        self._schedule(spec.logical_id, event["Type"], props, worker)
                     elif event["Type"] == "HttpApi":
                         # Keyed by the stack declaring the route: an API's logical id
                         # may also name a resource of another stack (the root's nested app).
@@ -365,3 +373,19 @@ class LocalPlatform:
             # An IAM-authorized API verifies SigV4 like API Gateway: never reachable unsigned.
             iam = self.operator if auth.get("DefaultAuthorizer") == "AWS_IAM" else None
             self.fronts[api] = HttpFront(api_routes, iam).start()
+
+    def _schedule(
+        self, logical_id: str, kind: str, props: dict[str, Any], worker: FunctionWorker
+    ) -> None:
+        expression = str(props.get("ScheduleExpression") or props.get("Schedule", ""))
+        interval = schedule_interval(expression)
+        if interval is None:
+            self.say(f"{logical_id}: {expression} is not run locally (only rate(...) is)")
+            return
+        runner = ScheduledRunner(
+            worker, interval, kind=kind, input=props.get("Input"), name=logical_id
+        )
+        self.schedules[logical_id] = runner
+        thread = threading.Thread(target=runner.run, daemon=True)
+        thread.start()
+        self._threads.append(thread)
