@@ -177,3 +177,29 @@ def test_the_ledgers_in_flight_index_and_every_alarm_are_deployed(
             else:
                 assert alarm["MetricName"] == properties["MetricName"], logical
     assert declared == len(alarms)
+
+
+def test_the_dashboard_is_deployed_naming_every_deployed_alarm(
+    deployed: tuple[EmbeddedAws, Deployment],
+) -> None:
+    aws, deployment = deployed
+    cloudwatch = _client(aws, "cloudwatch")
+    name = deployment.root.refs["Dashboard"]
+    body = json.loads(cloudwatch.get_dashboard(DashboardName=name)["DashboardBody"])
+    (widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    arns = {
+        alarm["AlarmArn"]
+        for page in cloudwatch.get_paginator("describe_alarms").paginate()
+        for alarm in page["MetricAlarms"]
+    }
+    assert sorted(widget["properties"]["alarms"]) == sorted(arns)
+    queues = {
+        row[3]
+        for w in body["widgets"]
+        if w["type"] == "metric"
+        for row in w["properties"]["metrics"]
+        if row[0] == "AWS/SQS"
+    }
+    names = {url.rsplit("/", 1)[1] for url in _client(aws, "sqs").list_queues()["QueueUrls"]}
+    assert queues <= names
+    assert len(queues) == 5

@@ -28,6 +28,12 @@ from provisioner.adapters.ledger_dynamodb import (
 )
 from selfservice.templates import Template, load_platform
 from selfservice_contracts.events import EVENT_CATALOG, Service
+from selfservice_contracts.observability import (
+    METRIC_CATALOG,
+    NAMESPACE,
+    Metric,
+    spec_for_metric,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM = load_platform(ROOT / "template.yaml")
@@ -374,3 +380,175 @@ def test_a_ticket_is_stuck_only_after_codebuild_must_have_reported_its_build() -
     # One check at a time, and a failed run is not retried: the next run is.
     assert function.properties["ReservedConcurrentExecutions"] == 1
     assert function.properties["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+
+
+# -- alarms and the dashboard -----------------------------------------------------------
+
+RUNBOOK = (ROOT / "docs/runbook.md").read_text()
+NOTIFY_THE_TOPIC = {
+    "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+}
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+RUNBOOK_ANCHORS = {_slug(h) for h in re.findall(r"^## (.+)$", RUNBOOK, flags=re.MULTILINE)}
+
+
+def _alarm_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics an alarm reads, simple or metric math."""
+    properties = alarm["Properties"]
+    if "Metrics" in properties:
+        return [q["MetricStat"]["Metric"] for q in properties["Metrics"] if "MetricStat" in q]
+    return [
+        {
+            "Namespace": properties["Namespace"],
+            "MetricName": properties["MetricName"],
+            "Dimensions": properties.get("Dimensions", []),
+        }
+    ]
+
+
+@pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)
+def test_every_alarm_pages_the_topic_and_has_a_runbook_entry(template: Template) -> None:
+    alarms = template.resources("AWS::CloudWatch::Alarm")
+    assert alarms
+    for logical_id, alarm in alarms.items():
+        properties = alarm["Properties"]
+        assert properties["AlarmActions"] == NOTIFY_THE_TOPIC, logical_id
+        anchors = re.findall(r"docs/runbook\.md#([\w-]+)", properties["AlarmDescription"])
+        assert anchors, f"{logical_id}: its description must point at its runbook entry"
+        assert set(anchors) <= RUNBOOK_ANCHORS, f"{logical_id}: no runbook section {anchors}"
+        assert f"`{logical_id}`" in RUNBOOK, f"{logical_id} is not named in docs/runbook.md"
+
+
+@pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)
+def test_every_function_has_an_errors_and_throttles_alarm(template: Template) -> None:
+    for function in template.functions():
+        watched = {
+            metric["MetricName"]
+            for alarm in template.resources("AWS::CloudWatch::Alarm").values()
+            for metric in _alarm_metrics(alarm)
+            if metric["Namespace"] == "AWS/Lambda"
+            and metric["Dimensions"]
+            == [{"Name": "FunctionName", "Value": {"Ref": function.logical_id}}]
+        }
+        assert {"Errors", "Throttles"} <= watched, function.describe()
+
+
+@pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)
+def test_business_metric_alarms_watch_a_catalogued_metric_of_their_service(
+    template: Template,
+) -> None:
+    service = template.path.stem
+    for function in template.functions():
+        assert function.environment["POWERTOOLS_METRICS_NAMESPACE"] == NAMESPACE
+    names = {metric.value for metric in Metric}
+    for logical_id, alarm in template.resources("AWS::CloudWatch::Alarm").items():
+        for metric in _alarm_metrics(alarm):
+            if metric["Namespace"] != NAMESPACE:
+                continue
+            # A renamed metric would leave the alarm watching nothing, forever OK.
+            assert metric["MetricName"] in names, (logical_id, metric["MetricName"])
+            assert spec_for_metric(metric["MetricName"]).service.value == service, logical_id
+            assert metric["Dimensions"] == [{"Name": "service", "Value": service}], logical_id
+
+
+@pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)
+def test_metric_math_alarms_return_one_series_built_from_their_queries(
+    template: Template,
+) -> None:
+    for logical_id, alarm in template.resources("AWS::CloudWatch::Alarm").items():
+        queries = alarm["Properties"].get("Metrics")
+        if not queries:
+            continue
+        ids = {q["Id"] for q in queries}
+        assert [q.get("ReturnData", True) for q in queries].count(True) == 1, logical_id
+        for query in queries:
+            if "Expression" in query:
+                used = set(re.findall(r"\b[a-z][a-z_]*\b", query["Expression"]))
+                assert used <= ids, (logical_id, used - ids)
+        for key in ("Namespace", "MetricName", "Statistic", "Dimensions"):
+            assert key not in alarm["Properties"], logical_id
+
+
+def _dashboard() -> tuple[dict[str, Any], set[str]]:
+    """The root dashboard's body (references as "ref:<name>") and the names it references."""
+    (dashboard,) = PLATFORM.resources("AWS::CloudWatch::Dashboard").values()
+    text = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    references = set(re.findall(r"\$\{([^}]+)\}", text))
+    text = re.sub(r'"\$\{([^}]+)\}"', r'"ref:\1"', text)  # inside a string
+    text = re.sub(r"\$\{([^}]+)\}", r'"ref:\1"', text)  # a bare list item
+    body: dict[str, Any] = json.loads(text)
+    return body, references
+
+
+def _nested_templates() -> dict[str, Template]:
+    """Nested application logical id → its template."""
+    return {
+        logical_id: next(
+            t
+            for t in PLATFORM.nested
+            if t.path.name == Path(resource["Properties"]["Location"]).name
+        )
+        for logical_id, resource in PLATFORM.resources("AWS::Serverless::Application").items()
+    }
+
+
+def _output_target(reference: str) -> tuple[Template, Any]:
+    """``Provisioner.Outputs.X`` → the provisioner template and output X's value."""
+    stack, _, output = reference.split(".", 2)
+    template = _nested_templates()[stack]
+    return template, template.body["Outputs"][output]["Value"]
+
+
+def test_the_dashboard_shows_every_metric_function_dlq_and_alarm() -> None:
+    body, references = _dashboard()
+    rows = [
+        row
+        for widget in body["widgets"]
+        if widget["type"] == "metric"
+        for row in widget["properties"]["metrics"]
+    ]
+    for row in rows:
+        assert row[0] != ".", row  # spelled out: this test reads them
+        assert len(row) >= 4, row
+    shown = {(row[0], row[1], row[2], row[3]) for row in rows}
+    for spec in METRIC_CATALOG:
+        assert (NAMESPACE, spec.metric.value, "service", spec.service.value) in shown, spec
+    for name, template in SERVICE_TEMPLATES.items():
+        for function in template.functions():
+            for metric in ("Errors", "Throttles"):
+                matching = [
+                    r
+                    for r in shown
+                    if r[:3] == ("AWS/Lambda", metric, "FunctionName")
+                    and _output_target(r[3].removeprefix("ref:"))
+                    == (template, {"Ref": function.logical_id})
+                ]
+                assert len(matching) == 1, (function.describe(), metric)
+        dlq_rows = {
+            _output_target(r[3].removeprefix("ref:"))[1]["Fn::GetAtt"][0]
+            for r in shown
+            if r[:2] == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+            and _output_target(r[3].removeprefix("ref:"))[0] is template
+        }
+        alarmed_dlqs = {
+            ref
+            for alarm in template.resources("AWS::CloudWatch::Alarm").values()
+            for dimension in alarm["Properties"].get("Dimensions", [])
+            if dimension["Name"] == "QueueName"
+            for ref in _refs(dimension["Value"])
+        }
+        assert dlq_rows == alarmed_dlqs, name
+    (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    listed = {a.removeprefix("ref:") for a in alarm_widget["properties"]["alarms"]}
+    assert listed == {f"{stack}.Outputs.DashboardAlarms" for stack in _nested_templates()}
+    for reference in listed:
+        template, value = _output_target(reference)
+        arns = set(re.findall(r'"\$\{(\w+)\.Arn\}"', value["Fn::Sub"]))
+        assert arns == set(template.resources("AWS::CloudWatch::Alarm")), template.path.name
+    assert {r.split(".")[0] for r in references} <= {*_nested_templates(), "AWS::Region"}
