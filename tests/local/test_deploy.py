@@ -202,4 +202,4 @@ def test_the_dashboard_is_deployed_naming_every_deployed_alarm(
     }
     names = {url.rsplit("/", 1)[1] for url in _client(aws, "sqs").list_queues()["QueueUrls"]}
     assert queues <= names
-    assert len(queues) == 5
+    assert len(queues) == 6  # every DLQ of the platform

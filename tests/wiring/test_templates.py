@@ -412,15 +412,17 @@ def _alarm_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)
+@pytest.mark.parametrize("template", TEMPLATES, ids=_ids)
 def test_every_alarm_pages_the_topic_and_has_a_runbook_entry(template: Template) -> None:
-    alarms = template.resources("AWS::CloudWatch::Alarm")
-    assert alarms
-    for logical_id, alarm in alarms.items():
+    for logical_id, alarm in template.resources("AWS::CloudWatch::Alarm").items():
         properties = alarm["Properties"]
-        assert properties["AlarmActions"] == NOTIFY_THE_TOPIC, logical_id
-        anchors = re.findall(r"docs/runbook\.md#([\w-]+)", properties["AlarmDescription"])
-        assert anchors, f"{logical_id}: its description must point at its runbook entry"
+        if template is PLATFORM:
+            assert properties["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
+        else:
+            assert properties["AlarmActions"] == NOTIFY_THE_TOPIC, logical_id
+        description = properties["AlarmDescription"]
+        assert "docs/runbook.md" in description, logical_id
+        anchors = re.findall(r"docs/runbook\.md#([\w-]+)", description)
         assert set(anchors) <= RUNBOOK_ANCHORS, f"{logical_id}: no runbook section {anchors}"
         assert f"`{logical_id}`" in RUNBOOK, f"{logical_id} is not named in docs/runbook.md"
 
@@ -534,6 +536,7 @@ def test_the_dashboard_shows_every_metric_function_dlq_and_alarm() -> None:
             _output_target(r[3].removeprefix("ref:"))[1]["Fn::GetAtt"][0]
             for r in shown
             if r[:2] == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+            and ".Outputs." in r[3]
             and _output_target(r[3].removeprefix("ref:"))[0] is template
         }
         alarmed_dlqs = {
@@ -544,11 +547,30 @@ def test_the_dashboard_shows_every_metric_function_dlq_and_alarm() -> None:
             for ref in _refs(dimension["Value"])
         }
         assert dlq_rows == alarmed_dlqs, name
+    root_dlqs = {
+        r[3].removeprefix("ref:").removesuffix(".QueueName")
+        for r in shown
+        if r[:2] == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+        and r[3].endswith(".QueueName")
+    }
+    assert root_dlqs == {
+        ref
+        for alarm in PLATFORM.resources("AWS::CloudWatch::Alarm").values()
+        for dimension in alarm["Properties"].get("Dimensions", [])
+        for ref in _refs(dimension["Value"])
+    }
     (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
     listed = {a.removeprefix("ref:") for a in alarm_widget["properties"]["alarms"]}
-    assert listed == {f"{stack}.Outputs.DashboardAlarms" for stack in _nested_templates()}
-    for reference in listed:
+    assert listed == {f"{stack}.Outputs.DashboardAlarms" for stack in _nested_templates()} | {
+        f"{alarm}.Arn" for alarm in PLATFORM.resources("AWS::CloudWatch::Alarm")
+    }
+    for reference in listed - {r for r in listed if r.endswith(".Arn")}:
         template, value = _output_target(reference)
         arns = set(re.findall(r'"\$\{(\w+)\.Arn\}"', value["Fn::Sub"]))
         assert arns == set(template.resources("AWS::CloudWatch::Alarm")), template.path.name
-    assert {r.split(".")[0] for r in references} <= {*_nested_templates(), "AWS::Region"}
+    resources = set(PLATFORM.resources())
+    assert {r.split(".")[0] for r in references} <= {
+        *_nested_templates(),
+        *resources,
+        "AWS::Region",
+    }
