@@ -21,7 +21,8 @@ def main() -> int:
     """Measure, print, and write the document; exit 0 (figures are reported, not gated)."""
     print("intake warm path …", flush=True)
     for name, value in cold_init.ENVIRONMENT.items():
-        if name != "AWS_LAMBDA_FUNCTION_NAME":
+        # The warm figure is taken untraced (no daemon): not "in Lambda" for the tracer.
+        if name not in {"AWS_LAMBDA_FUNCTION_NAME", "LAMBDA_TASK_ROOT"}:
             os.environ.setdefault(name, value)
     warm = intake_warm.measure()
     print(f"  median {warm.median_ms:.3f} ms, p99 {warm.p99_ms:.3f} ms", flush=True)
@@ -68,13 +69,14 @@ How they are measured:
   validation, policy, CloudEvent construction — with in-memory adapters instead of SSM,
   Secrets Manager, DynamoDB and EventBridge. Every delivery is a distinct signed
   ticket, so each takes the full accept-and-publish path. Tracing is off (no daemon).
-- **Cold init**: fresh interpreters, start-up excluded, tracing enabled as in Lambda.
+- **Cold init**: fresh interpreters, start-up excluded, in Lambda's environment as the
+  libraries see it: `LAMBDA_TASK_ROOT` is set, so Powertools' Tracer is enabled and the
+  X-Ray SDK uses its Lambda context and local sampling (no X-Ray clients of its own).
   The handler's init imports the handler module, validates its configuration and builds
   its adapters. The floor creates exactly the clients a discovery run recorded during
-  that init: {", ".join(cold.clients)} (the X-Ray SDK creates its own X-Ray clients,
-  each in a new botocore session). Runs alternate so drift affects both alike.
-- **First request**: one delivery through the handler right after init, AWS stubbed;
-  it shows whether work was merely moved out of init.
+  that init: {", ".join(cold.clients)}. Runs alternate so drift affects both alike.
+- **First request**: one sampled, traced delivery through the handler right after init,
+  AWS stubbed; it shows whether work was merely moved out of init.
 
 Where the cold-init time goes (profile of one init, see the Intake issue notes): every
 library component used to create its own boto3 session, each re-reading botocore's
