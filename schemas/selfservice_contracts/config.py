@@ -10,7 +10,8 @@ Secrets never travel in environment variables: a config field may hold the *name
 ARN of a secret or SecureString parameter, never its value.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would then evaluate every field
+# annotation from its string when the models are defined, at each cold start.
 
 import os
 from collections.abc import Mapping

@@ -6,7 +6,8 @@ Adding a type means: a data model here, an event model, a catalog entry, a sampl
 under ``tests/contract/samples/``, then ``make schemas`` (tests fail until all exist).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would then evaluate every field
+# annotation from its string when the models are defined, at each cold start.
 
 from dataclasses import dataclass
 from enum import StrEnum

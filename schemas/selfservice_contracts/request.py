@@ -4,7 +4,8 @@ ServiceNow and Jira bodies differ per site; intake maps them (through configurat
 onto these models, and nothing downstream ever sees a vendor payload.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would then evaluate every field
+# annotation from its string when the models are defined, at each cold start.
 
 import hashlib
 import re

@@ -9,7 +9,8 @@ endpoint answers 404); a source that is present must enable at least one
 authentication method — there is no "off".
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would then evaluate every field
+# annotation from its string when the models are defined, at each cold start.
 
 import re
 from typing import Annotated, Self

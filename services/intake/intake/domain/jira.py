@@ -5,7 +5,8 @@ the Automation body documented in ``itsm/jira/`` has ``issueKey``). Custom field
 differ on every site, so every variable goes through the configured field mapping.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would then evaluate every field
+# annotation from its string when the models are defined, at each cold start.
 
 from typing import Annotated, Any
 

@@ -5,7 +5,8 @@ this module are one contract, kept in step by ``tests/intake/test_business_rule.
 which runs the script and parses what it sends.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would then evaluate every field
+# annotation from its string when the models are defined, at each cold start.
 
 from typing import Annotated, Any, Literal
 
