@@ -78,14 +78,20 @@ How they are measured:
 - **First request**: one sampled, traced delivery through the handler right after init,
   AWS stubbed; it shows whether work was merely moved out of init.
 
-Where the cold-init time goes (profile of one init, see the Intake issue notes): every
+Where the cold-init time goes (per-stage timing of one init on this machine): every
 library component used to create its own boto3 session, each re-reading botocore's
 endpoint data (~22 ms a time) — intake now shares one session for all its clients
-(−150 ms). The remaining gap to the floor is library import cost: the X-Ray SDK
-(its recorder builds two botocore sessions and X-Ray clients at import), Powertools
-(event handler, idempotency, parameters, metrics) and pydantic model construction.
-Parse-only code (the Powertools parser models, the event-union validator) is no longer
-imported by producers, and contract models are compiled on first use.
+(−150 ms), and in Lambda the X-Ray SDK samples locally and creates no clients. What
+remains above the floor (~200 ms) is import and definition cost that the first request
+needs anyway: pydantic itself (~65 ms), Powertools (~50 ms, ~35 of them the event
+handler package, which imports every resolver and every event data class), the X-Ray
+SDK and its botocore patch (~20 ms), and the platform's own modules (~70 ms: the
+contracts ~30, intake's settings ~17, the ServiceNow and Jira payload models ~18),
+about 20 ms of which is compiling their source (Lambda's /var/task is read-only and
+the build ships no bytecode). Parse-only code (the Powertools parser models, the
+event-union validator) is no longer imported by producers, contract models are
+compiled on first use, and model annotations are no longer postponed (pydantic would
+re-evaluate each one from its string).
 
 ## Provisioner
 
