@@ -113,14 +113,16 @@ class TicketRef(ContractModel):
         return f"{self.system.value}:{self.key}"
 
 
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+"""What the contracts accept as an e-mail address (one @, a dot in the domain, no spaces)."""
+
+
 class Requester(ContractModel):
     """Who asked. ``id`` is the ITSM user id (ServiceNow user_name, Jira accountId)."""
 
     id: Annotated[str, Field(min_length=1, max_length=128)]
     name: Annotated[str | None, Field(max_length=256)] = None
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)] | None = (
-        None
-    )
+    email: Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=320)] | None = None
 
 
 class ProvisioningRequest(ContractModel):

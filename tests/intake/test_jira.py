@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from intake.domain.errors import MalformedPayloadError
+from intake.domain.submission import requester
 from selfservice_contracts.events import ApprovalRequired, RequestApproved
 from selfservice_contracts.request import Action
 from tests.intake.conftest import automation_delivery, fixture, jira_delivery, make_service
@@ -162,3 +163,28 @@ def test_an_absurdly_long_product_is_a_malformed_body() -> None:
     with pytest.raises(MalformedPayloadError) as caught:
         service.handle(automation_delivery(body))
     assert [e.field for e in caught.value.errors] == ["product"]
+
+
+@pytest.mark.parametrize("email", ["@", "a@b", "ana ruiz@acme.example", "x@y@z.example", ""])
+def test_a_reporter_email_that_is_no_address_is_dropped_not_a_500(email: str) -> None:
+    """Found by the fuzzer: "@" passed the old check and failed the contract (a 500)."""
+    body = fixture(AUTOMATION)
+    body["reporterEmail"] = email
+    service, bus = make_service()
+    assert service.handle(automation_delivery(body)).status_code == 202
+    assert bus.events[0].data.request.requester.email is None  # type: ignore[union-attr]
+
+
+def test_a_reporter_the_contract_refuses_is_a_precise_400() -> None:
+    body = fixture(AUTOMATION)
+    body["reporter"] = "x" * 500
+    service, _ = make_service()
+    with pytest.raises(MalformedPayloadError) as caught:
+        service.handle(automation_delivery(body))
+    assert [e.field for e in caught.value.errors] == ["reporter"]
+
+
+def test_the_requester_is_checked_against_the_contract_whatever_the_source() -> None:
+    with pytest.raises(MalformedPayloadError) as caught:
+        requester("jira", "", None, "ana.ruiz@acme.example")
+    assert [e.field for e in caught.value.errors] == ["requester.id"]

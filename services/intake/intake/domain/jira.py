@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from intake.domain.errors import FieldError, MalformedPayloadError
-from intake.domain.submission import Ignored, Submission, malformed_from_validation
+from intake.domain.submission import Ignored, Submission, malformed_from_validation, requester
 from intake.settings import JiraProductRule, JiraSource
-from selfservice_contracts.request import Action, ApprovalState, Requester, TicketRef, TicketSystem
+from selfservice_contracts.request import Action, ApprovalState, TicketRef, TicketSystem
 
 __all__ = ["normalize_jira"]
 
@@ -121,10 +121,6 @@ def _approval(source: JiraSource, status: str | None) -> ApprovalState:
     return ApprovalState.APPROVED if status in source.approved_statuses else ApprovalState.REQUESTED
 
 
-def _email(value: str | None) -> str | None:
-    return value if value and "@" in value else None
-
-
 def _match_rule(
     source: JiraSource, project: str, issue_type: _Named, request_type: str | None
 ) -> JiraProductRule | None:
@@ -194,10 +190,8 @@ def _from_webhook(
         product=rule.product if rule else None,
         action=action,
         variables=variables,
-        requester=Requester(
-            id=reporter.accountId,
-            name=reporter.displayName,
-            email=_email(reporter.emailAddress),
+        requester=requester(
+            "jira", reporter.accountId, reporter.displayName, reporter.emailAddress
         ),
         itsm_approval=_approval(source, status),
         delivery_id=delivery_id,
@@ -226,11 +220,7 @@ def _from_automation(body: JiraAutomation, source: JiraSource) -> Submission:
         product=product,
         action=action,
         variables=variables,
-        requester=Requester(
-            id=body.reporter,
-            name=body.reporterName,
-            email=_email(body.reporterEmail),
-        ),
+        requester=requester("jira", body.reporter, body.reporterName, body.reporterEmail),
         itsm_approval=_approval(source, body.status),
     )
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from intake.domain.errors import FieldError, MalformedPayloadError
-from intake.domain.submission import Submission, malformed_from_validation
+from intake.domain.submission import Submission, malformed_from_validation, requester
 from intake.settings import CatalogItem, ServiceNowSource
 from selfservice_contracts.request import Action, ApprovalState, Requester, TicketRef, TicketSystem
 
@@ -76,8 +76,7 @@ def _requester(delivery: ServiceNowDelivery) -> Requester:
             "not a valid servicenow delivery",
             [FieldError("requested_for", "requested_for or opened_by is required")],
         )
-    email = user.email if user.email and "@" in user.email else None
-    return Requester(id=user.user_name, name=user.name, email=email)
+    return requester("servicenow", user.user_name, user.name, user.email)
 
 
 def _ticket_url(instance: str, sys_id: str) -> str:

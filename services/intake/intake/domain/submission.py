@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from intake.domain.errors import FieldError, MalformedPayloadError
-from selfservice_contracts.request import Action, ApprovalState, Requester, TicketRef
+from selfservice_contracts.request import (
+    EMAIL_PATTERN,
+    Action,
+    ApprovalState,
+    Requester,
+    TicketRef,
+)
 
 __all__ = ["Ignored", "Submission", "malformed_from_validation"]
 
@@ -39,6 +47,23 @@ class Ignored:
     """A well-formed delivery that asks for nothing (a comment, an unrelated update)."""
 
     reason: str
+
+
+_EMAIL = re.compile(EMAIL_PATTERN)
+
+
+def requester(source: str, user_id: str, name: str | None, email: str | None) -> Requester:
+    """Who asked, or a 400 naming what is wrong with it.
+
+    The e-mail address is optional in both ITSMs (Jira hides it by default): a value
+    that is not an address the contracts accept is dropped rather than refused.
+    """
+    usable = email if email and len(email) <= 320 and _EMAIL.fullmatch(email) else None  # noqa: PLR2004
+    try:
+        return Requester(id=user_id, name=name, email=usable)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("requester", *e["loc"])} for e in exc.errors()]
+        raise malformed_from_validation(source, errors) from None  # type: ignore[arg-type]
 
 
 def malformed_from_validation(source: str, errors: Sequence[ErrorDetails]) -> MalformedPayloadError:
