@@ -16,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -226,6 +227,10 @@ class LocalCodeBuildClient:
         self._queue: list[_Queued] = []
         self._faults: list[dict[str, str]] = []
         self.runs: list[BuildRun] = []
+        self.requested_at: dict[str, float] = {}
+        """Epoch time each build's StartBuild arrived (benchmarks: webhook → StartBuild)."""
+        self.reported_at: dict[str, float] = {}
+        """Epoch time each build's final state change was put on the bus."""
 
     def inject_fault(self, environment: dict[str, str] | None = None) -> None:
         """Make the next build fail for real, as a broken Terraform run would.
@@ -250,6 +255,7 @@ class LocalCodeBuildClient:
         if build_id is None:
             build_id = f"{projectName}:{uuid.uuid4()}"
             self._tokens[idempotencyToken] = build_id
+            self.requested_at[build_id] = time.time()
             overrides = {item["name"]: item["value"] for item in environmentVariablesOverride}
             self._queue.append(_Queued(build_id, overrides))
         return {"build": {"id": build_id, "logs": {}}}
@@ -349,6 +355,7 @@ class CodeBuildEndpoint:
                         }
                     ]
                 )
+                self.client.reported_at[run.build_id] = time.time()
                 self.finished.append(event)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

@@ -37,7 +37,7 @@ class Fault:
 @dataclass
 class _State:
     servicenow: dict[str, dict[str, Any]] = field(default_factory=dict)
-    journal: list[dict[str, str]] = field(default_factory=list)
+    journal: list[dict[str, Any]] = field(default_factory=list)
     jira_comments: dict[str, list[dict[str, Any]]] = field(
         default_factory=lambda: defaultdict(list)
     )
@@ -214,6 +214,7 @@ class ItsmSandbox:
                                         "element_id": sys_id,
                                         "element": element,
                                         "value": body[element],
+                                        "received_at": time.time(),
                                     }
                                 )
                         if "state" in body:

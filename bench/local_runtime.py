@@ -1,0 +1,169 @@
+"""The local runtime's figures: EventBridge → SQS delivery, orchestration overhead, demo time.
+
+- **Delivery rate**: PutEvents (batches of 10, one client, as the platform publishes)
+  to a bus on the embedded AWS with a rule targeting an SQS queue, until every event is
+  in the queue.
+- **Orchestration overhead per ticket, Terraform excluded**: signed ServiceNow webhooks
+  through the real platform (every function, the local CodeBuild running the real
+  buildspec), timed at both ends of the build: webhook sent → ``StartBuild`` received
+  by the local CodeBuild, and build state change put on the bus → the ticket's
+  "succeeded" work note received by the ITSM sandbox.
+- **``make demo`` wall time**: the real command, dependencies already installed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from bench.common import ROOT, median
+from selfservice.demo import _ledger, _post, _secret, _standard_webhook
+from selfservice.local.moto_server import EmbeddedAws
+from selfservice.local.platform import LocalPlatform
+
+DELIVERY_EVENTS = 1000
+TICKETS = 3
+
+
+@dataclass(frozen=True)
+class LocalFigures:
+    """What :func:`measure` reports."""
+
+    events_per_second: float
+    webhook_to_start_build_ms: list[float]
+    build_to_ticket_ms: list[float]
+    demo_seconds: float
+
+    @property
+    def webhook_to_start_build_median_ms(self) -> float:
+        """Median of the first leg."""
+        return median(self.webhook_to_start_build_ms)
+
+    @property
+    def build_to_ticket_median_ms(self) -> float:
+        """Median of the second leg."""
+        return median(self.build_to_ticket_ms)
+
+
+def delivery_rate() -> float:
+    """Events per second from PutEvents to the SQS target, through the HTTP moto server."""
+    with EmbeddedAws() as aws:
+        session = boto3.session.Session(
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",  # noqa: S106 - the embedded AWS takes any
+            region_name="us-east-1",
+        )
+        events = session.client("events", endpoint_url=aws.endpoint)
+        sqs = session.client("sqs", endpoint_url=aws.endpoint)
+        events.create_event_bus(Name="bench")
+        url = sqs.create_queue(QueueName="bench")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_rule(
+            Name="bench", EventBusName="bench", EventPattern=json.dumps({"source": ["bench"]})
+        )
+        events.put_targets(Rule="bench", EventBusName="bench", Targets=[{"Id": "q", "Arn": arn}])
+        entries: list[Any] = [
+            {
+                "Source": "bench",
+                "DetailType": "t",
+                "Detail": json.dumps({"n": n}),
+                "EventBusName": "bench",
+            }
+            for n in range(DELIVERY_EVENTS)
+        ]
+        started = time.perf_counter()
+        for chunk in range(0, DELIVERY_EVENTS, 10):
+            events.put_events(Entries=entries[chunk : chunk + 10])
+        while True:
+            count = int(
+                sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+                )["Attributes"]["ApproximateNumberOfMessages"]
+            )
+            if count >= DELIVERY_EVENTS:
+                break
+            time.sleep(0.01)
+        return DELIVERY_EVENTS / (time.perf_counter() - started)
+
+
+def _webhook(platform: LocalPlatform, number: int) -> tuple[str, float]:
+    body: dict[str, Any] = json.loads((ROOT / "demo/servicenow-ec2-request.json").read_text())
+    ticket = f"RITM{9000000 + number:07d}"
+    body.update(number=ticket, sys_id=f"{number:032x}")
+    raw = json.dumps(body).encode()
+    secret = _secret(
+        platform, platform.deployed.function("WebhookFunction")[1]["SERVICENOW_HMAC_SECRET_ID"]
+    )
+    sent = time.time()
+    status, reply = _post(
+        f"{platform.fronts['WebhookApi'].url}/webhooks/servicenow",
+        raw,
+        _standard_webhook(secret, raw, f"bench-{number}"),
+    )
+    if status != 202:
+        raise RuntimeError(f"webhook refused: {status} {reply}")
+    return f"servicenow:{ticket}", sent
+
+
+def orchestration() -> tuple[list[float], list[float]]:
+    """Both legs, per ticket, in milliseconds (tickets one after another)."""
+    first, second = [], []
+    with LocalPlatform(
+        ROOT, Path(tempfile.mkdtemp(prefix="bench-local-")), say=lambda _: None
+    ) as platform:
+        assert platform.codebuild is not None
+        client = platform.codebuild.client
+        for number in range(TICKETS):
+            ticket, sent = _webhook(platform, number)
+            deadline = time.monotonic() + 600
+            while _ledger(platform).get(ticket) != "succeeded":
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{ticket} not provisioned")
+                time.sleep(0.05)
+            build = client.runs[-1].build_id
+            first.append((client.requested_at[build] - sent) * 1000)
+            sys_id = f"{number:032x}"
+            while True:
+                notes = [
+                    row
+                    for row in platform.itsm.state.journal
+                    if row["element_id"] == sys_id
+                    and row["element"] == "work_notes"
+                    and "finished successfully" in str(row["value"])
+                ]
+                if notes:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{ticket} not written back")
+                time.sleep(0.01)
+            second.append((float(notes[0]["received_at"]) - client.reported_at[build]) * 1000)
+    return first, second
+
+
+def demo_seconds() -> float:
+    """Wall time of `selfservice demo` (what `make demo` runs once set up)."""
+    started = time.perf_counter()
+    subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "selfservice.cli", "demo", "--root", str(ROOT)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started
+
+
+def measure() -> LocalFigures:
+    """Every local-runtime figure."""
+    rate = delivery_rate()
+    first, second = orchestration()
+    return LocalFigures(rate, first, second, demo_seconds())
