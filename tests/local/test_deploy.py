@@ -203,3 +203,36 @@ def test_the_dashboard_is_deployed_naming_every_deployed_alarm(
     names = {url.rsplit("/", 1)[1] for url in _client(aws, "sqs").list_queues()["QueueUrls"]}
     assert queues <= names
     assert len(queues) == 6  # every DLQ of the platform
+
+
+def test_the_embedded_aws_does_not_outlive_a_killed_parent(tmp_path: Path) -> None:
+    """A parent killed outright (SIGKILL: no cleanup runs) takes its moto server along."""
+    import signal  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    script = (
+        "import sys, time\n"
+        "from selfservice.local.moto_server import EmbeddedAws\n"
+        "aws = EmbeddedAws().start()\n"
+        "print(aws.port, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    port = int(parent.stdout.readline())
+    url = f"http://127.0.0.1:{port}/moto-api/"
+    import urllib.request  # noqa: PLC0415
+
+    with urllib.request.urlopen(url, timeout=5):
+        pass  # the server is up
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                time.sleep(0.2)
+        except OSError:
+            return  # gone
+    raise AssertionError("the moto server outlived its parent")

@@ -6,6 +6,7 @@ the tag filters, the configuration parameter and the audit events are the real c
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from collections.abc import Iterator
@@ -301,3 +302,15 @@ def test_audit_events_carry_the_invocations_trace_header(
     assert status == 403
     assert [entry.get("TraceHeader") for entry in put_events.entries] == [trace]
     assert stack.audits()[0].outcome == "denied"
+
+
+def test_a_body_that_is_not_utf8_is_400_and_audited(stack: Stack) -> None:
+    """Found by the ops fuzzer: Powertools' validation raised UnicodeDecodeError (a 500)."""
+    event = copy.deepcopy(BASE_EVENT)
+    event.update(body=base64.b64encode(b"\x80\xff{").decode(), isBase64Encoded=True)
+    response = api.lambda_handler(event, FakeContext())
+    assert response["statusCode"] == 400
+    assert (
+        json.loads(response["body"])["errors"][0]["message"] == "the body is not UTF-8 encoded JSON"
+    )
+    assert stack.audits()[0].outcome == "invalid"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +18,19 @@ from pathlib import Path
 from types import TracebackType
 
 __all__ = ["EmbeddedAws", "free_port"]
+
+
+def _die_with_parent() -> None:
+    """In the child: be terminated when the process that started us dies (Linux).
+
+    A test run or a `selfservice up` killed outright must not leave a moto server
+    behind on its port.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes  # noqa: PLC0415 - child-side, Linux only
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -45,6 +59,7 @@ class EmbeddedAws:
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl, no locks taken
         )
         deadline = time.monotonic() + timeout_seconds
         while time.monotonic() < deadline:

@@ -155,9 +155,23 @@ def invalid(error: RequestValidationError) -> Response[dict[str, Any]]:
         }
         for entry in error.errors()
     ]
-    refusal = InvalidRequestError("the request is not valid", errors=fields)
-    path = app.current_event.path
-    operation = _OPERATION_BY_PATH.get(path, "get-command")
+    return _invalid(InvalidRequestError("the request is not valid", errors=fields))
+
+
+@app.exception_handler(UnicodeDecodeError)  # type: ignore[untyped-decorator]
+def undecodable(error: UnicodeDecodeError) -> Response[dict[str, Any]]:
+    """A body that is not UTF-8 (so not JSON): 400, audited."""
+    del error
+    return _invalid(
+        InvalidRequestError(
+            "the request is not valid",
+            errors=[{"loc": "", "message": "the body is not UTF-8 encoded JSON"}],
+        )
+    )
+
+
+def _invalid(refusal: InvalidRequestError) -> Response[dict[str, Any]]:
+    operation = _OPERATION_BY_PATH.get(app.current_event.path, "get-command")
     try:
         _service().refuse(operation, _caller(), refusal)  # type: ignore[arg-type]
     except OpsError as exc:
