@@ -72,8 +72,12 @@ lock-scan: ## refresh tools/scan-requirements.txt
 	{ head -2 tools/scan-requirements.txt; .lock-scan/bin/python -m pip freeze | LC_ALL=C sort -f; } > tools/scan-requirements.txt.new
 	mv tools/scan-requirements.txt.new tools/scan-requirements.txt && rm -rf .lock-scan
 
+# Two workers (this project's reference machine has 2 cores); a file's tests stay on one
+# worker, so module fixtures (an embedded AWS, a running platform) are built once.
+PYTEST_WORKERS ?= 2
+
 pytest: $(STAMP) ## the test suite, end-to-end tier included
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck cfn-lint scan pytest ## every check: lint, types, templates, scans, tests
 

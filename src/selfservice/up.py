@@ -92,8 +92,6 @@ def run_up(
         env_file = directory / "operator.env"
         _write_env_file(env_file, platform.operator_environment())
         info = describe(platform, launched, env_file)
-        if as_json:
-            print(json.dumps(info), flush=True)
         aws = platform.embedded.endpoint
         secrets = info["webhook_secrets"]
         print(
@@ -125,6 +123,8 @@ def run_up(
             file=progress,
             flush=True,
         )
+        if as_json:  # last, so a reader of stdout knows everything is up when it arrives
+            print(json.dumps(info), flush=True)
         stop.wait()
         print("stopping …", file=progress, flush=True)
     return 0
