@@ -19,9 +19,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from intake.adapters import settings_store
 from intake.domain.intake import Delivery
 from intake.handlers import webhook
+from selfservice_contracts import settings_document
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, TicketEventData
 from selfservice_contracts.observability import Metric
@@ -111,7 +111,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
 def _reset_caches() -> None:
     webhook.config.cache_clear()
     webhook.adapters.cache_clear()
-    settings_store._validated.cache_clear()
+    settings_document.clear_cache()
 
 
 def _invoke(delivery: Any, *, base64_body: bool = False) -> dict[str, Any]:

@@ -18,9 +18,9 @@ import pytest
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from moto import mock_aws
 
-from ops_api.adapters import settings_store
 from ops_api.adapters.aws import Ec2Instances
 from ops_api.handlers import api
+from selfservice_contracts import settings_document
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import OpsCommandExecuted
 from selfservice_contracts.observability import Metric
@@ -124,7 +124,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
 
 def _reset() -> None:
     api.config.cache_clear()
-    settings_store._validated.cache_clear()
+    settings_document.clear_cache()
 
 
 def _call(method: str, path: str, body: Any = None, *, raw: str | None = None) -> tuple[int, Any]:

@@ -34,13 +34,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from intake.adapters import settings_store
 from intake.domain.intake import Delivery, IntakeService, Reply
 from intake.handlers import webhook
 from notifier.adapters import itsm
 from notifier.handlers import write_back
 from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
+from selfservice_contracts import settings_document
 from selfservice_contracts.envelope import parse_sqs_body
 from tests.intake.conftest import (
     ROOT,
@@ -283,7 +283,7 @@ def intake(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Intake]:
 def _reset_intake() -> None:
     webhook.config.cache_clear()
     webhook.adapters.cache_clear()
-    settings_store._validated.cache_clear()
+    settings_document.clear_cache()
 
 
 def _basic(user: str, password: str) -> dict[str, str]:

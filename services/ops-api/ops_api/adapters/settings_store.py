@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from aws_lambda_powertools.utilities.parameters import SSMProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from pydantic import ValidationError
 
 from ops_api.domain.errors import SsmFailureError
 from ops_api.settings import OpsSettings
+from selfservice_contracts.settings_document import SettingsDocumentError, load_document
 
 __all__ = ["load_settings"]
-
-CACHE_SECONDS = 60
-
-
-@lru_cache(maxsize=4)
-def _validated(document: str) -> OpsSettings:
-    return OpsSettings.model_validate_json(document)
 
 
 def load_settings(ssm: SSMProvider, parameter_name: str) -> OpsSettings:
@@ -28,10 +18,7 @@ def load_settings(ssm: SSMProvider, parameter_name: str) -> OpsSettings:
     platform team fixes it.
     """
     try:
-        document = ssm.get(parameter_name, max_age=CACHE_SECONDS)
-    except GetParameterError as exc:
-        raise SsmFailureError("the ops configuration is unavailable") from exc
-    try:
-        return _validated(str(document))
-    except ValidationError as exc:
-        raise SsmFailureError("the ops configuration is invalid; see the function's log") from exc
+        return load_document(ssm, parameter_name, OpsSettings)
+    except SettingsDocumentError as exc:
+        detail = "; see the function's log" if exc.reason == "invalid" else ""
+        raise SsmFailureError(f"the ops configuration is {exc.reason}{detail}") from exc
