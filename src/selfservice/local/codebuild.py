@@ -20,11 +20,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
+
+from selfservice.local.loopback import LoopbackServer, QuietHandler
 
 __all__ = [
     "BUNDLE_PATHS",
@@ -280,7 +281,7 @@ class LocalCodeBuildClient:
         return events
 
 
-class CodeBuildEndpoint:
+class CodeBuildEndpoint(LoopbackServer):
     """CodeBuild's JSON API on 127.0.0.1 (``AWS_ENDPOINT_URL_CODEBUILD`` points here).
 
     ``StartBuild`` queues a build on the :class:`LocalCodeBuildClient`; a worker thread
@@ -298,33 +299,22 @@ class CodeBuildEndpoint:
         self._log_group = log_group
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._threads = [
-            threading.Thread(target=self._server.serve_forever, daemon=True),
-            threading.Thread(target=self._run_builds, daemon=True),
-        ]
+        super().__init__(self._handler())
+        self._builder = threading.Thread(target=self._run_builds, daemon=True)
         self.finished: list[dict[str, Any]] = []
 
-    @property
-    def url(self) -> str:
-        """The endpoint URL."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> CodeBuildEndpoint:
-        """Serve and run builds in threads."""
+    def start(self) -> Self:
+        """Serve, and run builds in a thread of their own."""
         with contextlib.suppress(Exception):
             self._logs.create_log_group(logGroupName=self._log_group)
-        for thread in self._threads:
-            thread.start()
-        return self
+        self._builder.start()
+        return super().start()
 
     def stop(self) -> None:
         """Stop serving (a running build finishes in its own process)."""
         self._stop.set()
         self._wake.set()
-        self._server.shutdown()
-        self._server.server_close()
+        super().stop()
 
     def _run_builds(self) -> None:
         while not self._stop.is_set():
@@ -358,14 +348,11 @@ class CodeBuildEndpoint:
                 self.client.reported_at[run.build_id] = time.time()
                 self.finished.append(event)
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[QuietHandler]:
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-            def do_POST(self) -> None:
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib handler protocol
                 target = self.headers.get("X-Amz-Target", "")
                 length = int(self.headers.get("Content-Length") or 0)
                 request = json.loads(self.rfile.read(length) or b"{}")
@@ -389,11 +376,10 @@ class CodeBuildEndpoint:
                             400,
                             {"__type": "ResourceNotFoundException", "message": str(exc)},
                         )
-                payload = json.dumps(body, default=str).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.send_body(
+                    status,
+                    json.dumps(body, default=str).encode(),
+                    {"Content-Type": "application/x-amz-json-1.1"},
+                )
 
         return Handler

@@ -18,11 +18,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from selfservice.local.lambda_events import scheduled_event, scheduler_input, sqs_event
+from selfservice.local.loopback import LoopbackServer, QuietHandler
 from selfservice.local.sigv4 import Caller, SignatureError, verify
 from selfservice.templates import FunctionSpec
 
@@ -349,7 +349,7 @@ def _route_pattern(path: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\{([^}/]+)\}", r"(?P<\1>[^/]+)", path) + "$")
 
 
-class HttpFront:
+class HttpFront(LoopbackServer):
     """An HTTP API on 127.0.0.1: routes from the template, payload format 2.0."""
 
     def __init__(
@@ -359,32 +359,12 @@ class HttpFront:
         self.routes = [
             (method.upper(), _route_pattern(path), path, worker) for method, path, worker in routes
         ]
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._handler())
 
-    @property
-    def url(self) -> str:
-        """Base URL."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> HttpFront:
-        """Serve in a thread."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[QuietHandler]:
         front = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
+        class Handler(QuietHandler):
             def _serve(self) -> None:
                 path = self.path.split("?", 1)[0]
                 for method, pattern, template_path, worker in front.routes:
@@ -443,12 +423,7 @@ class HttpFront:
 
             def _reply(self, status: int, body: Any, headers: dict[str, str]) -> None:
                 payload = (body if isinstance(body, str) else json.dumps(body)).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.send_body(status, payload, headers)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815
 

@@ -16,10 +16,11 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from selfservice.local.loopback import LoopbackServer, QuietHandler
 
 __all__ = ["Fault", "ItsmSandbox"]
 
@@ -54,7 +55,7 @@ JIRA_TRANSITIONS = {
 }
 
 
-class ItsmSandbox:
+class ItsmSandbox(LoopbackServer):
     """A threaded HTTP server; use as a context manager."""
 
     def __init__(
@@ -75,14 +76,7 @@ class ItsmSandbox:
             "jira": f"{jira_email}:{jira_token}",
         }
         self._oauth_client = oauth_client
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """Base URL (both APIs are served from it)."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(self._handler())
 
     def fail_next(self, route: str, *faults: Fault) -> None:
         """Script the next answers of a route: ``servicenow``, ``jira`` or ``oauth``."""
@@ -95,8 +89,7 @@ class ItsmSandbox:
             self.state.tokens.clear()
 
     def __enter__(self) -> ItsmSandbox:
-        self._thread.start()
-        return self
+        return self.start()
 
     def __exit__(
         self,
@@ -104,8 +97,7 @@ class ItsmSandbox:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.stop()
 
     # -- request handling ------------------------------------------------------
 
@@ -125,25 +117,16 @@ class ItsmSandbox:
         with self._lock:
             return self.faults[route].pop(0) if self.faults[route] else None
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[QuietHandler]:
         sandbox = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
+        class Handler(QuietHandler):
             def _send(
                 self, status: int, body: Any = None, headers: dict[str, str] | None = None
             ) -> None:
                 payload = b"" if body is None else json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                if payload:
-                    self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                typed = {"Content-Type": "application/json"} if payload else {}
+                self.send_body(status, payload, {**(headers or {}), **typed})
 
             def _body(self) -> Any:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -282,13 +265,13 @@ class ItsmSandbox:
                 else:
                     self._send(404, {"errorMessages": ["Issue does not exist"]})
 
-            def do_GET(self) -> None:
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib handler protocol
                 self._route("GET")
 
-            def do_POST(self) -> None:
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib handler protocol
                 self._route("POST")
 
-            def do_PATCH(self) -> None:
+            def do_PATCH(self) -> None:  # noqa: N802 - the stdlib handler protocol
                 self._route("PATCH")
 
         return Handler

@@ -30,10 +30,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from selfservice.local.loopback import LoopbackServer, QuietHandler
 
 __all__ = ["LocalRunCommand", "SsmEndpoint", "SsmError"]
 
@@ -383,7 +384,7 @@ class LocalRunCommand:
                 command["Status"] = "InProgress"
 
 
-class SsmEndpoint:
+class SsmEndpoint(LoopbackServer):
     """SSM's JSON API on 127.0.0.1: Run Command and associations here, the rest to moto."""
 
     def __init__(self, run_command: LocalRunCommand, moto_endpoint: str) -> None:
@@ -400,33 +401,13 @@ class SsmEndpoint:
             "StartAssociationsOnce": run_command.start_associations_once,
             "DescribeAssociationExecutions": run_command.describe_association_executions,
         }
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._handler())
 
-    @property
-    def url(self) -> str:
-        """The endpoint URL."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> SsmEndpoint:
-        """Serve in a thread."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[QuietHandler]:
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-            def do_POST(self) -> None:
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib handler protocol
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 action = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
@@ -438,12 +419,11 @@ class SsmEndpoint:
                     status, body = 200, handler(json.loads(raw or b"{}"))
                 except SsmError as error:
                     status, body = 400, {"__type": error.code, "message": error.message}
-                payload = json.dumps(body, default=str).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.send_body(
+                    status,
+                    json.dumps(body, default=str).encode(),
+                    {"Content-Type": "application/x-amz-json-1.1"},
+                )
 
             def _proxy(self, raw: bytes) -> None:
                 connection = http.client.HTTPConnection(*endpoint._upstream, timeout=60)
@@ -451,18 +431,12 @@ class SsmEndpoint:
                     headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                     connection.request(self.command, self.path, body=raw, headers=headers)
                     upstream = connection.getresponse()
-                    payload = upstream.read()
-                    self.send_response(upstream.status)
-                    for name, value in upstream.getheaders():
-                        if name.lower() not in {
-                            "content-length",
-                            "transfer-encoding",
-                            "connection",
-                        }:
-                            self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    hop = {"content-length", "transfer-encoding", "connection"}
+                    self.send_body(
+                        upstream.status,
+                        upstream.read(),
+                        {k: v for k, v in upstream.getheaders() if k.lower() not in hop},
+                    )
                 finally:
                     connection.close()
 

@@ -1,0 +1,55 @@
+"""The local runtime's HTTP servers share this: 127.0.0.1, a free port, a daemon thread.
+
+The HTTP API fronts, the local CodeBuild and SSM endpoints and the ITSM sandbox each
+subclass :class:`LoopbackServer` with their own request handler, a
+:class:`QuietHandler` (no access log on stderr; one way to send a body).
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+__all__ = ["LoopbackServer", "QuietHandler"]
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that keeps quiet and sends whole bodies."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log: the runtime's own logs say what happened."""
+        return
+
+    def send_body(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+        """Status, headers, ``Content-Length`` and the payload."""
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 (a free port) serving in a daemon thread."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> Self:
+        """Serve in the thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        self._server.shutdown()
+        self._server.server_close()
