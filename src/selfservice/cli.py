@@ -39,7 +39,15 @@ def _up(args: argparse.Namespace) -> int:
         instances=args.instances,
         ops_config=args.ops_config,
         as_json=args.json,
+        build_concurrency=args.build_concurrency,
     )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _invoke(args: argparse.Namespace) -> int:
@@ -119,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="ops API configuration document (default: the built-in diagnostic allow-list)",
+    )
+    up.add_argument(
+        "--build-concurrency",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="builds the local CodeBuild runs at once (default: the project's"
+        " ConcurrentBuildLimit, capped at the machine's cores, at least 2)",
     )
     up.add_argument(
         "--json", action="store_true", help="first line of stdout: one JSON object of it all"

@@ -63,6 +63,7 @@ def describe(platform: LocalPlatform, launched: list[str], env_file: Path) -> di
             "secret_access_key": "testing",
         },
         "itsm_sandbox": platform.itsm.url,
+        "build_concurrency": platform.codebuild.concurrency if platform.codebuild else 0,
         "instances": launched,
         "state_dir": str(platform.workdir),
     }
@@ -75,6 +76,7 @@ def run_up(
     instances: int,
     ops_config: Path | None = None,
     as_json: bool = False,
+    build_concurrency: int | None = None,
 ) -> int:
     """Bring the platform up, print its endpoints, and serve until interrupted."""
     directory = workdir or Path(tempfile.mkdtemp(prefix="selfservice-up-"))
@@ -83,7 +85,10 @@ def run_up(
         signal.signal(signum, lambda *_: stop.set())
     progress = sys.stderr if as_json else sys.stdout  # --json: stdout starts with the object
     platform = LocalPlatform(
-        root, directory, say=lambda line: print(line, file=progress, flush=True)
+        root,
+        directory,
+        say=lambda line: print(line, file=progress, flush=True),
+        build_concurrency=build_concurrency,
     )
     with platform:
         if ops_config is not None:
@@ -106,6 +111,7 @@ def run_up(
                     f"  ops API       {platform.ops_url} (SigV4, service execute-api)",
                     f"  ITSM sandbox  {platform.itsm.url}",
                     f"  embedded AWS  {aws} (region us-east-1, any credentials)",
+                    f"  builds        {info['build_concurrency']} at once (real Terraform)",
                     f"  instances     {', '.join(launched) or 'none'}"
                     + (" (tagged SSMRunAllowed=true)" if launched else ""),
                     f"  state         {directory}",

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from provisioner.domain.build_events import parse_build_state_change
-from selfservice.local.codebuild import LocalCodeBuildClient, run_buildspec, state_change_event
+from selfservice.local.codebuild import (
+    CodeBuildEndpoint,
+    LocalCodeBuildClient,
+    run_buildspec,
+    state_change_event,
+)
 
 SPEC = "services/provisioner/buildspec.yml"
 
@@ -109,3 +120,160 @@ def test_the_idempotency_token_returns_the_same_build(tmp_path: Path) -> None:
     )
     assert first["build"]["id"] == again["build"]["id"] != other["build"]["id"]
     assert len(client._queue) == 2
+
+
+def _bundle(tmp_path: Path, build: list[str]) -> Path:
+    """A bundle root (what make_workspace copies) whose buildspec runs ``build``."""
+    root = _workspace(tmp_path / "root", {"build": build})
+    for directory in ("services/provisioner/buildtools", "services/provisioner/products"):
+        (root / directory).mkdir(parents=True)
+    return root
+
+
+class _Recorder:
+    """Stands in for the EventBridge and CloudWatch Logs clients of the embedded AWS."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self.lines: dict[str, list[str]] = {}
+        self.lock = threading.Lock()
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        with self.lock:
+            self.entries += Entries
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": "e"} for _ in Entries]}
+
+    def create_log_group(self, **_: Any) -> None:
+        return None
+
+    def create_log_stream(self, **_: Any) -> None:
+        return None
+
+    def put_log_events(self, logStreamName: str, logEvents: list[dict[str, Any]], **_: Any) -> None:  # noqa: N803
+        with self.lock:
+            self.lines[logStreamName] = [e["message"] for e in logEvents]
+
+    def statuses(self, build_id: str) -> list[str]:
+        with self.lock:
+            details = [json.loads(e["Detail"]) for e in self.entries]
+        return [d["build-status"] for d in details if d["build-id"].endswith(build_id)]
+
+
+def _start(client: LocalCodeBuildClient, token: str) -> str:
+    build = client.start_build(
+        projectName="p",
+        idempotencyToken=token,
+        environmentVariablesOverride=[{"name": "TOKEN", "value": token, "type": "PLAINTEXT"}],
+    )
+    return str(build["build"]["id"])
+
+
+def _wait(condition: Callable[[], bool], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
+
+
+def test_each_build_reports_in_progress_then_its_outcome_and_ships_its_log(
+    tmp_path: Path,
+) -> None:
+    root = _bundle(tmp_path, ['echo "building $TOKEN"', 'test "$TOKEN" != bad'])
+    client = LocalCodeBuildClient(
+        root, tmp_path / "w", project="p", project_environment={}, base_environment=_env()
+    )
+    recorder = _Recorder()
+    endpoint = CodeBuildEndpoint(client, events=recorder, logs=recorder, log_group="/g")
+    endpoint.start()
+    try:
+        good, bad = _start(client, "good"), _start(client, "bad")
+        _wait(lambda: len(endpoint.finished) == 2)
+    finally:
+        endpoint.stop()
+    assert recorder.statuses(good) == ["IN_PROGRESS", "SUCCEEDED"]
+    assert recorder.statuses(bad) == ["IN_PROGRESS", "FAILED"]
+    started = json.loads(recorder.entries[0]["Detail"])
+    assert started["current-phase"] == "SUBMITTED"
+    assert started["additional-information"]["build-complete"] is False
+    assert "building good" in recorder.lines[good.split(":", 1)[1]]
+    # What the provisioner's rule matches never includes IN_PROGRESS (terminal only).
+    assert [json.loads(e["Detail"])["build-status"] for e in recorder.entries].count(
+        "IN_PROGRESS"
+    ) == 2
+
+
+def _concurrent_peak(tmp_path: Path, concurrency: int, builds: int) -> int:
+    """Run ``builds`` builds that each hold a slot for a while; the most at once."""
+    slots = tmp_path / "slots"
+    slots.mkdir(parents=True)
+    # Each build leaves a marker while it runs; the peak is the most markers seen by any.
+    root = _bundle(
+        tmp_path,
+        [
+            f'touch "{slots}/$TOKEN"',
+            "sleep 0.4",
+            f'ls "{slots}" | wc -l > "{tmp_path}/peak-$TOKEN"',
+            f'rm "{slots}/$TOKEN"',
+        ],
+    )
+    client = LocalCodeBuildClient(
+        root, tmp_path / "w", project="p", project_environment={}, base_environment=_env()
+    )
+    recorder = _Recorder()
+    endpoint = CodeBuildEndpoint(
+        client, events=recorder, logs=recorder, log_group="/g", concurrency=concurrency
+    )
+    endpoint.start()
+    try:
+        for n in range(builds):
+            _start(client, f"b{n}")
+        _wait(lambda: len(endpoint.finished) == builds)
+    finally:
+        endpoint.stop()
+    assert all(e["detail"]["build-status"] == "SUCCEEDED" for e in endpoint.finished)
+    return max(int((tmp_path / f"peak-b{n}").read_text()) for n in range(builds))
+
+
+def test_builds_run_in_parallel_up_to_the_concurrency_and_never_beyond(tmp_path: Path) -> None:
+    assert _concurrent_peak(tmp_path / "two", concurrency=2, builds=5) == 2
+    assert _concurrent_peak(tmp_path / "one", concurrency=1, builds=3) == 1
+
+
+def test_a_build_over_its_timeout_fails_as_timed_out(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path, {"build": ["echo started", "sleep 30"]})
+    run = run_buildspec(workspace, _env(), timeout_seconds=1)
+    assert (run.status, run.failed_phase) == ("FAILED", "BUILD")
+    assert run.phase_context is not None
+    assert run.phase_context.startswith("BUILD_TIMED_OUT")
+
+
+def test_a_build_that_cannot_start_fails_alone_and_the_next_still_runs(tmp_path: Path) -> None:
+    root = _bundle(tmp_path, ["echo ok"])
+    client = LocalCodeBuildClient(
+        root, tmp_path / "w", project="p", project_environment={}, base_environment=_env()
+    )
+    recorder = _Recorder()
+    endpoint = CodeBuildEndpoint(client, events=recorder, logs=recorder, log_group="/g")
+    endpoint.start()
+    try:
+        (root / SPEC).write_text("phases: [not, a, mapping")  # unreadable buildspec
+        broken = _start(client, "broken")
+        _wait(lambda: len(endpoint.finished) == 1)
+        (root / SPEC).write_text(yaml.safe_dump({"phases": {"build": {"commands": ["true"]}}}))
+        fine = _start(client, "fine")
+        _wait(lambda: len(endpoint.finished) == 2)
+    finally:
+        endpoint.stop()
+    assert recorder.statuses(broken) == ["IN_PROGRESS", "FAILED"]
+    assert recorder.statuses(fine) == ["IN_PROGRESS", "SUCCEEDED"]
+
+
+def test_concurrency_below_one_is_refused(tmp_path: Path) -> None:
+    client = LocalCodeBuildClient(
+        tmp_path, tmp_path / "w", project="p", project_environment={}, base_environment=_env()
+    )
+    with pytest.raises(ValueError, match="at least 1"):
+        CodeBuildEndpoint(
+            client, events=_Recorder(), logs=_Recorder(), log_group="/g", concurrency=0
+        )

@@ -114,15 +114,24 @@ def run_buildspec(
         "CODEBUILD_SRC_DIR": str(workspace),
     }
     run = BuildRun(build_id=build_id, status="IN_PROGRESS", failed_phase=None, phase_context=None)
-    completed = subprocess.run(  # noqa: S603 - bash running our own buildspec
-        ["bash", "-c", _script(spec)],  # noqa: S607
-        cwd=workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_seconds,
-        check=False,
-    )
+    try:
+        completed = subprocess.run(  # noqa: S603 - bash running our own buildspec
+            ["bash", "-c", _script(spec)],  # noqa: S607
+            cwd=workspace,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_seconds,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        # CodeBuild stops a build at the project's TimeoutInMinutes and reports it FAILED.
+        run.log = _text(exc.stdout).splitlines() + _text(exc.stderr).splitlines()
+        run.failed_phase = "BUILD"
+        run.phase_context = f"BUILD_TIMED_OUT: Build has timed out. {timeout_seconds} secs"
+        run.status = "FAILED"
+        run.ended_at = datetime.now(UTC)
+        return run
     run.log = (completed.stdout + completed.stderr).splitlines()
     failure = next((line for line in run.log if line.startswith(_MARK)), None)
     if failure:
@@ -136,6 +145,12 @@ def run_buildspec(
     return run
 
 
+def _text(output: str | bytes | None) -> str:
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
+
+
 def state_change_event(
     run: BuildRun,
     overrides: dict[str, str],
@@ -145,9 +160,14 @@ def state_change_event(
     region: str = "us-east-1",
     log_group: str | None = None,
 ) -> dict[str, Any]:
-    """AWS's ``CodeBuild Build State Change`` event for a finished local build."""
+    """AWS's ``CodeBuild Build State Change`` event for a local build.
+
+    A run still ``IN_PROGRESS`` gives the event CodeBuild sends when a build starts
+    (phase ``SUBMITTED``, not complete); a finished run gives the final one.
+    """
     arn = f"arn:aws:codebuild:{region}:{account}:build/{run.build_id}"
     stream = run.build_id.split(":", 1)[1]
+    finished = run.status != "IN_PROGRESS"
     phases = []
     if run.failed_phase:
         phases.append(
@@ -163,18 +183,18 @@ def state_change_event(
         "detail-type": "CodeBuild Build State Change",
         "source": "aws.codebuild",
         "account": account,
-        "time": run.ended_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": (run.ended_at if finished else run.started_at).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": [arn],
         "detail": {
             "build-status": run.status,
             "project-name": project,
             "build-id": arn,
-            "current-phase": "COMPLETED",
+            "current-phase": "COMPLETED" if finished else "SUBMITTED",
             "current-phase-context": "[: ]",
             "version": "1",
             "additional-information": {
-                "build-complete": True,
+                "build-complete": finished,
                 "initiator": "selfservice-provisioner",
                 "build-start-time": run.started_at.strftime("%b %d, %Y %-I:%M:%S %p"),
                 "source": {"type": "S3"},
@@ -204,8 +224,10 @@ class LocalCodeBuildClient:
     """The part of the CodeBuild API the provisioner calls, running builds locally.
 
     ``start_build`` honours the idempotency token (a retried attempt gets the same
-    build) and queues the build; :meth:`run_pending` runs queued builds in order and
-    returns their ``CodeBuild Build State Change`` events for delivery.
+    build) and queues the build. :meth:`next_build` hands queued builds out one at a
+    time and :meth:`run` runs one, so several may run at once (the endpoint bounds how
+    many); :meth:`run_pending` runs every queued build in order and returns their
+    ``CodeBuild Build State Change`` events for delivery. Thread-safe.
     """
 
     def __init__(
@@ -217,6 +239,7 @@ class LocalCodeBuildClient:
         project_environment: dict[str, str],
         base_environment: dict[str, str],
         region: str = "us-east-1",
+        timeout_seconds: int = 3600,
     ) -> None:
         self._root = root
         self._workdir = workdir
@@ -224,14 +247,28 @@ class LocalCodeBuildClient:
         self._project_env = project_environment
         self._base_env = base_environment
         self._region = region
+        self._timeout = timeout_seconds
+        self._lock = threading.Lock()
         self._tokens: dict[str, str] = {}
         self._queue: list[_Queued] = []
+        self._queued = threading.Semaphore(0)
         self._faults: list[dict[str, str]] = []
         self.runs: list[BuildRun] = []
+        """Finished builds, in the order they finished."""
         self.requested_at: dict[str, float] = {}
         """Epoch time each build's StartBuild arrived (benchmarks: webhook → StartBuild)."""
         self.reported_at: dict[str, float] = {}
         """Epoch time each build's final state change was put on the bus."""
+
+    @property
+    def project(self) -> str:
+        """The project builds run for."""
+        return self._project
+
+    @property
+    def region(self) -> str:
+        """The region the builds' events name."""
+        return self._region
 
     def inject_fault(self, environment: dict[str, str] | None = None) -> None:
         """Make the next build fail for real, as a broken Terraform run would.
@@ -240,7 +277,8 @@ class LocalCodeBuildClient:
         the buildspec really runs, Terraform really fails in the BUILD phase, and the
         state change reports FAILED — for fault-injection tests and demos.
         """
-        self._faults.append(environment or {"TF_CLI_ARGS_apply": "-injected-fault"})
+        with self._lock:
+            self._faults.append(environment or {"TF_CLI_ARGS_apply": "-injected-fault"})
 
     def start_build(
         self,
@@ -252,101 +290,168 @@ class LocalCodeBuildClient:
         """Queue a build (or return the one this token already started)."""
         if projectName != self._project:
             raise ValueError(f"no such project {projectName}")
-        build_id = self._tokens.get(idempotencyToken)
-        if build_id is None:
-            build_id = f"{projectName}:{uuid.uuid4()}"
-            self._tokens[idempotencyToken] = build_id
-            self.requested_at[build_id] = time.time()
-            overrides = {item["name"]: item["value"] for item in environmentVariablesOverride}
-            self._queue.append(_Queued(build_id, overrides))
+        with self._lock:
+            build_id = self._tokens.get(idempotencyToken)
+            if build_id is None:
+                build_id = f"{projectName}:{uuid.uuid4()}"
+                self._tokens[idempotencyToken] = build_id
+                self.requested_at[build_id] = time.time()
+                overrides = {item["name"]: item["value"] for item in environmentVariablesOverride}
+                self._queue.append(_Queued(build_id, overrides))
+                self._queued.release()
         return {"build": {"id": build_id, "logs": {}}}
 
-    def run_pending(self) -> list[dict[str, Any]]:
-        """Run every queued build; their state-change events, in order."""
-        events = []
-        while self._queue:
-            queued = self._queue.pop(0)
-            workspace = make_workspace(self._root, self._workdir / queued.build_id.split(":", 1)[1])
-            environment = {**self._base_env, **self._project_env, **queued.overrides}
+    def next_build(self, timeout: float | None = None) -> _Queued | None:
+        """Take the oldest queued build, waiting up to ``timeout`` s for one (None: don't)."""
+        if not self._queued.acquire(blocking=timeout is not None, timeout=timeout):
+            return None
+        with self._lock:
+            return self._queue.pop(0)
+
+    def started(self, queued: _Queued) -> dict[str, Any]:
+        """The ``IN_PROGRESS`` state change CodeBuild sends as ``queued`` starts."""
+        run = BuildRun(
+            build_id=queued.build_id, status="IN_PROGRESS", failed_phase=None, phase_context=None
+        )
+        return state_change_event(run, queued.overrides, project=self._project, region=self._region)
+
+    def run(self, queued: _Queued) -> tuple[BuildRun, dict[str, Any]]:
+        """Run one build in a workspace of its own; the run and its final state change."""
+        workspace = make_workspace(self._root, self._workdir / queued.build_id.split(":", 1)[1])
+        environment = {**self._base_env, **self._project_env, **queued.overrides}
+        with self._lock:
             if self._faults:
                 environment.update(self._faults.pop(0))
-            run = run_buildspec(workspace, environment, project=self._project)
-            run.build_id = queued.build_id
+        run = run_buildspec(
+            workspace, environment, project=self._project, timeout_seconds=self._timeout
+        )
+        run.build_id = queued.build_id
+        self.record(run)
+        event = state_change_event(
+            run, queued.overrides, project=self._project, region=self._region
+        )
+        return run, event
+
+    def record(self, run: BuildRun) -> None:
+        """Add a finished build to :attr:`runs`."""
+        with self._lock:
             self.runs.append(run)
-            events.append(
-                state_change_event(
-                    run, queued.overrides, project=self._project, region=self._region
-                )
-            )
+
+    def run_pending(self) -> list[dict[str, Any]]:
+        """Run every queued build, one after another; their final state changes, in order."""
+        events = []
+        while (queued := self.next_build()) is not None:
+            events.append(self.run(queued)[1])
         return events
 
 
 class CodeBuildEndpoint(LoopbackServer):
     """CodeBuild's JSON API on 127.0.0.1 (``AWS_ENDPOINT_URL_CODEBUILD`` points here).
 
-    ``StartBuild`` queues a build on the :class:`LocalCodeBuildClient`; a worker thread
-    runs queued builds one after another, writes each build's log to CloudWatch Logs
-    and puts its ``CodeBuild Build State Change`` event on the default bus, where the
-    templates' rule picks it up — as CodeBuild itself does.
+    ``StartBuild`` queues a build on the :class:`LocalCodeBuildClient`. Up to
+    ``concurrency`` builds run at once (the project's ``ConcurrentBuildLimit`` in the
+    runtime), each in its own process tree and workspace. Every build puts the real
+    ``CodeBuild Build State Change`` events on the default bus — ``IN_PROGRESS`` when it
+    starts, then ``SUCCEEDED`` or ``FAILED`` — and writes its log to CloudWatch Logs, as
+    CodeBuild itself does; the templates' rules pick the events up from there.
     """
 
     def __init__(
-        self, client: LocalCodeBuildClient, *, events: Any, logs: Any, log_group: str
+        self,
+        client: LocalCodeBuildClient,
+        *,
+        events: Any,
+        logs: Any,
+        log_group: str,
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"build concurrency must be at least 1, not {concurrency}")
         self.client = client
+        self.concurrency = concurrency
         self._events = events
         self._logs = logs
         self._log_group = log_group
-        self._wake = threading.Event()
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         super().__init__(self._handler())
-        self._builder = threading.Thread(target=self._run_builds, daemon=True)
+        self._builders = [
+            threading.Thread(target=self._run_builds, name=f"codebuild-{n}", daemon=True)
+            for n in range(concurrency)
+        ]
+        self.started: list[dict[str, Any]] = []
+        """Every ``IN_PROGRESS`` state change put on the bus."""
         self.finished: list[dict[str, Any]] = []
+        """Every final state change put on the bus."""
 
     def start(self) -> Self:
-        """Serve, and run builds in a thread of their own."""
+        """Serve, and run builds in ``concurrency`` threads of their own."""
         with contextlib.suppress(Exception):
             self._logs.create_log_group(logGroupName=self._log_group)
-        self._builder.start()
+        for builder in self._builders:
+            builder.start()
         return super().start()
 
     def stop(self) -> None:
         """Stop serving (a running build finishes in its own process)."""
         self._stop.set()
-        self._wake.set()
         super().stop()
 
     def _run_builds(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(timeout=1)
-            self._wake.clear()
-            for event in self.client.run_pending():
-                run = self.client.runs[-1]
-                stream = run.build_id.split(":", 1)[1]
-                with contextlib.suppress(Exception):
-                    self._logs.create_log_stream(logGroupName=self._log_group, logStreamName=stream)
-                    base = int(run.started_at.timestamp() * 1000)
-                    self._logs.put_log_events(
-                        logGroupName=self._log_group,
-                        logStreamName=stream,
-                        logEvents=[
-                            {"timestamp": base + i, "message": line or " "}
-                            for i, line in enumerate(run.log[-5000:])
-                        ],
-                    )
-                event["detail"]["additional-information"]["logs"]["group-name"] = self._log_group
-                self._events.put_events(
-                    Entries=[
-                        {
-                            "Source": event["source"],
-                            "DetailType": event["detail-type"],
-                            "Detail": json.dumps(event["detail"]),
-                            "Resources": event["resources"],
-                        }
-                    ]
+            queued = self.client.next_build(timeout=0.5)
+            if queued is None:
+                continue
+            started = self.client.started(queued)
+            self._put(started)
+            with self._lock:
+                self.started.append(started)
+            try:
+                run, event = self.client.run(queued)
+            except Exception as exc:  # noqa: BLE001 - a broken build must not stop the others
+                run = BuildRun(
+                    build_id=queued.build_id,
+                    status="FAILED",
+                    failed_phase="PROVISIONING",
+                    phase_context=f"CLIENT_ERROR: {type(exc).__name__}: {exc}"[:300],
+                    log=[f"local CodeBuild could not run the build: {exc!r}"],
                 )
-                self.client.reported_at[run.build_id] = time.time()
+                self.client.record(run)
+                event = state_change_event(
+                    run, queued.overrides, project=self.client.project, region=self.client.region
+                )
+            self._ship_log(run)
+            event["detail"]["additional-information"]["logs"]["group-name"] = self._log_group
+            self._put(event)
+            self.client.reported_at[run.build_id] = time.time()
+            with self._lock:
                 self.finished.append(event)
+
+    def _ship_log(self, run: BuildRun) -> None:
+        stream = run.build_id.split(":", 1)[1]
+        with contextlib.suppress(Exception):
+            self._logs.create_log_stream(logGroupName=self._log_group, logStreamName=stream)
+            base = int(run.started_at.timestamp() * 1000)
+            self._logs.put_log_events(
+                logGroupName=self._log_group,
+                logStreamName=stream,
+                logEvents=[
+                    {"timestamp": base + i, "message": line or " "}
+                    for i, line in enumerate(run.log[-5000:])
+                ],
+            )
+
+    def _put(self, event: dict[str, Any]) -> None:
+        self._events.put_events(
+            Entries=[
+                {
+                    "Source": event["source"],
+                    "DetailType": event["detail-type"],
+                    "Detail": json.dumps(event["detail"]),
+                    "Resources": event["resources"],
+                }
+            ]
+        )
 
     def _handler(self) -> type[QuietHandler]:
         endpoint = self
@@ -370,7 +475,6 @@ class CodeBuildEndpoint(LoopbackServer):
                             ),
                         )
                         status = 200
-                        endpoint._wake.set()
                     except ValueError as exc:
                         status, body = (
                             400,

@@ -60,6 +60,9 @@ class LocalPlatform:
     say: Callable[[str], None] = print
     serve: bool = True
     """Run the event sources (SQS pollers, HTTP fronts); ``False`` for one-off invokes."""
+    build_concurrency: int | None = None
+    """Builds the local CodeBuild runs at once. Default: the project's
+    ``ConcurrentBuildLimit``, capped at the machine's cores (at least 2)."""
     aws: EmbeddedAws | None = None
     deployment: Deployment | None = None
     sandbox: ItsmSandbox | None = None
@@ -291,13 +294,16 @@ class LocalPlatform:
             project=project["Name"],
             project_environment=project_env,
             base_environment=build_env,
+            timeout_seconds=int(project.get("TimeoutInMinutes", 60)) * 60,
         )
         logs_config = project.get("LogsConfig", {}).get("CloudWatchLogs", {})
+        limit = int(project.get("ConcurrentBuildLimit", 1))
         self.codebuild = CodeBuildEndpoint(
             client,
             events=self.client("events"),
             logs=self.client("logs"),
             log_group=logs_config.get("GroupName", f"/aws/codebuild/{project['Name']}"),
+            concurrency=self.build_concurrency or min(limit, max(2, os.cpu_count() or 1)),
         ).start()
         return self.codebuild
 
