@@ -12,10 +12,12 @@ import jsonpath_ng.ext
 import pytest
 from moto import mock_aws
 from moto.autoscaling.responses import AutoScalingResponse
+from moto.core import utils as moto_utils
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.events.models import Replay, Rule
 from moto.events.utils import EventTemplateParser
-from moto.sqs.models import SQSBackend
+from moto.sqs import models as sqs_models
+from moto.sqs.models import Queue, SQSBackend
 
 from selfservice.local import moto_gaps
 
@@ -289,3 +291,60 @@ def test_delivery_compiles_each_jsonpath_once(monkeypatch: pytest.MonkeyPatch) -
         == len(set(compiled))
         == len(EventTemplateParser.DEFAULT_EVENT_INPUT_PATHS_MAP)
     )
+
+
+def _clock_reads_per_send(monkeypatch: pytest.MonkeyPatch, depth: int) -> int:
+    """Clock reads of one SendMessage to a queue already holding ``depth`` messages."""
+    reads = 0
+    real = moto_utils.unix_time_millis
+
+    def counting(*args: Any) -> float:
+        nonlocal reads
+        reads += 1
+        return real(*args)
+
+    monkeypatch.setattr(moto_utils, "unix_time_millis", counting)
+    monkeypatch.setattr(sqs_models, "unix_time_millis", counting)  # what Message reads
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="deep")["QueueUrl"]
+        for n in range(depth):
+            sqs.send_message(QueueUrl=url, MessageBody=str(n))
+        reads = 0
+        sqs.send_message(QueueUrl=url, MessageBody="one more")
+        return reads
+
+
+def test_a_send_reads_the_clock_a_few_times_whatever_the_queue_depth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert _clock_reads_per_send(monkeypatch, 200) <= 10
+
+
+def test_without_the_fix_a_send_reads_the_clock_for_every_queued_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, original in moto_gaps._ORIGINAL_QUEUE_COUNTS.items():
+        monkeypatch.setattr(Queue, name, original)
+    assert _clock_reads_per_send(monkeypatch, 200) >= 4 * 200
+
+
+def test_queue_counts_and_receives_keep_their_meaning() -> None:
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+        for n in range(5):
+            sqs.send_message(QueueUrl=url, MessageBody=f"ready {n}")
+        sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+        taken = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2)["Messages"]
+        counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        rest = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert len(taken) == 2
+    assert (
+        counts["ApproximateNumberOfMessages"],
+        counts["ApproximateNumberOfMessagesNotVisible"],
+        counts["ApproximateNumberOfMessagesDelayed"],
+    ) == ("3", "2", "1")
+    # Neither the in-flight nor the delayed message is handed out again.
+    assert len(rest) == 3
+    assert {m["Body"] for m in rest}.isdisjoint({m["Body"] for m in taken} | {"later"})
