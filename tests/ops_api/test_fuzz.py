@@ -60,6 +60,16 @@ def run_bodies(draw: st.DrawFn) -> Any:
     return body
 
 
+# Well-formed runs on tagged or untagged instances: without them, an allowed command on
+# an allowed instance (200) is rare enough that a run may never reach one.
+well_formed_runs = st.fixed_dictionaries(
+    {
+        "instance_id": st.sampled_from(INSTANCES),
+        "commands": st.lists(st.sampled_from(["uptime", "hostname", "df -h"]), min_size=1),
+    }
+)
+
+
 @st.composite
 def requests(draw: st.DrawFn) -> Any:
     route = draw(st.sampled_from(["run", "run", "run", "get", "assoc", "other"]))
@@ -73,7 +83,7 @@ def requests(draw: st.DrawFn) -> Any:
         ),
     }[route]
     if route == "run":
-        body: Any = draw(run_bodies() | json_values)
+        body: Any = draw(well_formed_runs | run_bodies() | json_values)
     elif route == "assoc":
         body = draw(
             st.fixed_dictionaries(
