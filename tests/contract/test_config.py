@@ -38,6 +38,7 @@ def test_variable_names_are_the_upper_case_field_names() -> None:
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_LOG_LEVEL",
         "POWERTOOLS_METRICS_NAMESPACE",
+        "PYDANTIC_DISABLE_PLUGINS",
         "EVENT_BUS_NAME",
         "RETRY_ATTEMPTS",
     }
