@@ -159,6 +159,20 @@ class _Recorder:
         return [d["build-status"] for d in details if d["build-id"].endswith(build_id)]
 
 
+def _serving(
+    root: Path, tmp_path: Path, concurrency: int = 1
+) -> tuple[LocalCodeBuildClient, CodeBuildEndpoint, _Recorder]:
+    """A started endpoint running builds of the bundle at ``root``, and what it reports to."""
+    client = LocalCodeBuildClient(
+        root, tmp_path / "w", project="p", project_environment={}, base_environment=_env()
+    )
+    recorder = _Recorder()
+    endpoint = CodeBuildEndpoint(
+        client, events=recorder, logs=recorder, log_group="/g", concurrency=concurrency
+    )
+    return client, endpoint.start(), recorder
+
+
 def _start(client: LocalCodeBuildClient, token: str) -> str:
     build = client.start_build(
         projectName="p",
@@ -180,12 +194,7 @@ def test_each_build_reports_in_progress_then_its_outcome_and_ships_its_log(
     tmp_path: Path,
 ) -> None:
     root = _bundle(tmp_path, ['echo "building $TOKEN"', 'test "$TOKEN" != bad'])
-    client = LocalCodeBuildClient(
-        root, tmp_path / "w", project="p", project_environment={}, base_environment=_env()
-    )
-    recorder = _Recorder()
-    endpoint = CodeBuildEndpoint(client, events=recorder, logs=recorder, log_group="/g")
-    endpoint.start()
+    client, endpoint, recorder = _serving(root, tmp_path)
     try:
         good, bad = _start(client, "good"), _start(client, "bad")
         _wait(lambda: len(endpoint.finished) == 2)
@@ -217,14 +226,7 @@ def _concurrent_peak(tmp_path: Path, concurrency: int, builds: int) -> int:
             f'rm "{slots}/$TOKEN"',
         ],
     )
-    client = LocalCodeBuildClient(
-        root, tmp_path / "w", project="p", project_environment={}, base_environment=_env()
-    )
-    recorder = _Recorder()
-    endpoint = CodeBuildEndpoint(
-        client, events=recorder, logs=recorder, log_group="/g", concurrency=concurrency
-    )
-    endpoint.start()
+    client, endpoint, _ = _serving(root, tmp_path, concurrency)
     try:
         for n in range(builds):
             _start(client, f"b{n}")
@@ -250,12 +252,7 @@ def test_a_build_over_its_timeout_fails_as_timed_out(tmp_path: Path) -> None:
 
 def test_a_build_that_cannot_start_fails_alone_and_the_next_still_runs(tmp_path: Path) -> None:
     root = _bundle(tmp_path, ["echo ok"])
-    client = LocalCodeBuildClient(
-        root, tmp_path / "w", project="p", project_environment={}, base_environment=_env()
-    )
-    recorder = _Recorder()
-    endpoint = CodeBuildEndpoint(client, events=recorder, logs=recorder, log_group="/g")
-    endpoint.start()
+    client, endpoint, recorder = _serving(root, tmp_path)
     try:
         (root / SPEC).write_text("phases: [not, a, mapping")  # unreadable buildspec
         broken = _start(client, "broken")
