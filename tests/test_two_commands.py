@@ -42,6 +42,8 @@ def test_the_demo_runs_the_main_job_on_the_embedded_stack(root: Path, capsys: ob
     assert "servicenow:RITM0010042     → succeeded" in out
     assert "[selfservice] Waiting for approval" in out
     assert "  - instance_ids: i-" in out  # the outputs written back to the ticket
+    assert out.count("[selfservice] Done") == 2  # both outcomes reached their tickets
+    assert out.count("jira:ITSM-42               → awaiting_approval") == 1  # said once
     assert "demo succeeded" in out
 
 

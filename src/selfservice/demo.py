@@ -99,21 +99,50 @@ def _adf_lines(node: dict[str, Any], bullet: bool = False) -> list[str]:
     return lines
 
 
+def _terminal_titles(root: Path) -> dict[str, str]:
+    """The headline the notifier writes for each final outcome (its messages document)."""
+    messages = json.loads((root / "services/notifier/notifier/messages.json").read_text())
+    return {
+        outcome: f"[selfservice] {messages[f'selfservice.provisioning.{outcome}.v1']['title']}"
+        for outcome in ("succeeded", "failed")
+    }
+
+
 def _wait(
-    platform: LocalPlatform, done: Callable[[dict[str, str]], bool], say: Any
+    platform: LocalPlatform,
+    done: Callable[[dict[str, str]], bool],
+    say: Any,
+    seen: dict[str, str],
 ) -> dict[str, str]:
-    seen: dict[str, str] = {}
+    """Poll the ledger until ``done``, saying each state change once (``seen`` persists)."""
     deadline = time.monotonic() + TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         states = _ledger(platform)
         for ticket, state in states.items():
             if seen.get(ticket) != state:
                 say(f"  ledger  {ticket:26} → {state}")
-        seen = states
+        seen.update(states)
         if done(states):
             return states
-        time.sleep(1)
+        time.sleep(0.5)
     raise TimeoutError(f"not finished after {TIMEOUT_SECONDS} s: {seen}")
+
+
+def _wait_for_write_backs(
+    platform: LocalPlatform, states: dict[str, str], titles: dict[str, str]
+) -> set[str]:
+    """Wait until each ticket shows its final outcome; the tickets that never did."""
+    deadline = time.monotonic() + 60
+    while True:
+        notes = _writebacks(platform)
+        missing = {
+            ticket
+            for ticket, state in states.items()
+            if not any(note.startswith(titles.get(state, "?")) for note in notes.get(ticket, []))
+        }
+        if not missing or time.monotonic() > deadline:
+            return missing
+        time.sleep(0.1)
 
 
 def run_demo(root: Path, say: Any = print) -> int:
@@ -137,7 +166,8 @@ def run_demo(root: Path, say: Any = print) -> int:
         body = (root / "demo/jira-ec2-request.json").read_bytes()
         status, reply = _post(f"{api}/webhooks/jira", body, _hub(jira_secret, body, "demo-created"))
         say(f"  intake  {status} {reply}")
-        _wait(platform, lambda s: s.get("jira:ITSM-42") == "awaiting_approval", say)
+        seen: dict[str, str] = {}
+        _wait(platform, lambda s: s.get("jira:ITSM-42") == "awaiting_approval", say, seen)
         say("  … the approver moves ITSM-42 to In Progress")
         body = (root / "demo/jira-ec2-approved.json").read_bytes()
         status, reply = _post(
@@ -149,9 +179,9 @@ def run_demo(root: Path, say: Any = print) -> int:
         )
         finished = {"succeeded", "failed"}
         states = _wait(
-            platform, lambda s: len(s) == len(TICKETS) and set(s.values()) <= finished, say
+            platform, lambda s: len(s) == len(TICKETS) and set(s.values()) <= finished, say, seen
         )
-        time.sleep(3)  # the last write-backs
+        unwritten = _wait_for_write_backs(platform, states, _terminal_titles(root))
         ec2 = platform.client("ec2")
         say("\nWhat the tickets show (written back by the notifier):")
         for ticket, notes in sorted(_writebacks(platform).items()):
@@ -171,6 +201,8 @@ def run_demo(root: Path, say: Any = print) -> int:
                 f"  {ticket:26} {states[ticket]:10} "
                 + ", ".join(f"{i['InstanceId']} ({i['InstanceType']})" for i in instances)
             )
-        ok = all(state == "succeeded" for state in states.values())
+        for ticket in sorted(unwritten):
+            say(f"  {ticket}: the outcome never reached the ticket (see the notifier's log)")
+        ok = not unwritten and all(state == "succeeded" for state in states.values())
         say(f"\ndemo {'succeeded' if ok else 'FAILED'}; logs and build workspaces in {workdir}")
         return 0 if ok else 1
