@@ -90,3 +90,10 @@ def test_invoke_runs_one_function_with_its_template_environment(
     response = json.loads(capsys.readouterr().out)
     assert response["statusCode"] == 403
     assert json.loads(response["body"])["error"] == "CommandNotAllowed"
+
+
+def test_up_refuses_a_build_concurrency_below_one(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["up", "--build-concurrency", "0"])
+    assert exited.value.code == 2
+    assert "--build-concurrency: must be at least 1, not 0" in capsys.readouterr().err
