@@ -3,7 +3,8 @@
 Used by intake (one event per ticket, action and outcome) and by every SQS consumer
 (one processing per CloudEvent ``source`` + ``id``). The first call for a key runs
 the action and stores its JSON result; later calls get the stored result without
-running it. A failed action stores nothing, so a retry runs it again.
+running it. A failed action stores nothing, so a retry runs it again. A store that
+cannot be reached is :class:`DeduplicationUnavailableError`, never a library error.
 """
 
 from __future__ import annotations
@@ -19,14 +20,30 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
+    IdempotencyInconsistentStateError,
+    IdempotencyPersistenceLayerError,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-__all__ = ["DuplicateInProgressError", "DynamoDBDeduplicator", "InMemoryDeduplicator"]
+__all__ = [
+    "DeduplicationUnavailableError",
+    "DuplicateInProgressError",
+    "DynamoDBDeduplicator",
+    "InMemoryDeduplicator",
+]
 
 
 class DuplicateInProgressError(RuntimeError):
     """The same key is being processed right now; retry shortly."""
+
+
+class DeduplicationUnavailableError(RuntimeError):
+    """The store of keys could not be read or written (unreachable, throttled, missing).
+
+    Whether the action ran is unknown — it may have, if only recording its result
+    failed — so the caller answers "retry later"; the retry is safe because every
+    action is keyed on its meaning (intake's events carry ids derived from the key).
+    """
 
 
 class DynamoDBDeduplicator:
@@ -61,6 +78,10 @@ class DynamoDBDeduplicator:
             result: dict[str, Any] = run(delivery={"key": key})
         except IdempotencyAlreadyInProgressError:
             raise DuplicateInProgressError(f"{key} is being processed; retry shortly") from None
+        except (IdempotencyPersistenceLayerError, IdempotencyInconsistentStateError) as exc:
+            raise DeduplicationUnavailableError(
+                f"{key}: the deduplication store is unavailable ({exc})"
+            ) from exc
         return result
 
 

@@ -217,6 +217,25 @@ def test_a_bus_that_does_not_exist_is_503_and_nothing_is_remembered(
     assert len(stack.published()) == 1
 
 
+def test_an_unreachable_dedupe_table_is_503_and_the_retry_publishes_once(stack: Stack) -> None:
+    """Found by the fault suite (embedded AWS stopped): this was a function error, a 500."""
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.delete_table(TableName="intake-idempotency")
+    delivery = servicenow_delivery(fixture("servicenow-ritm-ec2-inserted.json"), at=_now())
+    response = _invoke(delivery)
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"] == "5"
+    assert stack.published() == []
+    dynamodb.create_table(
+        TableName="intake-idempotency",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    assert _invoke(delivery)["statusCode"] == 202
+    assert len(stack.published()) == 1
+
+
 # -- observability ---------------------------------------------------------------------
 
 

@@ -90,6 +90,12 @@ class DeliveryInProgressError(IntakeError):
     status_code = 503
 
 
+class DeduplicationStoreUnavailableError(IntakeError):
+    """Intake cannot tell whether it saw this delivery before; the sender should retry."""
+
+    status_code = 503
+
+
 class ConfigurationUnavailableError(IntakeError):
     """Intake's configuration or a secret could not be loaded; the sender should retry."""
 

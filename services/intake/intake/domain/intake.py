@@ -28,6 +28,7 @@ from typing import Any, Literal, Protocol
 from intake.domain.auth import authenticate_jira, authenticate_servicenow
 from intake.domain.errors import (
     BusUnavailableError,
+    DeduplicationStoreUnavailableError,
     DeliveryInProgressError,
     FieldError,
     MalformedPayloadError,
@@ -41,7 +42,7 @@ from intake.domain.products import UnknownProductError, validate_variables
 from intake.domain.servicenow import normalize_servicenow
 from intake.domain.submission import Ignored, Submission
 from intake.settings import IntakeSettings
-from selfservice_contracts.dedupe import DuplicateInProgressError
+from selfservice_contracts.dedupe import DeduplicationUnavailableError, DuplicateInProgressError
 from selfservice_contracts.envelope import build_event
 from selfservice_contracts.events import (
     ApprovalRequired,
@@ -369,6 +370,11 @@ class IntakeService:
             raise DeliveryInProgressError(
                 "the same request is being processed; retry shortly"
             ) from None
+        except DeduplicationUnavailableError as exc:
+            # A 500 here would read as a bug to the sender; this is "retry later".
+            raise DeduplicationStoreUnavailableError(
+                "intake cannot record the delivery right now; retry later"
+            ) from exc
         if executed:
             return reply
         return Reply(stored["status_code"], stored["body"], "duplicate")
