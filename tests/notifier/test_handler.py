@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -175,6 +176,32 @@ def test_a_long_retry_after_becomes_the_messages_visibility(stack: Stack) -> Non
     assert sqs.receive_message(QueueUrl=stack.queue_url).get("Messages") is None  # hidden ~91 s
 
 
+def test_a_tickets_later_update_comes_back_with_the_failed_one_not_the_queue_timeout(
+    stack: Stack,
+) -> None:
+    """Found by the fault suite: the later update kept the queue's visibility timeout (12
+    minutes in the template) and, in flight, held the one FIFO group — every ticket."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    sqs.set_queue_attributes(QueueUrl=stack.queue_url, Attributes={"VisibilityTimeout": "720"})
+    stack.sandbox.down = True
+    event = _records(stack, [stack.body(STARTED), stack.body(SUCCEEDED)])  # one ticket
+    response = write_back.lambda_handler(event, FakeContext())
+    assert len(response["batchItemFailures"]) == 2
+    stack.sandbox.down = False
+
+    def back() -> list[str] | None:
+        messages = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10)
+        bodies = [m["Body"] for m in messages.get("Messages", [])]
+        return bodies or None
+
+    deadline = time.monotonic() + 10
+    bodies: list[str] = []
+    while len(bodies) < 2 and time.monotonic() < deadline:
+        bodies += back() or []
+        time.sleep(0.2)
+    assert [json.loads(b)["detail-type"] for b in bodies] == [STARTED.type, SUCCEEDED.type]
+
+
 def test_a_permanent_refusal_is_parked_in_the_dlq_and_reported(stack: Stack) -> None:
     stack.sandbox.fail_next("servicenow", Fault(404))
     event = _records(stack, [stack.body(STARTED)])
@@ -240,14 +267,21 @@ def test_an_outage_delays_updates_but_loses_none_and_keeps_each_tickets_order(st
     for _ in range(3):  # the ITSM is down: nothing is written, nothing is lost
         poll()
     assert stack.sandbox.state.journal == []
+    counts = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["All"])[
+        "Attributes"
+    ]
+    # Deferred messages are in flight until their retry time, then visible again.
     assert (
-        sqs.get_queue_attributes(
-            QueueUrl=stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]["ApproximateNumberOfMessages"]
-        == "5"
+        int(counts["ApproximateNumberOfMessages"])
+        + int(counts["ApproximateNumberOfMessagesNotVisible"])
+        == 5
     )
     stack.sandbox.down = False
-    for _ in range(5):
+    deadline = time.monotonic() + 20
+    while len(stack.sandbox.state.journal) < 4 and time.monotonic() < deadline:
+        poll()
+        time.sleep(0.2)
+    for _ in range(3):  # whatever comes after must not be written twice
         poll()
     notes = [row["value"] for row in stack.sandbox.state.journal]
     by_ticket: dict[str, list[str]] = {}

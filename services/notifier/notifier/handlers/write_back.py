@@ -65,7 +65,8 @@ tracer = Tracer(patch_modules=["boto3"])
 metrics = Metrics()
 # An ITSM outage fails every record: report them (they stay queued), not a Lambda error.
 processor = SqsBatchProcessor(logger, raise_on_entire_batch_failure=False)
-_failed_tickets: set[str] = set()
+_failed_tickets: dict[str, float] = {}
+"""Tickets whose update failed in this batch, with when that update comes back (seconds)."""
 
 
 @cache
@@ -183,11 +184,30 @@ def record_handler(record: SQSRecord) -> None:
         _write_back(record, event)
 
 
+def _come_back_after(run: Runtime, record: SQSRecord, wait_seconds: float) -> None:
+    """Make a deferred record visible again after ``wait_seconds`` (at least one second).
+
+    Always explicit: until it is visible again, an in-flight message of the queue's one
+    FIFO group holds back every later message of the group.
+    """
+    run.sqs.change_message_visibility(
+        QueueUrl=_queue_url(record),
+        ReceiptHandle=record.receipt_handle,
+        VisibilityTimeout=min(int(wait_seconds) + 1, MAX_VISIBILITY_SECONDS),
+    )
+
+
 def _write_back(record: SQSRecord, event: AnyEvent) -> None:
     ticket = str(event.data.ticket) if isinstance(event.data, TicketEventData) else ""
-    if ticket in _failed_tickets:
-        raise RetryLaterError(0, f"an earlier update of {ticket} in this batch is not written yet")
     run = runtime()
+    if ticket in _failed_tickets:
+        # Back with the update it waits behind: left to the queue's visibility timeout
+        # (12 minutes), it would hold the whole FIFO group — every ticket — that long.
+        _come_back_after(run, record, _failed_tickets[ticket])
+        raise RetryLaterError(
+            _failed_tickets[ticket],
+            f"an earlier update of {ticket} in this batch is not written yet",
+        )
     settings = config()
     receives = int(record.attributes.approximate_receive_count or "1")
 
@@ -202,13 +222,8 @@ def _write_back(record: SQSRecord, event: AnyEvent) -> None:
     try:
         stored = run.deduplicator.once(f"{event.source}#{event.id}", write)
     except RetryLaterError as exc:
-        _failed_tickets.add(ticket)
-        if exc.wait_seconds > 0:
-            run.sqs.change_message_visibility(
-                QueueUrl=_queue_url(record),
-                ReceiptHandle=record.receipt_handle,
-                VisibilityTimeout=min(int(exc.wait_seconds) + 1, MAX_VISIBILITY_SECONDS),
-            )
+        _failed_tickets.setdefault(ticket, exc.wait_seconds)
+        _come_back_after(run, record, exc.wait_seconds)
         # The last receive's failure was reported (write-back failed); the DLQ takes it next.
         exhausted = receives >= settings.max_receive_count
         count(metrics, Metric.WRITE_BACKS_FAILED if exhausted else Metric.WRITE_BACKS_DEFERRED)
