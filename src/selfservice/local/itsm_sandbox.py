@@ -70,6 +70,9 @@ class ItsmSandbox(LoopbackServer):
         self.state = _State()
         self.faults: dict[str, list[Fault]] = defaultdict(list)
         self.down = False
+        """While true, every request is dropped unanswered (the connection is closed)."""
+        self.refused = 0
+        """How many requests were dropped while :attr:`down` (fault-injection figures)."""
         self._lock = threading.Lock()
         self._basic = {
             "servicenow": f"{servicenow_user}:{servicenow_password}",
@@ -82,6 +85,11 @@ class ItsmSandbox(LoopbackServer):
         """Script the next answers of a route: ``servicenow``, ``jira`` or ``oauth``."""
         with self._lock:
             self.faults[route].extend(faults)
+
+    def set_password(self, system: str, user: str, password: str) -> None:
+        """Change what ``servicenow`` or ``jira`` accepts as basic auth (a rotation in the ITSM)."""
+        with self._lock:
+            self._basic[system] = f"{user}:{password}"
 
     def revoke_tokens(self) -> None:
         """Expire every OAuth token (the next call with one gets 401)."""
@@ -139,6 +147,8 @@ class ItsmSandbox(LoopbackServer):
 
             def _route(self, method: str) -> None:
                 if sandbox.down:
+                    with sandbox._lock:
+                        sandbox.refused += 1
                     self.close_connection = True
                     self.connection.close()
                     return

@@ -7,15 +7,21 @@ organizational units, and runs every function of the templates: a worker process
 SQS pollers for their event sources, an HTTP front for each HTTP API, a runner for each
 ``rate(...)`` schedule; what each function logs goes to its CloudWatch Logs group
 (``LoggingConfig.LogGroup``), as in Lambda, and to ``<workdir>/<function>.log``.
+
+Functions reach EventBridge through :class:`EventBridgeFront`, which can fail
+``PutEvents`` entries on request; the embedded AWS can be brought back after it stopped
+(:meth:`LocalPlatform.restart_embedded_aws`). Both serve the fault-injection suite.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +31,7 @@ import boto3
 
 from selfservice.local.codebuild import CodeBuildEndpoint, LocalCodeBuildClient
 from selfservice.local.deploy import Deployment, StackDeployment, deploy_platform
+from selfservice.local.eventbridge_front import EventBridgeFront
 from selfservice.local.functions import (
     FunctionWorker,
     HttpFront,
@@ -51,6 +58,21 @@ NOTIFIER_TRANSITIONS = {
 }
 
 
+class _Restoring:
+    """What an HTTP API answers while the embedded AWS is being restored."""
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        """API Gateway's 503, with the Retry-After every ITSM honours."""
+        return {
+            "statusCode": 503,
+            "headers": {"Content-Type": "application/json", "Retry-After": "5"},
+            "body": json.dumps({"message": "Service Unavailable"}),
+        }
+
+
+_RESTORING = _Restoring()
+
+
 @dataclass
 class LocalPlatform:
     """Start with :meth:`start`, stop with :meth:`stop` (or use as a context manager)."""
@@ -68,12 +90,16 @@ class LocalPlatform:
     sandbox: ItsmSandbox | None = None
     codebuild: CodeBuildEndpoint | None = None
     ssm: SsmEndpoint | None = None
+    eventbridge: EventBridgeFront | None = None
+    """The functions' EventBridge endpoint (:meth:`~EventBridgeFront.fail_entries`)."""
     workers: dict[str, FunctionWorker] = field(default_factory=dict)
     pollers: list[SqsPoller] = field(default_factory=list)
     schedules: dict[str, ScheduledRunner] = field(default_factory=dict)
     """Schedules by function logical id (``schedules[...].tick()`` runs one now)."""
     fronts: dict[str, HttpFront] = field(default_factory=dict)
     _threads: list[threading.Thread] = field(default_factory=list)
+    _secret_values: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    """Every secret's value once seeded, by (stack, logical id): what a restart restores."""
     operator: IamAuthorizer = field(
         default_factory=lambda: IamAuthorizer(
             {
@@ -137,10 +163,13 @@ class LocalPlatform:
         )
         self.sandbox = ItsmSandbox().__enter__()
         self._configure()
+        self._secret_values = self._read_secrets()
+        self.eventbridge = EventBridgeFront(self.aws.endpoint).start()
         self.ssm = SsmEndpoint(
             LocalRunCommand(self.client("ec2"), self.workdir, region=REGION), self.aws.endpoint
         ).start()
-        self._start_functions(self._start_codebuild().url)
+        self._start_codebuild()
+        self._start_functions()
         if self.serve:
             self.say(
                 f"up: webhooks at {self.fronts['WebhookApi'].url}, "
@@ -212,10 +241,52 @@ class LocalPlatform:
             self.codebuild.stop()
         if self.ssm:
             self.ssm.stop()
+        if self.eventbridge:
+            self.eventbridge.stop()
         if self.sandbox:
             self.sandbox.__exit__(None, None, None)
         if self.aws:
             self.aws.stop()
+
+    def restart_embedded_aws(self) -> float:
+        """Bring the embedded AWS back after it stopped or crashed; the seconds it took.
+
+        moto keeps its state in memory, so the new server starts empty. It listens on
+        the same port (every client keeps its endpoint); the templates are deployed again
+        (the same names); what :meth:`start` seeded is seeded again — the configurations,
+        the organization, every secret's value as it was; and a function whose
+        environment changed (a secret's ARN has a random suffix) gets a new execution
+        environment, as Lambda gives one after a configuration update. Until all that is
+        done the HTTP APIs answer 503 with ``Retry-After``: half-deployed, intake would
+        read the template's placeholder configuration and refuse deliveries for good.
+        What lived only in the old server — queued messages, the ledger, the audit trail,
+        instances — is gone; nothing outside it (the ITSM sandbox, builds) is touched.
+        """
+        began = time.monotonic()
+        routes = {name: front.routes for name, front in self.fronts.items()}
+        for front in self.fronts.values():
+            front.routes = [
+                (method, pattern, path, _RESTORING) for method, pattern, path, _ in front.routes
+            ]
+        renewed: dict[object, FunctionWorker] = {}
+        try:
+            port = self.embedded.port
+            self.embedded.stop()
+            self.aws = EmbeddedAws(port=port, log_path=self.workdir / "moto-restarted.log").start()
+            previous = self.deployed
+            self.deployment = deploy_platform(
+                load_platform(self.root / "template.yaml"), endpoint_url=self.aws.endpoint
+            )
+            self._configure()
+            self._restore_secrets()
+            self._renew_functions(previous, renewed)
+        finally:
+            for name, front in self.fronts.items():
+                front.routes = [
+                    (method, pattern, path, renewed.get(worker, worker))
+                    for method, pattern, path, worker in routes[name]
+                ]
+        return time.monotonic() - began
 
     def __enter__(self) -> LocalPlatform:
         return self.start()
@@ -270,6 +341,68 @@ class LocalPlatform:
                     ParentId=parent["OrganizationalUnit"]["Id"], Name=child
                 )
 
+    def _secret_resources(self) -> list[tuple[StackDeployment, str]]:
+        return [
+            (stack, logical)
+            for stack in self.deployed.stacks()
+            for logical, resource in stack.template.resources().items()
+            if resource.get("Type") == "AWS::SecretsManager::Secret" and logical in stack.refs
+        ]
+
+    def _read_secrets(self) -> dict[tuple[str, str], str]:
+        store = self.client("secretsmanager")
+        return {
+            (stack.name, logical): store.get_secret_value(SecretId=stack.refs[logical])[
+                "SecretString"
+            ]
+            for stack, logical in self._secret_resources()
+        }
+
+    def _restore_secrets(self) -> None:
+        """Senders keep signing with the secrets they were given: put the same values back."""
+        store = self.client("secretsmanager")
+        for stack, logical in self._secret_resources():
+            value = self._secret_values.get((stack.name, logical))
+            if value is not None:
+                store.put_secret_value(SecretId=stack.refs[logical], SecretString=value)
+
+    def _renew_functions(self, previous: Deployment, renewed: dict[object, FunctionWorker]) -> None:
+        """After a redeploy: a new environment where the configuration changed (``renewed``
+        maps each replaced worker to its successor), a fresh log stream for the others."""
+        before = {
+            spec.logical_id: stack.environments[spec.logical_id]
+            for stack in previous.stacks()
+            for spec in stack.functions
+        }
+        queue_urls = {
+            attrs["QueueName"]: attrs["QueueUrl"]
+            for stack in self.deployed.stacks()
+            for attrs in stack.attrs.values()
+            if "QueueName" in attrs
+        }
+        for poller in self.pollers:
+            poller.queue_url = queue_urls.get(poller.queue_name, poller.queue_url)
+        for stack in self.deployed.stacks():
+            for spec in stack.functions:
+                old = self.workers[spec.logical_id]
+                if stack.environments[spec.logical_id] == before.get(spec.logical_id):
+                    if old.shipper is not None:  # its log stream went with the old server
+                        with contextlib.suppress(Exception):
+                            old.shipper.logs.create_log_group(logGroupName=old.shipper.group)
+                        old.shipper.logs.create_log_stream(
+                            logGroupName=old.shipper.group, logStreamName=old.shipper.stream
+                        )
+                    continue
+                new = self._worker(stack, spec)
+                self.workers[spec.logical_id] = renewed[old] = new
+                for poller in self.pollers:
+                    if poller.worker is old:
+                        poller.worker = new
+                for runner in self.schedules.values():
+                    if runner.worker is old:
+                        runner.worker = new
+                old.stop()  # an invocation it is running finishes first
+
     def _start_codebuild(self) -> CodeBuildEndpoint:
         endpoint = self.embedded.endpoint
         project = self.stack("Provisioner").recorded["ProvisionProject"]
@@ -323,10 +456,14 @@ class LocalPlatform:
             return group
         return f"/aws/lambda/{stack.refs[spec.logical_id]}"
 
-    def _start_functions(self, codebuild_url: str) -> None:
-        base = {
+    def _function_environment(self) -> dict[str, str]:
+        """What every function gets on top of its template environment: the endpoints."""
+        if self.codebuild is None or self.eventbridge is None:
+            raise RuntimeError("the local CodeBuild and EventBridge endpoints are not started")
+        return {
             "AWS_ENDPOINT_URL": self.embedded.endpoint,
-            "AWS_ENDPOINT_URL_CODEBUILD": codebuild_url,
+            "AWS_ENDPOINT_URL_CODEBUILD": self.codebuild.url,
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": self.eventbridge.url,
             "AWS_ENDPOINT_URL_SSM": self._ssm_url,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -334,16 +471,21 @@ class LocalPlatform:
             "AWS_DEFAULT_REGION": REGION,
             "PATH": os.environ.get("PATH", ""),
         }
+
+    def _worker(self, stack: StackDeployment, spec: FunctionSpec) -> FunctionWorker:
+        return FunctionWorker(
+            spec,
+            {**stack.environments[spec.logical_id], **self._function_environment()},
+            self.workdir / f"{spec.logical_id}.log",
+            LogShipper(self.client("logs"), self._log_group(stack, spec)),
+        )
+
+    def _start_functions(self) -> None:
         sqs = self.client("sqs")
         routes: dict[tuple[str, str], list[tuple[str, str, FunctionWorker]]] = {}
         for stack in self.deployed.stacks():
             for spec in stack.functions:
-                worker = FunctionWorker(
-                    spec,
-                    {**stack.environments[spec.logical_id], **base},
-                    self.workdir / f"{spec.logical_id}.log",
-                    LogShipper(self.client("logs"), self._log_group(stack, spec)),
-                )
+                worker = self._worker(stack, spec)
                 self.workers[spec.logical_id] = worker
                 for event in spec.events.values():
                     props = event["Properties"]
