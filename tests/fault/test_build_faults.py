@@ -1,8 +1,11 @@
-"""A ticket's whole story from the record: a failed build, its retry, the write-backs —
-then a reprocessing replay of all of it, which changes nothing (idempotent consumers).
+"""Fault injection in the builds: Terraform failing mid-apply, and a CodeBuild build
+failing before Terraform runs — what the ticket shows, where the messages are, and that
+nothing was lost. Then the audit view of the same story (`selfservice status`) and a
+reprocessing replay of all of it, which changes nothing (idempotent consumers).
 
 Runs the real platform (every function, real Terraform in the local CodeBuild); the
-first build is made to fail for real (Terraform rejects an injected argument).
+first build is made to fail for real (Terraform rejects an injected argument), and a
+later one fails in PRE_BUILD (its input is missing from S3).
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ import pytest
 
 from selfservice.cli import main
 from selfservice.demo import _ledger, _post, _secret, _standard_webhook
+from selfservice.local.codebuild import BuildRun
 from selfservice.local.platform import LocalPlatform
 from selfservice.replay import plan_replay, run_replay
 from selfservice.resources import PlatformResources, resolve, trail_events
 from selfservice.status import ticket_status
+from tests.fault.support import dead_letters, servicenow_notes, settled
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.fault]
 
 TICKET = "servicenow:RITM0010042"
 MODIFY_ITEM = "Modify AWS EC2 Instance"
@@ -146,6 +151,108 @@ def test_status_shows_the_complete_history_with_the_failed_build_and_its_retry(
     assert "provisioning → failed" in shown
     assert "provisioning.failed" in shown
     assert "ticket=servicenow:RITM0010050" in shown  # the modify item acted on this instance
+
+
+def _updates(resources: PlatformResources) -> list[tuple[str, str]]:
+    """(ticket, type of the event written back) of every write-back on the bus."""
+    return [
+        (e["detail"]["subject"], e["detail"]["data"]["in_reply_to"]["type"])
+        for e in trail_events(resources)
+        if e.get("detail-type") == "selfservice.ticket.updated.v1" and "replay-name" not in e
+    ]
+
+
+def _seconds(run: BuildRun) -> float:
+    return round((run.ended_at - run.started_at).total_seconds(), 1)
+
+
+def test_terraform_failing_mid_apply_is_told_on_the_ticket_and_the_update_completes(
+    story: tuple[LocalPlatform, PlatformResources, datetime],
+    record_property: Callable[[str, object], None],
+) -> None:
+    platform, resources, _ = story
+    assert platform.codebuild is not None
+    first, retry = platform.codebuild.client.runs[:2]
+    assert (first.status, first.failed_phase) == ("FAILED", "BUILD")
+    assert any("terraform apply" in line for line in first.log)  # it failed applying
+    assert retry.status == "SUCCEEDED"
+    # What the tickets show: the failure, with the phase and the build log, then the
+    # modify item's run to completion.
+    failed = [
+        row["value"]
+        for row in platform.itsm.state.journal
+        if row["element_id"] == "9d385017c611228701d22104cc95c371"
+        and row["element"] == "work_notes"
+    ]
+    assert [note.splitlines()[0] for note in failed] == [
+        "[selfservice] Provisioning started",
+        "[selfservice] Provisioning failed",
+    ]
+    assert "the BUILD phase failed" in failed[1]
+    assert "Build log: " in failed[1]
+    assert servicenow_notes(platform, "9d385017c611228701d22104cc95c999") == [
+        "[selfservice] Provisioning started",
+        "[selfservice] Done",
+    ]
+    # Where the messages are: every build outcome consumed, every update written; the
+    # queues are empty and nothing was parked.
+    assert set(dead_letters(settled(platform)).values()) == {0}
+    story_tickets = {TICKET, "servicenow:RITM0010050"}
+    assert sorted(u for u in _updates(resources) if u[0] in story_tickets) == sorted(
+        [
+            (TICKET, "selfservice.provisioning.started.v1"),
+            (TICKET, "selfservice.provisioning.failed.v1"),
+            ("servicenow:RITM0010050", "selfservice.provisioning.started.v1"),
+            ("servicenow:RITM0010050", "selfservice.provisioning.succeeded.v1"),
+        ]
+    )
+    record_property("failed_build_seconds", _seconds(first))
+    record_property("retry_build_seconds", _seconds(retry))
+
+
+def test_a_build_that_fails_before_terraform_runs_is_told_on_the_ticket(
+    story: tuple[LocalPlatform, PlatformResources, datetime],
+    root: Path,
+    record_property: Callable[[str, object], None],
+) -> None:
+    platform, resources, _ = story
+    assert platform.codebuild is not None
+    builds = len(platform.codebuild.client.runs)
+    # The build's input is gone from S3 (a lifecycle rule, a denied bucket policy…).
+    bucket = platform.stack("Provisioner").refs["ArtifactsBucket"]
+    platform.codebuild.client.inject_fault({"TFVARS_S3_URI": f"s3://{bucket}/tfvars/missing.json"})
+    request = json.loads((root / "demo/servicenow-ec2-request.json").read_text())
+    request.update(number="RITM0010061", sys_id="d1" * 16)
+    _deliver(platform, root, request, "msg_fault_codebuild")
+    _wait_for(
+        lambda: _ledger(platform).get("servicenow:RITM0010061") == "failed",
+        "the failed build",
+        timeout=120,
+    )
+    run = platform.codebuild.client.runs[builds]
+    assert (run.status, run.failed_phase) == ("FAILED", "PRE_BUILD")
+    ran = [line for line in run.log if line.startswith("[Container] Running command")]
+    assert any("s3copy.py" in line for line in ran)  # the command that failed
+    assert not [line for line in ran if line.startswith("[Container] Running command terraform")]
+    assert len(platform.codebuild.client.runs) == builds + 1  # nothing ran it again
+    _wait_for(
+        lambda: len(servicenow_notes(platform, "d1" * 16)) == 2,
+        "the failure on the ticket",
+    )
+    notes = [
+        row["value"]
+        for row in platform.itsm.state.journal
+        if row["element_id"] == "d1" * 16 and row["element"] == "work_notes"
+    ]
+    assert notes[0].startswith("[selfservice] Provisioning started")
+    assert notes[1].startswith("[selfservice] Provisioning failed")
+    assert "the PRE_BUILD phase failed" in notes[1]
+    assert set(dead_letters(settled(platform)).values()) == {0}
+    assert [u for u in _updates(resources) if u[0] == "servicenow:RITM0010061"] == [
+        ("servicenow:RITM0010061", "selfservice.provisioning.started.v1"),
+        ("servicenow:RITM0010061", "selfservice.provisioning.failed.v1"),
+    ]
+    record_property("failed_build_seconds", _seconds(run))
 
 
 def test_a_reprocessing_replay_of_everything_changes_nothing(
