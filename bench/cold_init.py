@@ -1,19 +1,32 @@
-"""Cold init of a handler versus the floor: importing boto3 and creating the same clients.
+"""Cold init of every function versus the floor: importing boto3 and creating the same clients.
 
-Each figure is the median of fresh interpreters (interpreter start-up excluded). The
-handler's init is what Lambda's init phase runs: importing the handler module with
-tracing enabled (as in Lambda), loading its configuration, and building its adapters
-and the AWS clients they use. "The same clients" are recorded, not declared: a
-discovery run patches botocore to list every client the handler's init creates
-(including any the libraries create for themselves), and the floor creates exactly
-those. The first request (AWS stubbed, traced as Lambda traces it) is reported beside
-it, so work moved out of init would show up there.
+The functions are the templates' (``template.yaml`` and the stacks it nests, read with
+:mod:`selfservice.templates`), each started as Lambda starts it: a fresh interpreter
+whose ``sys.path`` is the function's ``CodeUri`` and layers, whose environment is the
+template's (resolved by deploying the templates into an embedded AWS, as the local
+runtime does) plus what the Lambda runtime sets, and whose AWS is that embedded AWS on
+127.0.0.1. Interpreter start-up is excluded.
+
+A function's **init** is importing its ``Handler`` module (what Lambda's init phase
+runs) and building what every handler module builds once per execution environment
+and caches — its configuration and its AWS adapters (:data:`BUILDERS`; the handlers
+build them lazily, so without this step the first request would pay for them). The
+**floor** creates exactly the clients a discovery run recorded during that init
+(botocore patched to list every client created, including any a library creates for
+itself), after ``import boto3``. Handler and floor runs alternate, so drift affects
+both alike; each figure is a median.
+
+**Peak memory** is the interpreter's peak resident set size (``VmHWM``) right
+after init, the part of a function's memory its code decides; the in-service figure
+(after serving the burst) comes from :mod:`bench.burst`.
 
 The environment is Lambda's as far as the libraries can tell: both Powertools' Tracer
 and the X-Ray SDK recognise Lambda by ``LAMBDA_TASK_ROOT`` (which the runtime always
 sets). Without it the Tracer disables itself and the X-Ray SDK prepares centralized
 sampling (two X-Ray clients, each in a new botocore session) that a function in
-Lambda never builds — a different, slower init than the one deployed.
+Lambda never builds — a different, slower init than the one deployed. Nothing of the
+benchmark's own environment is inherited (``POWERTOOLS_TRACE_DISABLED`` set by the warm
+benchmark would silently switch the tracer off).
 """
 
 from __future__ import annotations
@@ -22,47 +35,55 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bench.common import ROOT, median
+from selfservice.local.deploy import deploy_platform
+from selfservice.local.moto_server import EmbeddedAws
+from selfservice.templates import FunctionSpec, load_platform
 
-ENVIRONMENT = {
+BUILDERS = ("config", "adapters", "runtime", "index")
+"""What handler modules build once per execution environment (each cached, no arguments);
+a module defines ``config`` and the builder of its adapters under one of the others."""
+
+INTAKE_FUNCTION = "WebhookFunction"
+
+LAMBDA_RUNTIME = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_LAMBDA_FUNCTION_NAME": "bench",
-    # Set by the Lambda runtime (the function's code); what Powertools' Tracer and the
-    # X-Ray SDK check to know they run in Lambda (tracer enabled, Lambda sampling).
-    "LAMBDA_TASK_ROOT": str(ROOT / "services/intake"),
     "AWS_EC2_METADATA_DISABLED": "true",
-    "POWERTOOLS_SERVICE_NAME": "intake",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "POWERTOOLS_METRICS_NAMESPACE": "selfservice",
-    "EVENT_BUS_NAME": "selfservice-bus",
-    "IDEMPOTENCY_TABLE_NAME": "intake-idempotency",
-    "INTAKE_CONFIG_PARAMETER": "/selfservice/intake/config",
-    "SERVICENOW_HMAC_SECRET_ID": "sn-hmac",
-    "SERVICENOW_BASIC_AUTH_SECRET_ID": "sn-basic",
-    "JIRA_WEBHOOK_SECRET_ID": "jira-webhook",
-    "JIRA_AUTOMATION_TOKEN_SECRET_ID": "jira-token",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
 }
+"""What the Lambda runtime sets besides the function's own variables (function name and
+task root are per function; credentials are placeholders the embedded AWS accepts)."""
 
-# Lambda's init phase for WebhookFunction: import, configuration, and the adapters
-# with every AWS client they use.
-HANDLER_INIT = """
-from intake.handlers import webhook
-webhook.config()
-webhook.adapters()
+INIT = """
+import importlib
+module = importlib.import_module({module!r})
+for name in {builders!r}:
+    builder = getattr(module, name, None)
+    if callable(builder) and not isinstance(builder, type):
+        builder()
 """
 
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 """A sampled invocation: the first request records its trace as it would in Lambda."""
 
 FIRST_REQUEST = """
-import json, os, sys
+import os, sys
 sys.path.insert(0, {root!r})
 from bench.intake_warm import stub_handler, signed_events
+from intake.handlers import webhook
+class Context:
+    function_name = 'bench'; memory_limit_in_mb = 512; aws_request_id = 'r'
+    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:bench'
+    def get_remaining_time_in_millis(self): return 30000
 events = signed_events(1)
 stub_handler()
 # The runtime sets each invocation's trace header before calling the handler.
@@ -70,7 +91,7 @@ os.environ["_X_AMZN_TRACE_ID"] = {trace_header!r}
 devnull = os.open(os.devnull, os.O_WRONLY); saved = os.dup(1); os.dup2(devnull, 1)
 t = time.perf_counter()
 response = webhook.lambda_handler(events[0], Context())
-first = time.perf_counter() - t
+extra["first"] = time.perf_counter() - t
 os.dup2(saved, 1)
 assert response["statusCode"] == 202, response
 """
@@ -80,9 +101,14 @@ import time
 t0 = time.perf_counter()
 {body}
 elapsed = time.perf_counter() - t0
-{after}
 import json
-print("RESULT " + json.dumps({{"seconds": elapsed{extra}}}))
+# Peak RSS of this process image: VmHWM. (ru_maxrss would not do: Linux carries it
+# across exec, so a child started from a large parent reports the parent's peak.)
+with open("/proc/self/status") as status:
+    hwm = next(line for line in status if line.startswith("VmHWM:"))
+extra = {{"max_rss_kib": int(hwm.split()[1])}}
+{after}
+print("RESULT " + json.dumps({{"seconds": elapsed, **extra}}))
 """
 
 DISCOVER = """
@@ -99,69 +125,135 @@ print("RESULT " + json.dumps(created))
 
 
 @dataclass(frozen=True)
-class ColdInit:
-    """Medians in milliseconds and the clients the handler's init creates."""
+class FunctionInit:
+    """One function's medians (milliseconds, MiB) and the clients its init creates."""
 
+    function: str
+    template: str
     clients: list[str]
+    init_ms: float
     floor_ms: float
-    handler_ms: float
-    first_request_ms: float
+    init_rss_mib: float
+    floor_rss_mib: float
     runs: int
+    first_request_ms: float | None = None
+    """Intake only: one traced delivery right after init, AWS stubbed in memory."""
 
     @property
     def ratio(self) -> float:
-        """Handler init over the floor."""
-        return self.handler_ms / self.floor_ms
+        """Init over the floor."""
+        return self.init_ms / self.floor_ms
 
 
-def _run(code: str) -> object:
-    # The function's code and the contracts layer of this checkout (in Lambda: /var/task
-    # and /opt/python), ahead of whatever an editable install points at.
-    path = os.pathsep.join(str(ROOT / part) for part in ("services/intake", "schemas"))
-    env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": path}
-    completed = subprocess.run(  # noqa: S603 - our interpreter, our code
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    line = next(x for x in completed.stdout.splitlines() if x.startswith("RESULT "))
-    return json.loads(line.removeprefix("RESULT "))
+@dataclass(frozen=True)
+class ColdInit:
+    """Every function of the templates, in template order."""
+
+    functions: list[FunctionInit]
+    runs: int
+
+    def function(self, logical_id: str) -> FunctionInit:
+        """One function's figures."""
+        return next(f for f in self.functions if f.function == logical_id)
 
 
-def measure(runs: int = 15) -> ColdInit:
-    """Alternate floor and handler runs so drift affects both alike."""
-    clients = _run(DISCOVER.format(body=HANDLER_INIT))
-    assert isinstance(clients, list)
-    floor_body = "import boto3\nsession = boto3.session.Session()\n" + "".join(
+def floor_code(clients: list[str]) -> str:
+    """The floor: import boto3, one session, the recorded clients in the recorded order."""
+    return "import boto3\nsession = boto3.session.Session()\n" + "".join(
         f"session.client({name!r})\n" for name in clients
     )
-    context = (
-        "class Context:\n"
-        "    function_name = 'bench'; memory_limit_in_mb = 512; aws_request_id = 'r'\n"
-        "    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:bench'\n"
-        "    def get_remaining_time_in_millis(self): return 30000\n"
-    )
-    floors, handlers, firsts = [], [], []
-    for _ in range(runs):
-        floor = _run(TIMED.format(body=floor_body, after="", extra=""))
-        handler = _run(
-            TIMED.format(
-                body=HANDLER_INIT,
-                after=context + FIRST_REQUEST.format(root=str(ROOT), trace_header=TRACE_HEADER),
-                extra=', "first": first',
-            )
+
+
+def init_code(module: str) -> str:
+    """A function's init: import the handler module, then run its builders."""
+    return INIT.format(module=module, builders=BUILDERS)
+
+
+def parse_result(stdout: str) -> Any:
+    """The JSON after the ``RESULT `` marker (the last such line: libraries may print)."""
+    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+    if not lines:
+        raise ValueError("the run printed no RESULT line")
+    return json.loads(lines[-1].removeprefix("RESULT "))
+
+
+def function_environment(
+    spec: FunctionSpec, template_environment: dict[str, str], endpoint: str
+) -> dict[str, str]:
+    """The whole environment of a function's fresh interpreter (nothing inherited)."""
+    path = os.pathsep.join([*(str(p) for p in spec.import_paths), sysconfig.get_paths()["purelib"]])
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": path,
+        **LAMBDA_RUNTIME,
+        "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
+        "LAMBDA_TASK_ROOT": str(spec.code_uri),
+        "AWS_ENDPOINT_URL": endpoint,
+        **template_environment,
+    }
+
+
+def _runner(environment: dict[str, str]) -> Callable[[str], Any]:
+    def run(code: str) -> Any:
+        completed = subprocess.run(  # noqa: S603 - our interpreter, our code
+            [sys.executable, "-S", "-c", code],
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=ROOT,
         )
-        assert isinstance(floor, dict) and isinstance(handler, dict)
-        floors.append(floor["seconds"] * 1000)
-        handlers.append(handler["seconds"] * 1000)
-        firsts.append(handler["first"] * 1000)
-    return ColdInit(
-        clients=sorted(clients),
-        floor_ms=median(floors),
-        handler_ms=median(handlers),
-        first_request_ms=median(firsts),
+        if completed.returncode != 0:
+            raise RuntimeError(f"cold-init run failed:\n{completed.stderr[-3000:]}")
+        return parse_result(completed.stdout)
+
+    return run
+
+
+def _measure_function(spec: FunctionSpec, environment: dict[str, str], runs: int) -> FunctionInit:
+    run = _runner(environment)
+    body = init_code(spec.handler_module)
+    clients = run(DISCOVER.format(body=body))
+    assert isinstance(clients, list)
+    after = ""
+    if spec.logical_id == INTAKE_FUNCTION:
+        after = FIRST_REQUEST.format(root=str(ROOT), trace_header=TRACE_HEADER)
+    floors, inits, firsts = [], [], []
+    for _ in range(runs):
+        floors.append(run(TIMED.format(body=floor_code(clients), after="")))
+        inits.append(run(TIMED.format(body=body, after=after)))
+        if after:
+            firsts.append(inits[-1]["first"] * 1000)
+    return FunctionInit(
+        function=spec.logical_id,
+        template=spec.template.name,
+        clients=clients,
+        init_ms=median([r["seconds"] * 1000 for r in inits]),
+        floor_ms=median([r["seconds"] * 1000 for r in floors]),
+        init_rss_mib=median([r["max_rss_kib"] / 1024 for r in inits]),
+        floor_rss_mib=median([r["max_rss_kib"] / 1024 for r in floors]),
         runs=runs,
+        first_request_ms=median(firsts) if firsts else None,
     )
+
+
+def measure(runs: int = 7, say: Callable[[str], None] = print) -> ColdInit:
+    """Every function of the templates, one after another."""
+    with EmbeddedAws() as aws:
+        deployment = deploy_platform(
+            load_platform(ROOT / "template.yaml"), endpoint_url=aws.endpoint
+        )
+        results = []
+        for stack in deployment.stacks():
+            for spec in stack.functions:
+                environment = function_environment(
+                    spec, stack.environments[spec.logical_id], aws.endpoint
+                )
+                result = _measure_function(spec, environment, runs)
+                say(
+                    f"  {result.function}: init {result.init_ms:.0f} ms vs floor "
+                    f"{result.floor_ms:.0f} ms = {result.ratio:.2f}x, "
+                    f"{result.init_rss_mib:.0f} MiB"
+                )
+                results.append(result)
+    return ColdInit(results, runs)

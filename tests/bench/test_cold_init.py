@@ -1,0 +1,53 @@
+"""The cold-init benchmark's helpers: what it runs and parses decides the published figures.
+
+No timing here: speed targets live only in bench/ (``make bench``).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from bench import cold_init
+from selfservice.templates import FunctionSpec
+from tests.conftest import platform_functions
+
+
+def test_the_result_line_is_the_last_marked_one() -> None:
+    out = 'noise\nRESULT {"seconds": 1}\nlibrary chatter\nRESULT {"seconds": 2}\n'
+    assert cold_init.parse_result(out) == {"seconds": 2}
+    with pytest.raises(ValueError, match="no RESULT line"):
+        cold_init.parse_result("nothing\n")
+
+
+def test_the_floor_creates_each_recorded_client_in_order() -> None:
+    code = cold_init.floor_code(["dynamodb", "events", "dynamodb"])
+    assert code.splitlines() == [
+        "import boto3",
+        "session = boto3.session.Session()",
+        "session.client('dynamodb')",
+        "session.client('events')",
+        "session.client('dynamodb')",
+    ]
+
+
+@pytest.mark.parametrize("fn", platform_functions(), ids=lambda fn: fn.logical_id)
+def test_every_handler_module_has_the_builders_cold_init_runs(fn: FunctionSpec) -> None:
+    # Cold init calls the builders by name; a function building its clients under
+    # another name would be measured without them (a flattering, wrong figure).
+    module = importlib.import_module(fn.handler_module)
+    found = [name for name in cold_init.BUILDERS if callable(getattr(module, name, None))]
+    assert found[0] == "config", fn.logical_id
+    assert len(found) >= 2, f"{fn.logical_id} builds no adapters under {cold_init.BUILDERS}"
+
+
+def test_a_function_environment_is_the_templates_plus_the_runtimes_only() -> None:
+    (spec,) = [fn for fn in platform_functions() if fn.logical_id == "WebhookFunction"]
+    environment = cold_init.function_environment(
+        spec, {"EVENT_BUS_NAME": "bus"}, "http://127.0.0.1:1"
+    )
+    assert environment["EVENT_BUS_NAME"] == "bus"
+    assert environment["LAMBDA_TASK_ROOT"] == str(spec.code_uri)
+    assert environment["PYTHONPATH"].split(":")[0] == str(spec.code_uri)
+    assert "POWERTOOLS_TRACE_DISABLED" not in environment
