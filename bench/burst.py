@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -217,13 +218,28 @@ def _deliver(
     return answers, started
 
 
+def _embedded_aws_answers(endpoint: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=5):  # noqa: S310 - loopback
+            return True
+    except OSError:
+        return False
+
+
 def _wait(
-    condition: Callable[[], bool], deadline: float, what: str, *, interval: float = 0.25
+    platform: LocalPlatform, condition: Callable[[], bool], deadline: float, what: str
 ) -> None:
+    checked = time.monotonic()
     while not condition():
         if time.monotonic() > deadline:
             raise TimeoutError(what)
-        time.sleep(interval)
+        if time.monotonic() - checked > 5:
+            checked = time.monotonic()
+            # Fail now rather than at the deadline when the embedded AWS is gone (another
+            # session's `pkill -f selfservice.local.moto_server` stops ours too).
+            if not _embedded_aws_answers(platform.embedded.endpoint):
+                raise RuntimeError(f"the embedded AWS stopped answering; {what}")
+        time.sleep(0.25)
 
 
 def measure(
@@ -241,6 +257,7 @@ def measure(
             wanted = {sys_id(n) for n in range(tickets)}
             deadline = time.monotonic() + timeout_seconds
             _wait(
+                platform,
                 lambda: len(completion_times(list(platform.itsm.state.journal), wanted)) >= tickets,
                 deadline,
                 "not every ticket was written back",
@@ -282,7 +299,7 @@ def measure(
                 terraform_median_seconds=median(
                     [(r.ended_at - r.started_at).total_seconds() for r in runs]
                 ),
-                build_concurrency=int(getattr(codebuild, "build_concurrency", 1)),
+                build_concurrency=platform.codebuild.concurrency,
                 peak_rss_mib=memory,
                 invocations=dict(invocations),
             )

@@ -28,6 +28,14 @@ def machine() -> str:
     )
 
 
+def load_average() -> float:
+    """The one-minute load average (0 where the system does not report it)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return 0.0
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)

@@ -6,7 +6,7 @@ import sys
 from datetime import UTC, datetime
 
 from bench import burst, cold_init, intake_warm, local_runtime, notifier, provisioner_start
-from bench.common import ROOT, machine
+from bench.common import ROOT, load_average, machine
 
 WARM_TARGET_MS = 5.0
 COLD_TARGET_RATIO = 1.3
@@ -39,14 +39,13 @@ def _client_lines(cold: cold_init.ColdInit) -> str:
 
 
 def _invocation_summary(storm: burst.BurstFigures) -> str:
-    return (
-        ", ".join(f"{name} {count:,}" for name, count in sorted(storm.invocations.items()))
-        + " invocations"
-    )
+    return ", ".join(f"{name} {count:,}" for name, count in sorted(storm.invocations.items()))
 
 
 def main() -> int:
     """Measure, print, and write the document; exit 0 (figures are reported, not gated)."""
+    started = datetime.now(UTC)
+    load_at_start = load_average()
     print("intake warm path …", flush=True)
     warm = intake_warm.measure()
     print(f"  median {warm.median_ms:.3f} ms, p99 {warm.p99_ms:.3f} ms", flush=True)
@@ -85,8 +84,11 @@ def main() -> int:
 
 <!-- Written by `make bench` (bench/run.py). Do not edit the figures by hand. -->
 
-Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on: {machine()}.
-Reproduce with `make bench` from a fresh clone.
+Measured {started:%Y-%m-%d %H:%M} UTC on: {machine()}.
+One-minute load average when the run started and ended: {load_at_start:.1f} and
+{load_average():.1f} (anything else running on the machine slows every figure below).
+Reproduce with `make bench` from a fresh clone (this run took
+{(datetime.now(UTC) - started).total_seconds() / 60:.0f} min).
 
 ## Intake
 
@@ -158,7 +160,9 @@ How they are measured (`bench/cold_init.py`; medians of {cold.runs} runs per fun
   of the init above. (`ru_maxrss` would not do: Linux carries it across `exec`, so a
   child started from the benchmark reports the benchmark's own peak.)
 - **Peak RSS in service**: `VmHWM` of each function's execution environment (its worker
-  process in the local runtime) after [the burst](#burst-through-the-local-runtime) —
+  process in the local runtime) after [the burst](#burst-through-the-local-runtime),
+  then one run of each schedule and the ops API's sample command (a real command on an
+  eligible instance), so every function has served: invocations
   {_invocation_summary(storm)}.
   Figures in MiB; Lambda's memory setting is in MiB as well.
 
@@ -207,12 +211,12 @@ state change is put on the bus and ends when the ITSM sandbox receives the "fini
 successfully" work note.
 
 Where the time goes (profiled while writing this page): each leg crosses two or three
-SQS queues, and each crossing waits for a poller's long poll (1 s) and, on the
-provisioner's queues, the template's `MaximumBatchingWindowInSeconds: 1`, which the
-local pollers honour as Lambda does. Delivery on the embedded AWS is bounded by moto's
-SQS `SendMessage`, which computes every queue attribute, including counts that scan
-the whole queue, on each send (cost grows with the queue's depth); the undrained
-queue of this benchmark is its worst case.
+SQS queues, and each crossing waits for a poller's long poll (1 s) on the embedded AWS.
+Two costs found earlier are gone: the provisioner's queues no longer have a batching
+window (`MaximumBatchingWindowInSeconds: 1` added up to a second to each leg), and
+moto's `SendMessage` no longer reads the clock once per message already queued (its
+cost grew with the queue's depth; the undrained queue of the delivery figure was its
+worst case).
 
 ## Burst through the local runtime
 
@@ -229,7 +233,7 @@ queue of this benchmark is its worst case.
 | time until the last StartBuild | {storm.start_build_seconds:,.1f} s | | |
 | time until every ticket is written back | {storm.written_back_seconds:,.0f} s | | |
 | one build (buildspec: install check, tfvars download, init, plan, apply, outputs upload), median | {storm.terraform_median_seconds:.1f} s | | |
-| builds run at once by the local CodeBuild | {storm.build_concurrency} | | |
+| builds run at once by the local CodeBuild (default: the project's `ConcurrentBuildLimit`, capped at the machine's cores, at least 2) | {storm.build_concurrency} | | |
 
 How it is measured (`bench/burst.py`): {storm.tickets} distinct ServiceNow tickets (the
 demo's request, approved, `dev`, so no approval step), each sent {storm.copies} times
@@ -239,7 +243,7 @@ the same webhook id and body, as a sender's retry does. Times are counted from t
 first delivery sent. Provisioning requests are the builds the local CodeBuild was asked
 for, deduplicated as CodeBuild does by the provisioner's idempotency token; a ticket
 is written back when the ITSM sandbox receives its terminal "finished successfully"
-work note (with the resolved state). The local runtime runs one execution environment
+work note. The local runtime runs one execution environment
 per function, so concurrent deliveries queue at the webhook function rather than race
 inside it.
 
