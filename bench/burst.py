@@ -218,6 +218,10 @@ def _deliver(
     return answers, started
 
 
+class EmbeddedAwsStoppedError(RuntimeError):
+    """The embedded AWS stopped answering mid-run; the run's figures are void."""
+
+
 def _embedded_aws_answers(endpoint: str) -> bool:
     try:
         with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=5):  # noqa: S310 - loopback
@@ -238,7 +242,7 @@ def _wait(
             # Fail now rather than at the deadline when the embedded AWS is gone (another
             # session's `pkill -f selfservice.local.moto_server` stops ours too).
             if not _embedded_aws_answers(platform.embedded.endpoint):
-                raise RuntimeError(f"the embedded AWS stopped answering; {what}")
+                raise EmbeddedAwsStoppedError(f"the embedded AWS stopped answering; {what}")
         time.sleep(0.25)
 
 
