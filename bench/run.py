@@ -238,7 +238,7 @@ worst case).
 | time to accept every delivery | {storm.accept_seconds:,.1f} s | | |
 | time until the last StartBuild | {storm.start_build_seconds:,.1f} s | | |
 | time until every ticket is written back | {storm.written_back_seconds:,.0f} s | | |
-| one build (buildspec: install check, tfvars download, init, plan, apply, outputs upload), median | {storm.terraform_median_seconds:.1f} s | | |
+| one build (the whole buildspec: install checks, tfvars download, init, apply, outputs upload), median | {storm.terraform_median_seconds:.1f} s | | |
 | builds run at once by the local CodeBuild (default: the project's `ConcurrentBuildLimit`, capped at the machine's cores, at least 2) | {storm.build_concurrency} | | |
 
 How it is measured (`bench/burst.py`): {storm.tickets} distinct ServiceNow tickets (the
