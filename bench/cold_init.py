@@ -38,7 +38,7 @@ import sys
 import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from bench.common import ROOT, median
 from selfservice.local.deploy import deploy_platform
@@ -50,6 +50,7 @@ BUILDERS = ("config", "adapters", "runtime", "index")
 a module defines ``config`` and the builder of its adapters under one of the others."""
 
 INTAKE_FUNCTION = "WebhookFunction"
+INTAKE_MODULE = "intake.handlers.webhook"
 
 LAMBDA_RUNTIME = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -125,6 +126,106 @@ print("RESULT " + json.dumps(created))
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One step of an init, timed on its own; ``kind`` says whose cost it is."""
+
+    label: str
+    code: str
+    kind: Literal["floor", "library", "platform"]
+
+
+INTAKE_STAGES = (
+    Stage("import boto3", "import boto3", "floor"),
+    Stage("pydantic", "from pydantic import BaseModel, Field, TypeAdapter", "library"),
+    Stage(
+        "X-Ray SDK (what Powertools' Tracer loads when it is enabled)",
+        "import aws_xray_sdk.core",
+        "library",
+    ),
+    Stage(
+        "Powertools: Logger, Metrics, Tracer",
+        "from aws_lambda_powertools import Logger, Metrics, Tracer",
+        "library",
+    ),
+    Stage(
+        "Powertools: event handler (HTTP API resolver)",
+        "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver",
+        "library",
+    ),
+    Stage(
+        "Powertools: parameters (SSM, Secrets Manager)",
+        "from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider",
+        "library",
+    ),
+    Stage(
+        "CloudEvents SDK",
+        "from cloudevents.core.v1.event import CloudEvent\n"
+        "from cloudevents.core.formats.json import JSONFormat",
+        "library",
+    ),
+    Stage(
+        "the platform's contracts (`selfservice_contracts`)",
+        "import selfservice_contracts.events, selfservice_contracts.publisher, "
+        "selfservice_contracts.dedupe, selfservice_contracts.observability",
+        "platform",
+    ),
+    Stage(
+        "intake's own modules (settings, normalizers, policy, the handler module and its "
+        "Logger, Metrics, Tracer and resolver)",
+        f"import {INTAKE_MODULE} as handler",
+        "platform",
+    ),
+    Stage(
+        "building configuration and adapters: the session and its 4 clients (the floor's "
+        "second half), the Tracer's botocore patch, the parameter providers",
+        "handler.config()\nhandler.adapters()",
+        "platform",
+    ),
+)
+"""Intake's init in the order its imports happen, each library before the code using it,
+so each stage is charged only for what it adds."""
+
+STAGED = """
+import json, time
+marks = [time.perf_counter()]
+{body}
+print("RESULT " + json.dumps([b - a for a, b in zip(marks, marks[1:])]))
+"""
+
+
+def staged_code(stages: tuple[Stage, ...]) -> str:
+    """One interpreter running every stage in order, marking the clock after each."""
+    body = "".join(f"{stage.code}\nmarks.append(time.perf_counter())\n" for stage in stages)
+    return STAGED.format(body=body)
+
+
+@dataclass(frozen=True)
+class StageTime:
+    """A stage's median over the runs."""
+
+    stage: Stage
+    ms: float
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Where intake's cold init goes, against its floor."""
+
+    stages: list[StageTime]
+    floor_ms: float
+    runs: int
+
+    def total(self, kind: str) -> float:
+        """The stages of one kind, summed."""
+        return sum(s.ms for s in self.stages if s.stage.kind == kind)
+
+    @property
+    def libraries_ratio(self) -> float:
+        """The floor plus only the required libraries, over the floor."""
+        return (self.floor_ms + self.total("library")) / self.floor_ms
+
+
+@dataclass(frozen=True)
 class FunctionInit:
     """One function's medians (milliseconds, MiB) and the clients its init creates."""
 
@@ -151,6 +252,7 @@ class ColdInit:
 
     functions: list[FunctionInit]
     runs: int
+    intake_stages: Breakdown
 
     def function(self, logical_id: str) -> FunctionInit:
         """One function's figures."""
@@ -237,6 +339,22 @@ def _measure_function(spec: FunctionSpec, environment: dict[str, str], runs: int
     )
 
 
+def breakdown(
+    spec: FunctionSpec, environment: dict[str, str], floor_ms: float, runs: int
+) -> Breakdown:
+    """Intake's init stage by stage (medians of ``runs`` fresh interpreters)."""
+    run = _runner(environment)
+    results = [run(staged_code(INTAKE_STAGES)) for _ in range(runs)]
+    return Breakdown(
+        stages=[
+            StageTime(stage, median([r[i] * 1000 for r in results]))
+            for i, stage in enumerate(INTAKE_STAGES)
+        ],
+        floor_ms=floor_ms,
+        runs=runs,
+    )
+
+
 def measure(runs: int = 7, say: Callable[[str], None] = print) -> ColdInit:
     """Every function of the templates, one after another."""
     with EmbeddedAws() as aws:
@@ -244,6 +362,7 @@ def measure(runs: int = 7, say: Callable[[str], None] = print) -> ColdInit:
             load_platform(ROOT / "template.yaml"), endpoint_url=aws.endpoint
         )
         results = []
+        stages: Breakdown | None = None
         for stack in deployment.stacks():
             for spec in stack.functions:
                 environment = function_environment(
@@ -256,4 +375,12 @@ def measure(runs: int = 7, say: Callable[[str], None] = print) -> ColdInit:
                     f"{result.init_rss_mib:.0f} MiB"
                 )
                 results.append(result)
-    return ColdInit(results, runs)
+                if spec.logical_id == INTAKE_FUNCTION:
+                    stages = breakdown(spec, environment, result.floor_ms, runs)
+                    say(
+                        f"  {spec.logical_id}: the required libraries alone take the floor "
+                        f"to {stages.libraries_ratio:.2f}x"
+                    )
+    if stages is None:
+        raise RuntimeError(f"the templates define no {INTAKE_FUNCTION}")
+    return ColdInit(results, runs, stages)

@@ -30,7 +30,7 @@ from selfservice.local.moto_server import EmbeddedAws
 from selfservice.local.platform import LocalPlatform
 
 DELIVERY_EVENTS = 1000
-TICKETS = 3
+TICKETS = 5
 QUIET_SECONDS = 3.0
 
 
@@ -119,9 +119,10 @@ def _webhook(platform: LocalPlatform, number: int) -> tuple[str, float]:
 def orchestration() -> tuple[list[float], list[float]]:
     """Both legs, per ticket, in milliseconds (tickets one after another)."""
     first, second = [], []
-    with LocalPlatform(
-        ROOT, Path(tempfile.mkdtemp(prefix="bench-local-")), say=lambda _: None
-    ) as platform:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-local-") as workdir,
+        LocalPlatform(ROOT, Path(workdir), say=lambda _: None) as platform,
+    ):
         assert platform.codebuild is not None
         client = platform.codebuild.client
         for number in range(TICKETS):

@@ -34,6 +34,14 @@ def _cold_rows(cold: cold_init.ColdInit, in_service: dict[str, float]) -> str:
     return "\n".join(rows)
 
 
+def _stage_rows(stages: cold_init.Breakdown) -> str:
+    return "\n".join(f"| {s.stage.label} | {s.stage.kind} | {s.ms:.0f} ms |" for s in stages.stages)
+
+
+def _stage(stages: cold_init.Breakdown, label: str) -> float:
+    return next(s.ms for s in stages.stages if s.stage.label == label)
+
+
 def _client_lines(cold: cold_init.ColdInit) -> str:
     return "\n".join(f"  - {f.function}: {', '.join(f.clients) or 'none'}" for f in cold.functions)
 
@@ -120,21 +128,33 @@ How they are measured:
 - **First request**: one sampled, traced delivery through the handler right after init,
   AWS stubbed in memory; it shows whether work was merely moved out of init.
 
-Where the cold-init time goes (per-stage timing of one init, profiled once while
-writing this page, not re-measured by `make bench`): every
-library component used to create its own boto3 session, each re-reading botocore's
-endpoint data (~22 ms a time) — intake now shares one session for all its clients
-(−150 ms), and in Lambda the X-Ray SDK samples locally and creates no clients. What
-remains above the floor (~200 ms) is import and definition cost that the first request
-needs anyway: pydantic itself (~65 ms), Powertools (~50 ms, ~35 of them the event
-handler package, which imports every resolver and every event data class), the X-Ray
-SDK and its botocore patch (~20 ms), and the platform's own modules (~70 ms: the
-contracts ~30, intake's settings ~17, the ServiceNow and Jira payload models ~18),
-about 20 ms of which is compiling their source (Lambda's /var/task is read-only and
-the build ships no bytecode). Parse-only code (the Powertools parser models, the
-event-union validator) is no longer imported by producers, contract models are
-compiled on first use, and model annotations are no longer postponed (pydantic would
-re-evaluate each one from its string).
+Where intake's cold init goes, stage by stage (`bench/cold_init.py`, medians of
+{cold.intake_stages.runs} fresh interpreters with the function's environment; a stage is charged
+only for what it adds, libraries before the code using them):
+
+| stage | whose cost | median |
+|---|---|---|
+{_stage_rows(cold.intake_stages)}
+| **the floor** (separate runs: `import boto3` + the same 4 clients) | floor | {cold.intake_stages.floor_ms:.0f} ms |
+| **the required libraries' stages, summed** | library | {cold.intake_stages.total("library"):.0f} ms |
+
+**Why 1.3× is out of reach:** the libraries this project is required to use (pydantic,
+Powertools, the X-Ray SDK, the CloudEvents SDK), merely imported, take the floor to
+**{cold.intake_stages.libraries_ratio:.2f}×** before a line of the platform's own code runs —
+pydantic's import alone is {_stage(cold.intake_stages, "pydantic"):.0f} ms of the
+{COLD_TARGET_RATIO - 1:.0%} budget ({(COLD_TARGET_RATIO - 1) * cold.intake_stages.floor_ms:.0f} ms).
+Meeting the target would mean dropping a required library (issue 3 is blocked on that
+decision). The platform's own share is the `platform` rows less the clients the floor
+also creates: the contracts and intake's modules, model definitions for the most part.
+
+What was already cut: every library component used to create its own boto3 session,
+each re-reading botocore's endpoint data (~22 ms a time) — intake shares one session
+for all its clients (−150 ms), and in Lambda the X-Ray SDK samples locally and creates
+no clients. Parse-only code (the Powertools parser models, the event-union validator)
+is not imported by producers, contract models are compiled on first use, model
+annotations are not postponed (pydantic would re-evaluate each one from its string),
+and `PYDANTIC_DISABLE_PLUGINS` stops pydantic scanning every installed distribution
+for plugins at the first model.
 
 ## Cold init and memory, every function
 
@@ -216,13 +236,18 @@ ends when the local CodeBuild receives StartBuild, the second starts when the bu
 state change is put on the bus and ends when the ITSM sandbox receives the "finished
 successfully" work note.
 
-Where the time goes (profiled while writing this page): each leg crosses two or three
-SQS queues, and each crossing waits for a poller's long poll (1 s) on the embedded AWS.
-Two costs found earlier are gone: the provisioner's queues no longer have a batching
-window (`MaximumBatchingWindowInSeconds: 1` added up to a second to each leg), and
-moto's `SendMessage` no longer reads the clock once per message already queued (its
-cost grew with the queue's depth; the undrained queue of the delivery figure was its
-worst case).
+Where the time goes (traced once while writing this page, not re-measured): each leg
+is a chain of sequential calls to the embedded AWS over loopback HTTP — on the first,
+intake's idempotency record and PutEvents, the rule's delivery to SQS, the
+provisioner's ledger reads and writes, the tfvars document and StartBuild; on the
+second, the ledger update, PutEvents, SQS, the notifier's deduplication record and
+the HTTP write to the ITSM — 2–20 ms each depending on the machine's load. A poller's
+long poll returns as soon as a message arrives, so a queue crossing costs a round trip,
+not the poll's wait. The first ticket also pays every function's cold start, which is
+why the figure is a median. Two costs found earlier are gone: the provisioner's queues
+no longer have a batching window (`MaximumBatchingWindowInSeconds: 1` added up to a
+second to each leg), and moto's `SendMessage` no longer reads the clock once per
+message already queued (its cost grew with the queue's depth).
 
 ## Burst through the local runtime
 

@@ -5,7 +5,10 @@ No timing here: speed targets live only in bench/ (``make bench``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
+from typing import Literal
 
 import pytest
 
@@ -51,3 +54,43 @@ def test_a_function_environment_is_the_templates_plus_the_runtimes_only() -> Non
     assert environment["LAMBDA_TASK_ROOT"] == str(spec.code_uri)
     assert environment["PYTHONPATH"].split(":")[0] == str(spec.code_uri)
     assert "POWERTOOLS_TRACE_DISABLED" not in environment
+
+
+def test_the_intake_breakdown_ends_with_the_whole_init_the_bench_times() -> None:
+    # The stages must add up to the init measured in the table: the handler module
+    # imported and every builder cold init runs, called.
+    (spec,) = [fn for fn in platform_functions() if fn.logical_id == cold_init.INTAKE_FUNCTION]
+    assert spec.handler_module == cold_init.INTAKE_MODULE
+    module = importlib.import_module(spec.handler_module)
+    builders = [name for name in cold_init.BUILDERS if callable(getattr(module, name, None))]
+    code = "\n".join(stage.code for stage in cold_init.INTAKE_STAGES)
+    assert f"import {spec.handler_module} as handler" in code
+    assert [f"handler.{name}()" for name in builders] == cold_init.INTAKE_STAGES[-1].code.split()
+    assert {stage.kind for stage in cold_init.INTAKE_STAGES} == {"floor", "library", "platform"}
+
+
+def test_the_staged_run_reports_one_duration_per_stage() -> None:
+    stages = (
+        cold_init.Stage("a", "x = 1", "floor"),
+        cold_init.Stage("b", "import json\ny = 2", "library"),
+    )
+    namespace: dict[str, object] = {}
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        exec(cold_init.staged_code(stages), namespace)  # noqa: S102 - our generated code
+    durations = cold_init.parse_result(out.getvalue())
+    assert len(durations) == 2
+    assert all(d >= 0 for d in durations)
+    assert namespace["y"] == 2
+
+
+def test_the_breakdown_charges_each_kind_separately() -> None:
+    def stage(kind: Literal["floor", "library", "platform"], ms: float) -> cold_init.StageTime:
+        return cold_init.StageTime(cold_init.Stage(kind, "", kind), ms)
+
+    b = cold_init.Breakdown(
+        [stage("floor", 100), stage("library", 30), stage("library", 20), stage("platform", 7)],
+        floor_ms=200,
+        runs=1,
+    )
+    assert b.total("library") == 50
+    assert b.libraries_ratio == 1.25
