@@ -266,6 +266,67 @@ def test_a_build_that_cannot_start_fails_alone_and_the_next_still_runs(tmp_path:
     assert recorder.statuses(fine) == ["IN_PROGRESS", "SUCCEEDED"]
 
 
+class _FlakyBus(_Recorder):
+    """A bus that is unreachable, then refuses the entry, then works."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        with self.lock:
+            self.failures -= 1
+            left = self.failures
+        if left >= 2:
+            raise ConnectionError("bus unreachable")
+        if left >= 0:
+            return {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure"}]}
+        return super().put_events(Entries)
+
+
+def test_a_state_change_the_bus_refuses_is_retried_and_the_builder_keeps_going(
+    tmp_path: Path,
+) -> None:
+    root = _bundle(tmp_path, ["echo ok"])
+    client = LocalCodeBuildClient(
+        root, tmp_path / "w", project="p", project_environment={}, base_environment=_env()
+    )
+    bus = _FlakyBus(failures=4)  # two connection errors, two failed entries
+    endpoint = CodeBuildEndpoint(client, events=bus, logs=bus, log_group="/g").start()
+    try:
+        first = _start(client, "first")
+        _wait(lambda: len(endpoint.finished) == 1)
+        second = _start(client, "second")
+        _wait(lambda: len(endpoint.finished) == 2)
+    finally:
+        endpoint.stop()
+    # Nothing lost, nothing doubled, and the one builder thread survived to run the next.
+    assert bus.statuses(first) == ["IN_PROGRESS", "SUCCEEDED"]
+    assert bus.statuses(second) == ["IN_PROGRESS", "SUCCEEDED"]
+    assert endpoint.put_retries == 4
+    assert endpoint.undelivered == []
+
+
+def test_a_state_change_still_failing_at_stop_is_kept_not_dropped(tmp_path: Path) -> None:
+    root = _bundle(tmp_path, ["echo ok"])
+    client = LocalCodeBuildClient(
+        root, tmp_path / "w", project="p", project_environment={}, base_environment=_env()
+    )
+    bus = _FlakyBus(failures=10**6)
+    endpoint = CodeBuildEndpoint(client, events=bus, logs=bus, log_group="/g").start()
+    _start(client, "stuck")
+    _wait(lambda: endpoint.put_retries >= 2)
+    endpoint.stop()
+    # The build already queued still runs to its end; neither of its state changes is
+    # dropped on the floor.
+    _wait(lambda: len(endpoint.undelivered) == 2)
+    assert [e["detail"]["build-status"] for e in endpoint.undelivered] == [
+        "IN_PROGRESS",
+        "SUCCEEDED",
+    ]
+    assert bus.entries == []
+
+
 def test_concurrency_below_one_is_refused(tmp_path: Path) -> None:
     client = LocalCodeBuildClient(
         tmp_path, tmp_path / "w", project="p", project_environment={}, base_environment=_env()

@@ -345,6 +345,11 @@ class LocalCodeBuildClient:
         return events
 
 
+PUT_FIRST_RETRY_SECONDS = 0.1
+PUT_MAX_RETRY_SECONDS = 5.0
+"""Backoff between attempts to put a state change on an unreachable bus."""
+
+
 class CodeBuildEndpoint(LoopbackServer):
     """CodeBuild's JSON API on 127.0.0.1 (``AWS_ENDPOINT_URL_CODEBUILD`` points here).
 
@@ -383,6 +388,10 @@ class CodeBuildEndpoint(LoopbackServer):
         """Every ``IN_PROGRESS`` state change put on the bus."""
         self.finished: list[dict[str, Any]] = []
         """Every final state change put on the bus."""
+        self.put_retries = 0
+        """How often putting a state change on the bus had to be tried again."""
+        self.undelivered: list[dict[str, Any]] = []
+        """State changes still failing when the runtime stopped."""
 
     def start(self) -> Self:
         """Serve, and run builds in ``concurrency`` threads of their own."""
@@ -442,16 +451,34 @@ class CodeBuildEndpoint(LoopbackServer):
             )
 
     def _put(self, event: dict[str, Any]) -> None:
-        self._events.put_events(
-            Entries=[
-                {
-                    "Source": event["source"],
-                    "DetailType": event["detail-type"],
-                    "Detail": json.dumps(event["detail"]),
-                    "Resources": event["resources"],
-                }
-            ]
-        )
+        """Put one state change on the default bus, retried until it lands.
+
+        CodeBuild's own delivery to EventBridge is at least once; a bus that is briefly
+        unreachable (the embedded AWS restarting) or a failed entry must delay the
+        event, not lose it or end this builder thread. Only a runtime that is stopping
+        gives up, and keeps the event in :attr:`undelivered`.
+        """
+        entry = {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event["detail"]),
+            "Resources": event["resources"],
+        }
+        delay = PUT_FIRST_RETRY_SECONDS
+        while True:
+            try:
+                reply = self._events.put_events(Entries=[entry])
+                if not reply.get("FailedEntryCount"):
+                    return
+            except Exception:  # noqa: BLE001, S110 - any failure is retried below
+                pass
+            with self._lock:
+                self.put_retries += 1
+            if self._stop.wait(delay):
+                with self._lock:
+                    self.undelivered.append(event)
+                return
+            delay = min(delay * 2, PUT_MAX_RETRY_SECONDS)
 
     def _handler(self) -> type[QuietHandler]:
         endpoint = self
