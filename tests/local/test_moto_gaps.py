@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +16,9 @@ import pytest
 from moto import mock_aws
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core import utils as moto_utils
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.exceptions import TransactionCanceledException
+from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.events.models import Replay, Rule
 from moto.events.utils import EventTemplateParser
@@ -348,3 +354,69 @@ def test_queue_counts_and_receives_keep_their_meaning() -> None:
     # Neither the in-flight nor the delayed message is handed out again.
     assert len(rest) == 3
     assert {m["Body"] for m in rest}.isdisjoint({m["Body"] for m in taken} | {"later"})
+
+
+def _concurrent_writes_and_cancelled_transactions() -> tuple[int, list[str]]:
+    """Items lost and unexpected errors when puts race cancelled transactions on one table."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # interleave the threads as a busy server's would
+    try:
+        with mock_aws():
+            boto3.client("dynamodb", region_name="us-east-1").create_table(
+                TableName="t",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            backend = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+            for n in range(300):
+                backend.put_item("t", {"pk": {"S": f"old-{n}"}, "v": {"S": "x" * 50}})
+            errors: list[str] = []
+            done = threading.Event()
+
+            def cancelled_transactions() -> None:
+                check = {
+                    "ConditionCheck": {
+                        "TableName": "t",
+                        "Key": {"pk": {"S": "absent"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                }
+                while not done.is_set():
+                    try:
+                        backend.transact_write_items([check])
+                    except TransactionCanceledException:
+                        pass  # what DynamoDB answers: the condition failed
+                    except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                        errors.append(f"{type(exc).__name__}: {exc}")
+                    time.sleep(0.0005)  # a request at a time, as clients would send them
+
+            racer = threading.Thread(target=cancelled_transactions)
+            racer.start()
+            for n in range(300):
+                for attempt in range(3):  # a 500 the SDK would retry
+                    try:
+                        backend.put_item("t", {"pk": {"S": f"new-{n}"}})
+                        break
+                    except RuntimeError as exc:
+                        errors.append(f"put {attempt}: {exc}")
+            done.set()
+            racer.join()
+            kept = {item.attrs["pk"].value for item in backend.get_table("t").all_items()}
+    finally:
+        sys.setswitchinterval(interval)
+    return sum(1 for n in range(300) if f"new-{n}" not in kept), errors
+
+
+def test_cancelled_transactions_lose_no_concurrent_write() -> None:
+    lost, errors = _concurrent_writes_and_cancelled_transactions()
+    assert (lost, errors) == (0, [])
+
+
+def test_without_the_fix_cancelled_transactions_erase_concurrent_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, original in moto_gaps._ORIGINAL_DYNAMODB.items():
+        monkeypatch.setattr(DynamoDBBackend, name, original)
+    lost, errors = _concurrent_writes_and_cancelled_transactions()
+    assert lost > 0 or any("changed size during iteration" in error for error in errors)

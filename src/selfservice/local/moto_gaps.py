@@ -6,9 +6,11 @@ Fixes are applied by :func:`apply` (idempotent) before moto serves any request.
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, wraps
 from typing import Any
 
 import jsonpath_ng.ext
@@ -16,6 +18,7 @@ from moto.autoscaling.responses import AutoScalingResponse
 from moto.core import utils as moto_utils
 from moto.core.responses import ActionResult
 from moto.core.types import Base64EncodedString
+from moto.dynamodb.models import DynamoDBBackend
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.events.models import Archive, Replay, ReplayState, Rule, events_backends
 from moto.events.utils import EventTemplateParser
@@ -245,6 +248,43 @@ def _queue_counts_read_the_clock_once() -> None:
         setattr(sqs_models, "camelcase_to_underscores", lru_cache(maxsize=256)(convert))  # noqa: B010
 
 
+_DYNAMODB_ITEM_OPERATIONS = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+    "get_item",
+    "query",
+    "scan",
+)
+_ORIGINAL_DYNAMODB = {name: DynamoDBBackend.__dict__[name] for name in _DYNAMODB_ITEM_OPERATIONS}
+_DYNAMODB_LOCK = threading.RLock()
+
+
+def _serialized(operation: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(operation)
+    def one_at_a_time(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        with _DYNAMODB_LOCK:
+            return operation(self, *args, **kwargs)
+
+    return one_at_a_time
+
+
+def _dynamodb_transactions_are_atomic() -> None:
+    """Gap: under the threaded server, ``TransactWriteItems`` is neither safe nor atomic.
+
+    A transaction deep-copies each table it touches (its rollback point) while other
+    request threads go on writing: the copy fails with "dictionary changed size during
+    iteration" (a 500 the SDK retries), and a cancelled transaction restores that copy,
+    erasing every item other requests wrote meanwhile — lost writes. Scans iterate the
+    table the same way. DynamoDB serializes conflicting transactions; here every item
+    operation takes one lock (re-entrant: a transaction calls ``put_item`` itself), which
+    costs the single-process embedded AWS nothing it had.
+    """
+    for name, operation in _ORIGINAL_DYNAMODB.items():
+        setattr(DynamoDBBackend, name, _serialized(operation))
+
+
 def apply() -> None:
     """Apply every fix once per process."""
     global _applied  # noqa: PLW0603 - a process-wide, apply-once patch
@@ -258,4 +298,5 @@ def apply() -> None:
     _disabled_rules_deliver_nothing()
     _jsonpath_compiled_once()
     _queue_counts_read_the_clock_once()
+    _dynamodb_transactions_are_atomic()
     _applied = True
