@@ -112,7 +112,13 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         document = {
             "servicenow": {"api_url": sandbox.url},
             "jira": {"api_url": sandbox.url},
-            "retries": {"attempts": 2, "base_seconds": 0, "cap_seconds": 0},
+            "retries": {
+                "attempts": 2,
+                "base_seconds": 0,
+                "cap_seconds": 0,
+                "queue_base_seconds": 0,
+                "queue_cap_seconds": 0,
+            },
         }
         boto3.client("ssm", region_name=REGION).put_parameter(
             Name="/notifier/config", Type="String", Value=json.dumps(document)

@@ -174,6 +174,33 @@ def test_connection_refused_is_retried_then_handed_to_the_queue() -> None:
         assert failed.data.status_code is None
 
 
+def test_an_outage_backs_off_across_receives_up_to_the_cap() -> None:
+    # Without a wait named by the ITSM, each receive waits twice as long as the last:
+    # 8 receives span about an hour, so an outage that long recovers by itself.
+    with ItsmSandbox() as sandbox:
+        h = Harness(sandbox, base_url=f"http://127.0.0.1:{free_port()}")
+        waits = []
+        for receive in range(1, 8):
+            with pytest.raises(RetryLaterError) as caught:
+                h.write(sample(STARTED), receive_count=receive)
+            waits.append(caught.value.wait_seconds)
+    assert waits == [30, 60, 120, 240, 480, 960, 1800]
+    assert sum(waits) > 3600
+    assert h.bus.events == []
+
+
+def test_a_retry_after_within_the_inline_limit_still_backs_off_across_receives(
+    sandbox: ItsmSandbox,
+) -> None:
+    h = Harness(sandbox)
+    for _ in range(4):  # every attempt of the invocation answered 503, Retry-After: 1
+        sandbox.fail_next("servicenow", Fault(503, {"Retry-After": "1"}))
+    with pytest.raises(RetryLaterError) as caught:
+        h.write(sample(STARTED), receive_count=3)
+    assert caught.value.wait_seconds == 120
+    assert h.sleeps == [1.0, 1.0, 1.0]
+
+
 def test_jira_comment_in_adf_and_transition_by_name(sandbox: ItsmSandbox) -> None:
     h = Harness(sandbox, transitions={APPROVAL: "Start progress"})
     assert h.write(sample(APPROVAL)) == "written"

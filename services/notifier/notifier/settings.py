@@ -69,6 +69,10 @@ class Retries(_Settings):
     base_seconds: Annotated[float, Field(ge=0, le=30)] = 0.5
     cap_seconds: Annotated[float, Field(ge=0, le=60)] = 8.0
     max_inline_wait_seconds: Annotated[float, Field(ge=0, le=60)] = 10.0
+    queue_base_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    """The first queue retry's wait when the ITSM names none; doubled at each receive."""
+    queue_cap_seconds: Annotated[float, Field(ge=0, le=43200)] = 1800.0
+    """The longest wait between receives (SQS allows 12 hours)."""
 
 
 class NotifierSettings(_Settings):

@@ -309,7 +309,14 @@ class LocalPlatform:
         document = {
             "servicenow": {"api_url": sandbox.url, "journal": "both"},
             "jira": {"api_url": sandbox.url, "transitions": NOTIFIER_TRANSITIONS},
-            "retries": {"attempts": 3, "base_seconds": 0.2, "cap_seconds": 1},
+            # Short waits locally: an outage drill is over in seconds, not an hour.
+            "retries": {
+                "attempts": 3,
+                "base_seconds": 0.2,
+                "cap_seconds": 1,
+                "queue_base_seconds": 1,
+                "queue_cap_seconds": 8,
+            },
         }
         self.client("ssm").put_parameter(
             Name=notifier.refs["NotifierConfig"],

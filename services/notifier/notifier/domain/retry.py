@@ -30,6 +30,17 @@ class RetryPolicy:
     cap_seconds: float = 8.0
     max_inline_wait_seconds: float = 10.0
     """Longer waits are not slept inside the function: the message comes back later."""
+    queue_base_seconds: float = 30.0
+    queue_cap_seconds: float = 1800.0
+    """Backoff across receives when an invocation spends its attempts and the ITSM named
+    no wait of its own: receive n comes back after ``queue_base_seconds * 2**(n-1)``, at
+    most ``queue_cap_seconds``. With 8 receives, an outage of about an hour recovers by
+    itself instead of parking every pending update in the DLQ."""
+
+    def queue_wait(self, receive_count: int) -> float:
+        """How long the queue keeps a message away after its ``receive_count``-th receive."""
+        doubled = self.queue_base_seconds * 2.0 ** (max(receive_count, 1) - 1)
+        return min(self.queue_cap_seconds, doubled)
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,12 @@ class WriteBackService:
                     self._publish_failed(
                         data, writer.channel, reference, receive_count, last, decision.reason
                     )
-                raise RetryLaterError(decision.wait_seconds, decision.reason)
+                wait = decision.wait_seconds
+                if wait <= self.policy.max_inline_wait_seconds:
+                    # Attempts spent, no long wait named by the ITSM: back off across
+                    # receives, or a long outage runs through them all in a minute.
+                    wait = max(wait, self.policy.queue_wait(receive_count))
+                raise RetryLaterError(wait, decision.reason)
             self.sleep(decision.wait_seconds)
         raise RetryLaterError(0, f"HTTP {last.status}")  # pragma: no cover - loop always returns
 
