@@ -160,13 +160,13 @@ class _Recorder:
 
 
 def _serving(
-    root: Path, tmp_path: Path, concurrency: int = 1
+    root: Path, tmp_path: Path, concurrency: int = 1, recorder: _Recorder | None = None
 ) -> tuple[LocalCodeBuildClient, CodeBuildEndpoint, _Recorder]:
     """A started endpoint running builds of the bundle at ``root``, and what it reports to."""
     client = LocalCodeBuildClient(
         root, tmp_path / "w", project="p", project_environment={}, base_environment=_env()
     )
-    recorder = _Recorder()
+    recorder = recorder or _Recorder()
     endpoint = CodeBuildEndpoint(
         client, events=recorder, logs=recorder, log_group="/g", concurrency=concurrency
     )
@@ -287,12 +287,8 @@ class _FlakyBus(_Recorder):
 def test_a_state_change_the_bus_refuses_is_retried_and_the_builder_keeps_going(
     tmp_path: Path,
 ) -> None:
-    root = _bundle(tmp_path, ["echo ok"])
-    client = LocalCodeBuildClient(
-        root, tmp_path / "w", project="p", project_environment={}, base_environment=_env()
-    )
     bus = _FlakyBus(failures=4)  # two connection errors, two failed entries
-    endpoint = CodeBuildEndpoint(client, events=bus, logs=bus, log_group="/g").start()
+    client, endpoint, _ = _serving(_bundle(tmp_path, ["echo ok"]), tmp_path, recorder=bus)
     try:
         first = _start(client, "first")
         _wait(lambda: len(endpoint.finished) == 1)
@@ -308,12 +304,8 @@ def test_a_state_change_the_bus_refuses_is_retried_and_the_builder_keeps_going(
 
 
 def test_a_state_change_still_failing_at_stop_is_kept_not_dropped(tmp_path: Path) -> None:
-    root = _bundle(tmp_path, ["echo ok"])
-    client = LocalCodeBuildClient(
-        root, tmp_path / "w", project="p", project_environment={}, base_environment=_env()
-    )
     bus = _FlakyBus(failures=10**6)
-    endpoint = CodeBuildEndpoint(client, events=bus, logs=bus, log_group="/g").start()
+    client, endpoint, _ = _serving(_bundle(tmp_path, ["echo ok"]), tmp_path, recorder=bus)
     _start(client, "stuck")
     _wait(lambda: endpoint.put_retries >= 2)
     endpoint.stop()
