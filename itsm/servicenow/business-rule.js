@@ -1,27 +1,26 @@
 /**
- * selfservice — ServiceNow business rule that sends request items to intake.
+ * selfservice — ServiceNow business rule: decides which request item changes go to intake.
  *
  * Table: Requested Item [sc_req_item]   When: after   Insert: yes   Update: yes
  * Advanced: yes. Paste this whole file into the Script field.
  * Condition (recommended): the catalog item is one intake maps, e.g.
  *   current.cat_item.name.startsWith('AWS ')
  *
- * What it sends (the body intake parses; see itsm/servicenow/README.md):
- *   - on insert:                               event "sc_req_item.inserted"
- *   - on update when the approval changed:     event "sc_req_item.updated"
- *   - on update into a cancelled state:        event "sc_req_item.cancelled"
+ * What it queues (the body intake parses is built by script-action.js; see README.md):
+ *   - on insert:                               "sc_req_item.inserted"
+ *   - on update when the approval changed:     "sc_req_item.updated"
+ *   - on update into a cancelled state:        "sc_req_item.cancelled"
  *   - nothing for other updates (work notes, the platform's own state changes).
  *
- * How it signs (Standard Webhooks): webhook-id, webhook-timestamp and
- *   webhook-signature = "v1," + base64(HMAC-SHA256(secret, id + "." + timestamp + "." + body)).
- * The secret is the "current" value of the ServiceNowHmacSecret secret of the stack,
- * stored in ServiceNow as the password2 system property named below.
- *
- * The request goes out with executeAsync(), so the user's transaction never waits.
+ * It sends nothing itself. It queues the event x_selfservice.deliver (register it in
+ * System Policy > Events > Registry) with parm1 = what happened and parm2 =
+ * "1|<webhook id>"; the script action in script-action.js signs and sends it in the
+ * background and retries what intake could not take yet (429, 5xx, no answer). So the
+ * user's transaction never waits on the network, and a delivery is never dropped
+ * because intake was briefly unavailable.
  */
 (function executeRule(current, previous) {
-    var PROPERTY_ENDPOINT = 'x_selfservice.intake_url';      // https://<api>/webhooks/servicenow
-    var PROPERTY_SECRET = 'x_selfservice.webhook_secret';   // type password2
+    var EVENT = 'x_selfservice.deliver';
     var PROPERTY_SKIP_USER = 'x_selfservice.integration_user'; // the notifier's user name
     var CANCELLED_STATES = ['4', '7'];                      // Closed Incomplete, Closed Skipped
 
@@ -38,56 +37,6 @@
         return null;
     }
 
-    function user(ref) {
-        if (ref.nil()) {
-            return null;
-        }
-        return {
-            sys_id: String(ref),
-            user_name: String(ref.user_name),
-            name: String(ref.getDisplayValue()),
-            email: String(ref.email)
-        };
-    }
-
-    function readSecret() {
-        var property = new GlideRecord('sys_properties');
-        if (!property.get('name', PROPERTY_SECRET)) {
-            return null;
-        }
-        return property.getElement('value').getDecryptedValue();
-    }
-
-    function buildPayload(name) {
-        var variables = {};
-        var displayValues = {};
-        for (var key in current.variables) {
-            var variable = current.variables[key];
-            var value = String(variable);
-            var display = String(variable.getDisplayValue());
-            variables[key] = value;
-            if (display && display != value) {
-                displayValues[key] = display;  // reference and choice variables
-            }
-        }
-        return {
-            event: name,
-            instance: 'https://' + gs.getProperty('instance_name') + '.service-now.com',
-            number: String(current.number),
-            sys_id: String(current.sys_id),
-            request: {number: String(current.request.number), sys_id: String(current.request)},
-            cat_item: {sys_id: String(current.cat_item), name: String(current.cat_item.name)},
-            opened_by: user(current.opened_by),
-            requested_for: user(current.requested_for),
-            state: String(current.state),
-            stage: String(current.stage),
-            approval: String(current.approval),
-            short_description: String(current.short_description),
-            variables: variables,
-            display_values: displayValues
-        };
-    }
-
     var skipUser = gs.getProperty(PROPERTY_SKIP_USER, '');
     if (skipUser && gs.getUserName() == skipUser) {
         return;  // our own write-back must not come back as a request
@@ -96,29 +45,8 @@
     if (!name) {
         return;
     }
-    var endpoint = gs.getProperty(PROPERTY_ENDPOINT);
-    var secret = readSecret();
-    if (!endpoint || !secret) {
-        gs.error('selfservice: set ' + PROPERTY_ENDPOINT + ' and ' + PROPERTY_SECRET
-            + '; ' + current.number + ' was not sent');
-        return;
-    }
-    var body = JSON.stringify(buildPayload(name));
+    // One webhook id for every attempt: intake and both sides' logs see one delivery.
     var webhookId = 'msg_' + gs.generateGUID();
-    var timestamp = String(Math.floor(new GlideDateTime().getNumericValue() / 1000));
-    var signed = webhookId + '.' + timestamp + '.' + body;
-    var mac = new GlideCertificateEncryption().generateMac(
-        GlideStringUtil.base64Encode(secret), 'HmacSHA256', signed);
-
-    var request = new sn_ws.RESTMessageV2();
-    request.setEndpoint(endpoint);
-    request.setHttpMethod('post');
-    request.setRequestHeader('Content-Type', 'application/json');
-    request.setRequestHeader('Accept', 'application/json');
-    request.setRequestHeader('webhook-id', webhookId);
-    request.setRequestHeader('webhook-timestamp', timestamp);
-    request.setRequestHeader('webhook-signature', 'v1,' + mac);
-    request.setRequestBody(body);
-    request.executeAsync();
-    gs.info('selfservice: sent ' + name + ' for ' + current.number + ' as ' + webhookId);
+    gs.eventQueue(EVENT, current, name, '1|' + webhookId);
+    gs.info('selfservice: queued ' + name + ' for ' + current.number + ' as ' + webhookId);
 })(current, previous);

@@ -1,15 +1,26 @@
-// Runs itsm/servicenow/business-rule.js with stand-ins for the Glide APIs it uses and
-// prints what it would send: {"sent": bool, "headers": {...}, "body": "..."}.
+// Runs itsm/servicenow/business-rule.js, then itsm/servicenow/script-action.js for every
+// event it queues (and every retry the script action schedules), with stand-ins for the
+// Glide APIs they use, and prints what happened:
+//   {"queued": [...], "requests": [{"method", "headers", "body", "timeout_ms"}],
+//    "scheduled": [{"parm1", "parm2", "delay_seconds"}], "work_notes": [...], "log": [...],
+//    and, for the last request: "sent", "method", "headers", "body"}.
 // Input (stdin, JSON): {"operation", "record", "variables", "display", "changed",
-//   "secret", "now_ms", "user", "skip_user"}.
+//   "secret", "now_ms", "user", "skip_user", "answers"}; each answer is
+//   {"status", "headers"} or {"throw": "message"}, used in turn (default: one 202).
 'use strict';
 const crypto = require('crypto');
 const fs = require('fs');
 const vm = require('vm');
 
 const scenario = JSON.parse(fs.readFileSync(0, 'utf8'));
-const script = fs.readFileSync(process.argv[2], 'utf8');
-const output = {sent: false, headers: {}, body: null, log: []};
+const rule = fs.readFileSync(process.argv[2], 'utf8');
+const action = fs.readFileSync(process.argv[3], 'utf8');
+const output = {
+    sent: false, headers: {}, body: null, queued: [], requests: [], scheduled: [],
+    work_notes: [], log: [],
+};
+const answers = (scenario.answers || [{status: 202}]).slice();
+let clockMs = scenario.now_ms;
 
 function element(value, display, extra) {
     const el = {
@@ -37,6 +48,7 @@ const current = {
     requested_for: element(record.requested_for.sys_id, record.requested_for.name, {
         user_name: element(record.requested_for.user_name), email: element(record.requested_for.email)}),
     variables: {},
+    update: () => output.work_notes.push(String(current.work_notes)),
 };
 for (const [name, value] of Object.entries(scenario.variables)) {
     current.variables[name] = element(value, (scenario.display || {})[name]);
@@ -47,24 +59,62 @@ const properties = {
     'x_selfservice.integration_user': scenario.skip_user || '',
     'instance_name': 'acme',
 };
-const context = {
-    current,
-    previous: null,
-    JSON,
-    Math,
-    String,
-    gs: {
-        getProperty: (name, fallback) => (name in properties ? properties[name] : fallback),
-        getUserName: () => scenario.user || 'ana.ruiz',
-        generateGUID: () => 'a1b2c3d4e5f60718293a4b5c6d7e8f90',
-        info: (m) => output.log.push(m),
-        error: (m) => output.log.push('ERROR ' + m),
+// The event queue: what the event processor would hand to the script action, in order.
+const pending = [];
+
+function GlideDateTime() {
+    let ms = clockMs;
+    this.getNumericValue = () => ms;
+    this.addSeconds = (s) => { ms += s * 1000; };
+}
+
+function RESTMessageV2() {
+    const sent = {headers: {}, body: null, method: null, timeout_ms: null};
+    this.setEndpoint = () => {};
+    this.setHttpMethod = (m) => { sent.method = m; };
+    this.setHttpTimeout = (ms) => { sent.timeout_ms = ms; };
+    this.setRequestHeader = (k, v) => { sent.headers[k] = v; };
+    this.setRequestBody = (b) => { sent.body = b; };
+    this.executeAsync = () => { throw new Error('the script action sends synchronously'); };
+    this.execute = () => {
+        output.requests.push(sent);
+        Object.assign(output, {sent: true, method: sent.method, headers: sent.headers, body: sent.body});
+        const answer = answers.length > 1 ? answers.shift() : answers[0];
+        if (answer.throw) {
+            throw new Error(answer.throw);
+        }
+        const headers = answer.headers || {};
+        return {
+            getStatusCode: () => answer.status,
+            getHeader: (name) => (name in headers ? headers[name] : null),
+            getErrorMessage: () => (answer.status ? '' : 'Connection refused'),
+        };
+    };
+}
+
+const gs = {
+    getProperty: (name, fallback) => (name in properties ? properties[name] : fallback),
+    getUserName: () => scenario.user || 'ana.ruiz',
+    generateGUID: () => 'a1b2c3d4e5f60718293a4b5c6d7e8f90',
+    info: (m) => output.log.push(m),
+    warn: (m) => output.log.push('WARN ' + m),
+    error: (m) => output.log.push('ERROR ' + m),
+    eventQueue: (name, gr, parm1, parm2) => {
+        output.queued.push({name, parm1, parm2});
+        pending.push({name, parm1, parm2, at: clockMs});
     },
+    eventQueueScheduled: (name, gr, parm1, parm2, when) => {
+        const at = when.getNumericValue();
+        output.scheduled.push({parm1, parm2, delay_seconds: (at - clockMs) / 1000});
+        pending.push({name, parm1, parm2, at});
+    },
+};
+const glide = {
+    JSON, Math, String, parseInt, gs, GlideDateTime,
     GlideRecord: function () {
         this.get = (field, name) => name === 'x_selfservice.webhook_secret' && scenario.secret !== null;
         this.getElement = () => ({getDecryptedValue: () => scenario.secret});
     },
-    GlideDateTime: function () { this.getNumericValue = () => scenario.now_ms; },
     GlideStringUtil: {base64Encode: (s) => Buffer.from(s, 'utf8').toString('base64')},
     GlideCertificateEncryption: function () {
         this.generateMac = (key, algorithm, data) => {
@@ -72,15 +122,17 @@ const context = {
             return crypto.createHmac('sha256', Buffer.from(key, 'base64')).update(data, 'utf8').digest('base64');
         };
     },
-    sn_ws: {
-        RESTMessageV2: function () {
-            this.setEndpoint = () => {};
-            this.setHttpMethod = (m) => { output.method = m; };
-            this.setRequestHeader = (k, v) => { output.headers[k] = v; };
-            this.setRequestBody = (b) => { output.body = b; };
-            this.executeAsync = () => { output.sent = true; };
-        },
-    },
+    sn_ws: {RESTMessageV2},
 };
-vm.runInNewContext(script, context, {filename: 'business-rule.js'});
+
+vm.runInNewContext(rule, {...glide, current, previous: null}, {filename: 'business-rule.js'});
+for (let processed = 0; pending.length > 0 && processed < 50; processed += 1) {
+    pending.sort((a, b) => a.at - b.at);
+    const next = pending.shift();
+    if (next.name !== 'x_selfservice.deliver') {
+        throw new Error('unexpected event ' + next.name);
+    }
+    clockMs = Math.max(clockMs, next.at);  // the event processor runs it when it is due
+    vm.runInNewContext(action, {...glide, current, event: next}, {filename: 'script-action.js'});
+}
 process.stdout.write(JSON.stringify(output));

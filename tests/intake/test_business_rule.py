@@ -7,9 +7,11 @@ with intake's verifier and normalize into the expected request.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -70,6 +72,7 @@ def _run(**overrides: Any) -> dict[str, Any]:
             str(NODE),
             str(ROOT / "tests/intake/business_rule_harness.js"),
             str(ROOT / "itsm/servicenow/business-rule.js"),
+            str(ROOT / "itsm/servicenow/script-action.js"),
         ],
         input=json.dumps(scenario),
         capture_output=True,
@@ -81,15 +84,22 @@ def _run(**overrides: Any) -> dict[str, Any]:
     return result
 
 
-def _delivery(sent: dict[str, Any]) -> Delivery:
+def _delivery(sent: dict[str, Any], received_at: datetime = NOW) -> Delivery:
     headers = {name.lower(): value for name, value in sent["headers"].items()}
-    return Delivery("servicenow", headers, sent["body"].encode("utf-8"), NOW)
+    return Delivery("servicenow", headers, sent["body"].encode("utf-8"), received_at)
 
 
 def test_an_inserted_item_is_signed_sent_and_understood() -> None:
     sent = _run()
-    assert sent["sent"] is True
+    # The rule only queues; the script action sends, in the background, once.
+    assert [(q["parm1"], q["parm2"].split("|")[0]) for q in sent["queued"]] == [
+        ("sc_req_item.inserted", "1")
+    ]
+    assert len(sent["requests"]) == 1
+    assert sent["scheduled"] == []
+    assert sent["work_notes"] == []
     assert sent["method"] == "post"
+    assert sent["requests"][0]["timeout_ms"] == 30000
     service, bus = make_service()
     reply = service.handle(_delivery(sent))
     assert reply.status_code == 202, reply.body
@@ -129,3 +139,57 @@ def test_a_missing_secret_sends_nothing_and_says_why() -> None:
     sent = _run(secret=None)
     assert sent["sent"] is False
     assert any("was not sent" in line for line in sent["log"])
+    (note,) = sent["work_notes"]
+    assert "not delivered" in note
+    assert "not configured" in note
+
+
+def test_intake_unavailable_is_retried_with_one_webhook_id_until_delivered() -> None:
+    sent = _run(
+        answers=[
+            {"status": 503, "headers": {"Retry-After": "5"}},
+            {"throw": "Connection refused"},
+            {"status": 429},
+            {"status": 202},
+        ]
+    )
+    # Intake's Retry-After first, then 30 s doubling: 60 s at the second retry, 120 s next.
+    assert [s["delay_seconds"] for s in sent["scheduled"]] == [5, 60, 120]
+    assert [s["parm2"].split("|")[0] for s in sent["scheduled"]] == ["2", "3", "4"]
+    requests = sent["requests"]
+    assert len(requests) == 4
+    assert len({r["headers"]["webhook-id"] for r in requests}) == 1
+    stamps = [int(r["headers"]["webhook-timestamp"]) for r in requests]
+    assert [b - a for a, b in itertools.pairwise(stamps)] == [5, 60, 120]
+    # The attempt that got through is signed for its own moment and understood.
+    service, bus = make_service()
+    late = _delivery(sent, received_at=NOW + timedelta(seconds=185))
+    assert service.handle(late).status_code == 202
+    assert isinstance(bus.events[0].data, RequestReceived)
+    assert sent["work_notes"] == []
+
+
+def test_a_delivery_that_never_gets_through_ends_with_a_note_on_the_item() -> None:
+    sent = _run(answers=[{"status": 503}])
+    assert len(sent["requests"]) == 8
+    assert [s["delay_seconds"] for s in sent["scheduled"]] == [30, 60, 120, 240, 480, 960, 1800]
+    (note,) = sent["work_notes"]
+    assert "no success after 8 attempts, last: HTTP 503" in note
+    assert any(line.startswith("ERROR selfservice: gave up") for line in sent["log"])
+
+
+@pytest.mark.parametrize("status", [401, 404, 413])
+def test_a_refusal_intake_cannot_write_on_the_ticket_is_noted_on_the_item(status: int) -> None:
+    sent = _run(answers=[{"status": status}])
+    assert len(sent["requests"]) == 1
+    assert sent["scheduled"] == []
+    (note,) = sent["work_notes"]
+    assert f"intake answered HTTP {status}" in note
+
+
+@pytest.mark.parametrize("status", [400, 422])
+def test_a_refusal_intake_writes_on_the_ticket_itself_is_not_noted_twice(status: int) -> None:
+    sent = _run(answers=[{"status": status}])
+    assert len(sent["requests"]) == 1
+    assert sent["scheduled"] == []
+    assert sent["work_notes"] == []

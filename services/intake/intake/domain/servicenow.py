@@ -1,8 +1,9 @@
-"""ServiceNow deliveries: the body the shipped business rule (itsm/servicenow/) sends.
+"""ServiceNow deliveries: the body the shipped sender (itsm/servicenow/) sends.
 
-ServiceNow has no fixed outbound schema, so ``itsm/servicenow/business-rule.js`` and
-this module are one contract, kept in step by ``tests/intake/test_business_rule.py``
-which runs the script and parses what it sends.
+ServiceNow has no fixed outbound schema, so ``itsm/servicenow/`` (the business rule that
+queues a delivery and ``script-action.js`` that builds, signs and sends it) and this
+module are one contract, kept in step by ``tests/intake/test_business_rule.py``, which
+runs the scripts and parses what they send.
 """
 
 # No `from __future__ import annotations` here: pydantic would then evaluate every field
@@ -51,7 +52,7 @@ class _User(_Model):
 
 
 class ServiceNowDelivery(_Model):
-    """Body of ``itsm/servicenow/business-rule.js`` (version 1)."""
+    """Body of ``itsm/servicenow/script-action.js`` (version 1)."""
 
     event: Literal["sc_req_item.inserted", "sc_req_item.updated", "sc_req_item.cancelled"]
     instance: Annotated[str, Field(pattern=r"^https://[^/\s]+/?$")]
