@@ -160,15 +160,23 @@ class OpsService:
         raise AssertionError("unreachable")  # pragma: no cover - _audited re-raises
 
     def get_command(self, command_id: str, caller: IamCaller) -> Reply:
-        """Results (so far) of an earlier command."""
+        """Results (so far) of an earlier command, on the instances this API may target.
+
+        Any command id in the account would otherwise be readable — another team's Run
+        Command output included. Invocations on instances without the allow tag are
+        left out, and a command with none left is answered like an unknown id (404), so
+        the API is no oracle for what else runs in the account.
+        """
         audit = _Audit("get-command", caller, command_id=command_id)
         with self._audited(audit) as outcome:
             try:
-                listed = self.commands.invocations(command_id)
+                listed = self._eligible(self.commands.invocations(command_id))
             except CommandNotFoundError:
                 raise NotFoundError(f"no command {command_id}") from None
             except SsmUnavailableError as exc:
                 raise SsmFailureError(f"SSM failed: {exc}") from None
+            if not listed:
+                raise NotFoundError(f"no command {command_id}")
             audit.targets = OpsTargets(instance_ids=[i.instance_id for i in listed])
             full = [self._full(invocation) for invocation in listed]
             results = [self._result(i) for i in full]
@@ -238,6 +246,16 @@ class OpsService:
                 f"the tags select more than {limit} instances; narrow them", max_targets=limit
             )
         return found
+
+    def _eligible(self, listed: list[Invocation]) -> list[Invocation]:
+        """The invocations on instances carrying the allow tag (whatever their state)."""
+        key, value = self.allow_tag
+        tagged = {
+            i.instance_id
+            for i in self.instances.get([i.instance_id for i in listed])
+            if i.tags.get(key) == value
+        }
+        return [i for i in listed if i.instance_id in tagged]
 
     def _send(
         self, targets: Sequence[Instance], commands: list[str], comment: str, audit: _Audit
