@@ -276,7 +276,8 @@ for, deduplicated as CodeBuild does by the provisioner's idempotency token; a ti
 is written back when the ITSM sandbox receives its terminal "finished successfully"
 work note. The local runtime runs one execution environment
 per function, so concurrent deliveries queue at the webhook function rather than race
-inside it.
+inside it; the race between execution environments is
+`tests/intake/test_concurrent_deliveries.py`'s.
 
 The product is `ec2-app`, with its Terraform module replaced for this run by a
 stand-in (`bench/standin/ec2-app`: the real module's variables, the S3 backend with a
