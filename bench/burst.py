@@ -273,10 +273,7 @@ def measure(
             ledger = _ledger(platform)
             _invoke_the_rest(platform)
             # The worker's process is the function's execution environment.
-            memory = {
-                name: peak_rss_mib(worker._process.pid)  # FunctionWorker has no public pid
-                for name, worker in platform.workers.items()
-            }
+            memory = {name: peak_rss_mib(worker.pid) for name, worker in platform.workers.items()}
             invocations = Counter[str]()
             for poller in platform.pollers:
                 invocations[poller.worker.spec.logical_id] += poller.invocations

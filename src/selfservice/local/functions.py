@@ -173,6 +173,11 @@ class FunctionWorker:
             raise RuntimeError(f"{spec.describe()} did not start; see {log_path}")
         self.timeout_seconds = int(spec.properties.get("Timeout", 3))
 
+    @property
+    def pid(self) -> int:
+        """The execution environment's process id (what its memory is read from)."""
+        return self._process.pid
+
     def _copy_output(self) -> None:
         stderr = self._process.stderr
         if stderr is None:
