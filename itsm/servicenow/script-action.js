@@ -15,12 +15,16 @@
  * What each answer means:
  *   - 2xx: delivered (a repeat gets intake's original reply: nothing is provisioned twice).
  *   - 408, 429, 5xx or no answer: tried again by queueing the event for later
- *     (gs.eventQueueScheduled, so no worker waits) — after intake's Retry-After when it
- *     sends one, else 30 s doubling up to 30 min — with the same webhook id and a fresh
+ *     (gs.eventQueueScheduled, so no worker waits) — 30 s doubling up to 30 min, or
+ *     intake's Retry-After when that is longer — with the same webhook id and a fresh
  *     timestamp and signature. Up to 8 attempts, about an hour.
- *   - 400 or 422: intake refused the request and writes its reasons on this item itself.
+ *   - 400 or 422 with "status": "rejected": intake refused the request and writes its
+ *     reasons on this item itself.
  *   - any other answer, or the last attempt failing: a work note on the item says the
  *     request was not delivered, so nobody waits for a provisioning that is not coming.
+ *
+ * A retry that comes due after the item was cancelled sends nothing but the
+ * cancellation: a late "inserted" must not provision what was since cancelled.
  */
 (function deliver(current, event) {
     var EVENT = 'x_selfservice.deliver';
@@ -30,6 +34,7 @@
     var FIRST_WAIT_SECONDS = 30;
     var LONGEST_WAIT_SECONDS = 1800;
     var TIMEOUT_MS = 30000;
+    var CANCELLED_STATES = ['4', '7'];                      // as in business-rule.js
 
     function user(ref) {
         if (ref.nil()) {
@@ -102,10 +107,21 @@
             return {
                 status: status,
                 retryAfter: response.getHeader('Retry-After'),
+                rejected: isRejection(response.getBody()),
                 detail: status ? 'HTTP ' + status : String(response.getErrorMessage())
             };
         } catch (e) {
-            return {status: 0, retryAfter: null, detail: String(e)};
+            return {status: 0, retryAfter: null, rejected: false, detail: String(e)};
+        }
+    }
+
+    function isRejection(body) {
+        // Intake's rejections (bad variables, policy) carry the ticket and are written on
+        // it; a 400 without them (a body intake could not read) is not.
+        try {
+            return JSON.parse(body).status === 'rejected';
+        } catch (e) {
+            return false;
         }
     }
 
@@ -114,11 +130,11 @@
     }
 
     function waitSeconds(attempt, retryAfter) {
-        var asked = parseInt(retryAfter, 10);
-        if (asked > 0) {
-            return Math.min(asked, LONGEST_WAIT_SECONDS);
-        }
-        return Math.min(LONGEST_WAIT_SECONDS, FIRST_WAIT_SECONDS * Math.pow(2, attempt - 1));
+        // Intake asks for 5 s on every 503: a floor, not the schedule, or an outage of a
+        // minute would spend all 8 attempts.
+        var asked = parseInt(retryAfter, 10) || 0;
+        var backoff = FIRST_WAIT_SECONDS * Math.pow(2, attempt - 1);
+        return Math.min(LONGEST_WAIT_SECONDS, Math.max(asked, backoff));
     }
 
     function tellTheItem(why) {
@@ -132,6 +148,11 @@
     var parts = String(event.parm2).split('|');
     var attempt = parseInt(parts[0], 10) || 1;
     var webhookId = parts[1];
+    if (name != 'sc_req_item.cancelled' && CANCELLED_STATES.indexOf(String(current.state)) >= 0) {
+        gs.info('selfservice: dropped ' + name + ' for ' + current.number + ' as ' + webhookId
+            + ': the item has been cancelled since');
+        return;
+    }
     var endpoint = gs.getProperty(PROPERTY_ENDPOINT);
     var secret = readSecret();
     if (!endpoint || !secret) {
@@ -146,7 +167,7 @@
         gs.info('selfservice: delivered ' + what + ': ' + answer.detail);
         return;
     }
-    if (answer.status == 400 || answer.status == 422) {
+    if ((answer.status == 400 || answer.status == 422) && answer.rejected) {
         gs.warn('selfservice: intake refused ' + what + ': ' + answer.detail
             + '; its reasons are written on the item');
         return;

@@ -6,7 +6,8 @@
 //    and, for the last request: "sent", "method", "headers", "body"}.
 // Input (stdin, JSON): {"operation", "record", "variables", "display", "changed",
 //   "secret", "now_ms", "user", "skip_user", "answers"}; each answer is
-//   {"status", "headers"} or {"throw": "message"}, used in turn (default: one 202).
+//   {"status", "headers", "body"} or {"throw": "message"}, used in turn (the last one
+//   repeats; default: one 202).
 'use strict';
 const crypto = require('crypto');
 const fs = require('fs');
@@ -87,6 +88,7 @@ function RESTMessageV2() {
         return {
             getStatusCode: () => answer.status,
             getHeader: (name) => (name in headers ? headers[name] : null),
+            getBody: () => (answer.body === undefined ? '' : JSON.stringify(answer.body)),
             getErrorMessage: () => (answer.status ? '' : 'Connection refused'),
         };
     };

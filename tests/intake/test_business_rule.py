@@ -147,30 +147,34 @@ def test_a_missing_secret_sends_nothing_and_says_why() -> None:
 def test_intake_unavailable_is_retried_with_one_webhook_id_until_delivered() -> None:
     sent = _run(
         answers=[
-            {"status": 503, "headers": {"Retry-After": "5"}},
+            {"status": 503, "headers": {"Retry-After": "600"}},
             {"throw": "Connection refused"},
-            {"status": 429},
+            {"status": 429, "headers": {"Retry-After": "5"}},
             {"status": 202},
         ]
     )
-    # Intake's Retry-After first, then 30 s doubling: 60 s at the second retry, 120 s next.
-    assert [s["delay_seconds"] for s in sent["scheduled"]] == [5, 60, 120]
+    # 30 s doubling, or intake's Retry-After when that is longer.
+    assert [s["delay_seconds"] for s in sent["scheduled"]] == [600, 60, 120]
     assert [s["parm2"].split("|")[0] for s in sent["scheduled"]] == ["2", "3", "4"]
     requests = sent["requests"]
     assert len(requests) == 4
     assert len({r["headers"]["webhook-id"] for r in requests}) == 1
     stamps = [int(r["headers"]["webhook-timestamp"]) for r in requests]
-    assert [b - a for a, b in itertools.pairwise(stamps)] == [5, 60, 120]
+    assert [b - a for a, b in itertools.pairwise(stamps)] == [600, 60, 120]
     # The attempt that got through is signed for its own moment and understood.
     service, bus = make_service()
-    late = _delivery(sent, received_at=NOW + timedelta(seconds=185))
+    late = _delivery(sent, received_at=NOW + timedelta(seconds=780))
     assert service.handle(late).status_code == 202
     assert isinstance(bus.events[0].data, RequestReceived)
     assert sent["work_notes"] == []
 
 
-def test_a_delivery_that_never_gets_through_ends_with_a_note_on_the_item() -> None:
-    sent = _run(answers=[{"status": 503}])
+@pytest.mark.parametrize("headers", [{}, {"Retry-After": "5"}], ids=["plain", "retry-after-5"])
+def test_a_delivery_that_never_gets_through_ends_with_a_note_on_the_item(
+    headers: dict[str, str],
+) -> None:
+    # Intake answers every 503 with Retry-After: 5; that must not shorten the schedule.
+    sent = _run(answers=[{"status": 503, "headers": headers}])
     assert len(sent["requests"]) == 8
     assert [s["delay_seconds"] for s in sent["scheduled"]] == [30, 60, 120, 240, 480, 960, 1800]
     (note,) = sent["work_notes"]
@@ -189,7 +193,27 @@ def test_a_refusal_intake_cannot_write_on_the_ticket_is_noted_on_the_item(status
 
 @pytest.mark.parametrize("status", [400, 422])
 def test_a_refusal_intake_writes_on_the_ticket_itself_is_not_noted_twice(status: int) -> None:
-    sent = _run(answers=[{"status": status}])
+    rejection = {"request_id": "r", "ticket": "servicenow:RITM0010042", "status": "rejected"}
+    sent = _run(answers=[{"status": status, "body": {**rejection, "reasons": []}}])
     assert len(sent["requests"]) == 1
     assert sent["scheduled"] == []
     assert sent["work_notes"] == []
+
+
+def test_a_400_intake_could_not_tie_to_a_ticket_is_noted_on_the_item() -> None:
+    unreadable = {
+        "message": "instance https://other.service-now.com is not the ServiceNow instance",
+        "errors": [{"field": "instance", "message": "not served here"}],
+    }
+    sent = _run(answers=[{"status": 400, "body": unreadable}])
+    (note,) = sent["work_notes"]
+    assert "intake answered HTTP 400" in note
+
+
+def test_a_retry_due_after_a_cancellation_sends_nothing() -> None:
+    # Queued as "inserted", sent only once the item is already cancelled: provisioning
+    # it now would build what the requester withdrew.
+    sent = _run(record={**RECORD, "state": "4"})
+    assert [q["parm1"] for q in sent["queued"]] == ["sc_req_item.inserted"]
+    assert sent["requests"] == []
+    assert any("cancelled since" in line for line in sent["log"])
