@@ -189,6 +189,28 @@ def test_an_outage_backs_off_across_receives_up_to_the_cap() -> None:
     assert h.bus.events == []
 
 
+def test_the_last_receive_hands_over_to_the_dlq_without_the_long_wait() -> None:
+    # The DLQ takes it next; a 30-minute wait would only hold the queue's one FIFO group.
+    with ItsmSandbox() as sandbox:
+        h = Harness(sandbox, base_url=f"http://127.0.0.1:{free_port()}")
+        with pytest.raises(RetryLaterError) as caught:
+            h.write(sample(STARTED), receive_count=8, max_receives=8)
+    assert caught.value.wait_seconds <= RetryPolicy().cap_seconds
+    (failed,) = h.bus.events
+    assert isinstance(failed.data, WriteBackFailed)
+
+
+def test_a_conflict_on_one_ticket_keeps_the_short_wait(sandbox: ItsmSandbox) -> None:
+    # 409 is about this ticket, not the ITSM: holding every ticket's updates behind it
+    # for minutes would be the wrong trade.
+    h = Harness(sandbox)
+    for _ in range(4):
+        sandbox.fail_next("servicenow", Fault(409))
+    with pytest.raises(RetryLaterError) as caught:
+        h.write(sample(STARTED), receive_count=5)
+    assert caught.value.wait_seconds <= RetryPolicy().cap_seconds
+
+
 def test_a_retry_after_within_the_inline_limit_still_backs_off_across_receives(
     sandbox: ItsmSandbox,
 ) -> None:

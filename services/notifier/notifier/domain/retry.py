@@ -19,6 +19,10 @@ from typing import Literal
 __all__ = ["Decision", "RetryPolicy", "decide"]
 
 TRANSIENT = {408, 409, 425, 429, 500, 502, 503, 504}
+UNAVAILABLE = {429, 500, 502, 503, 504}
+"""Answers that say the ITSM itself is unavailable (with no answer at all): only these
+back off across receives. A conflict or timeout on one ticket (408, 409, 425) keeps the
+short wait, so it cannot hold every other ticket's updates for long."""
 
 
 @dataclass(frozen=True)
@@ -32,10 +36,11 @@ class RetryPolicy:
     """Longer waits are not slept inside the function: the message comes back later."""
     queue_base_seconds: float = 30.0
     queue_cap_seconds: float = 1800.0
-    """Backoff across receives when an invocation spends its attempts and the ITSM named
-    no wait of its own: receive n comes back after ``queue_base_seconds * 2**(n-1)``, at
-    most ``queue_cap_seconds``. With 8 receives, an outage of about an hour recovers by
-    itself instead of parking every pending update in the DLQ."""
+    """Backoff across receives when an invocation spends its attempts on an unavailable
+    ITSM (:data:`UNAVAILABLE`, or no answer) that named no wait of its own: receive n
+    comes back after ``queue_base_seconds * 2**(n-1)``, at most ``queue_cap_seconds``.
+    With 8 receives, an outage of about an hour recovers by itself instead of parking
+    every pending update in the DLQ."""
 
     def queue_wait(self, receive_count: int) -> float:
         """How long the queue keeps a message away after its ``receive_count``-th receive."""

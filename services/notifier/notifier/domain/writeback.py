@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from notifier.domain.messages import Message, render
-from notifier.domain.retry import RetryPolicy, decide
+from notifier.domain.retry import UNAVAILABLE, RetryPolicy, decide
 from selfservice_contracts.envelope import build_event
 from selfservice_contracts.events import (
     AnyEvent,
@@ -138,9 +138,15 @@ class WriteBackService:
                         data, writer.channel, reference, receive_count, last, decision.reason
                     )
                 wait = decision.wait_seconds
-                if wait <= self.policy.max_inline_wait_seconds:
-                    # Attempts spent, no long wait named by the ITSM: back off across
-                    # receives, or a long outage runs through them all in a minute.
+                if (
+                    wait <= self.policy.max_inline_wait_seconds
+                    and receive_count < max_receives
+                    and (last.status is None or last.status in UNAVAILABLE)
+                ):
+                    # The ITSM is unavailable and named no long wait: back off across
+                    # receives, or a long outage runs through them all in a minute. Not
+                    # on the last receive: the DLQ takes it next, and while it waited the
+                    # queue's one FIFO group would wait with it.
                     wait = max(wait, self.policy.queue_wait(receive_count))
                 raise RetryLaterError(wait, decision.reason)
             self.sleep(decision.wait_seconds)
