@@ -13,12 +13,14 @@ from typing import Any
 import boto3
 import jsonpath_ng.ext
 import pytest
+from botocore.config import Config
 from moto import mock_aws
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core import utils as moto_utils
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.exceptions import TransactionCanceledException
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+from moto.dynamodb.responses import DynamoHandler
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.events.models import Replay, Rule
 from moto.events.utils import EventTemplateParser
@@ -418,5 +420,64 @@ def test_without_the_fix_cancelled_transactions_erase_concurrent_writes(
 ) -> None:
     for name, original in moto_gaps._ORIGINAL_DYNAMODB.items():
         monkeypatch.setattr(DynamoDBBackend, name, original)
+    for name, original in moto_gaps._ORIGINAL_DYNAMODB_REQUESTS.items():
+        monkeypatch.setattr(DynamoHandler, name, original)
     lost, errors = _concurrent_writes_and_cancelled_transactions()
     assert lost > 0 or any("changed size during iteration" in error for error in errors)
+
+
+def _concurrent_updates_of_one_item(updates: int = 150, writers: int = 3) -> list[str]:
+    """Errors when several clients add attributes to one item at once (no SDK retries)."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    errors: list[str] = []
+    try:
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            client.create_table(
+                TableName="t",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            client.put_item(TableName="t", Item={"pk": {"S": "one"}})
+
+            def write(writer: int) -> None:
+                own = boto3.client(
+                    "dynamodb", region_name="us-east-1", config=Config(retries={"max_attempts": 1})
+                )
+                for n in range(updates):
+                    try:
+                        own.update_item(
+                            TableName="t",
+                            Key={"pk": {"S": "one"}},
+                            UpdateExpression="SET #a = :v",
+                            ExpressionAttributeNames={"#a": f"a{writer}_{n}"},
+                            ExpressionAttributeValues={":v": {"S": "x" * 20}},
+                        )
+                    except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                        errors.append(f"{type(exc).__name__}: {exc}")
+
+            threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            item = client.get_item(TableName="t", Key={"pk": {"S": "one"}})["Item"]
+            if not errors and len(item) != 1 + updates * writers:
+                errors.append(f"lost attributes: {len(item)}")
+    finally:
+        sys.setswitchinterval(interval)
+    return errors
+
+
+def test_concurrent_updates_of_one_item_all_land() -> None:
+    assert _concurrent_updates_of_one_item() == []
+
+
+def test_without_the_request_lock_concurrent_updates_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The backend's lock alone does not cover UpdateItem's request handler, which
+    # deep-copies the item while other requests change it.
+    for name, original in moto_gaps._ORIGINAL_DYNAMODB_REQUESTS.items():
+        monkeypatch.setattr(DynamoHandler, name, original)
+    assert any("changed size during iteration" in e for e in _concurrent_updates_of_one_item())

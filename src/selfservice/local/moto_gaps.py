@@ -19,6 +19,7 @@ from moto.core import utils as moto_utils
 from moto.core.responses import ActionResult
 from moto.core.types import Base64EncodedString
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.events.models import Archive, Replay, ReplayState, Rule, events_backends
 from moto.events.utils import EventTemplateParser
@@ -258,12 +259,24 @@ _DYNAMODB_ITEM_OPERATIONS = (
     "scan",
 )
 _ORIGINAL_DYNAMODB = {name: DynamoDBBackend.__dict__[name] for name in _DYNAMODB_ITEM_OPERATIONS}
+_DYNAMODB_ITEM_REQUESTS = (
+    *_DYNAMODB_ITEM_OPERATIONS,
+    "batch_write_item",
+    "batch_get_item",
+    "transact_get_items",
+    "execute_statement",
+    "execute_transaction",
+    "batch_execute_statement",
+)
+_ORIGINAL_DYNAMODB_REQUESTS = {
+    name: DynamoHandler.__dict__[name] for name in _DYNAMODB_ITEM_REQUESTS
+}
 _DYNAMODB_LOCK = threading.RLock()
 
 
 def _serialized(operation: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(operation)
-    def one_at_a_time(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+    def one_at_a_time(self: object, *args: Any, **kwargs: Any) -> Any:
         with _DYNAMODB_LOCK:
             return operation(self, *args, **kwargs)
 
@@ -277,12 +290,17 @@ def _dynamodb_transactions_are_atomic() -> None:
     request threads go on writing: the copy fails with "dictionary changed size during
     iteration" (a 500 the SDK retries), and a cancelled transaction restores that copy,
     erasing every item other requests wrote meanwhile — lost writes. Scans iterate the
-    table the same way. DynamoDB serializes conflicting transactions; here every item
-    operation takes one lock (re-entrant: a transaction calls ``put_item`` itself), which
-    costs the single-process embedded AWS nothing it had.
+    table the same way, and ``UpdateItem``'s request handler deep-copies the item it
+    updates. DynamoDB serializes conflicting writes; here every item request (the
+    handler, so its own copies are covered, PartiQL and batches included) and every
+    item operation of the backend (for in-process callers) takes one lock —
+    re-entrant, as a request calls the backend and a transaction calls ``put_item``
+    itself. It costs the single-process embedded AWS nothing it had.
     """
     for name, operation in _ORIGINAL_DYNAMODB.items():
         setattr(DynamoDBBackend, name, _serialized(operation))
+    for name, request in _ORIGINAL_DYNAMODB_REQUESTS.items():
+        setattr(DynamoHandler, name, _serialized(request))
 
 
 def apply() -> None:
