@@ -11,7 +11,9 @@ BUILD still runs POST_BUILD.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import logging
 import shlex
 import shutil
 import subprocess
@@ -26,6 +28,8 @@ from typing import Any, Self
 import yaml
 
 from selfservice.local.loopback import LoopbackServer, QuietHandler
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "BUNDLE_PATHS",
@@ -385,9 +389,9 @@ class CodeBuildEndpoint(LoopbackServer):
             for n in range(concurrency)
         ]
         self.started: list[dict[str, Any]] = []
-        """Every ``IN_PROGRESS`` state change put on the bus."""
+        """Every ``IN_PROGRESS`` state change (put on the bus, or in :attr:`undelivered`)."""
         self.finished: list[dict[str, Any]] = []
-        """Every final state change put on the bus."""
+        """Every final state change (put on the bus, or in :attr:`undelivered`)."""
         self.put_retries = 0
         """How often putting a state change on the bus had to be tried again."""
         self.undelivered: list[dict[str, Any]] = []
@@ -465,18 +469,27 @@ class CodeBuildEndpoint(LoopbackServer):
             "Resources": event["resources"],
         }
         delay = PUT_FIRST_RETRY_SECONDS
-        while True:
+        for attempt in itertools.count(1):
             try:
                 reply = self._events.put_events(Entries=[entry])
                 if not reply.get("FailedEntryCount"):
                     return
-            except Exception:  # noqa: BLE001, S110 - any failure is retried below
-                pass
+                problem = str(reply.get("Entries", [{}])[0].get("ErrorCode", "failed entry"))
+            except Exception as exc:  # noqa: BLE001 - any failure is retried below
+                problem = f"{type(exc).__name__}: {exc}"
             with self._lock:
                 self.put_retries += 1
+            if attempt == 1 or attempt % 10 == 0:
+                logger.warning(
+                    "build state change %s not on the bus yet (attempt %d): %s",
+                    event["detail"]["build-id"],
+                    attempt,
+                    problem,
+                )
             if self._stop.wait(delay):
                 with self._lock:
                     self.undelivered.append(event)
+                logger.error("build state change %s not delivered", event["detail"]["build-id"])
                 return
             delay = min(delay * 2, PUT_MAX_RETRY_SECONDS)
 

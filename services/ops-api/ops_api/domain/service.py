@@ -173,8 +173,8 @@ class OpsService:
                 listed = self._eligible(self.commands.invocations(command_id))
             except CommandNotFoundError:
                 raise NotFoundError(f"no command {command_id}") from None
-            except SsmUnavailableError as exc:
-                raise SsmFailureError(f"SSM failed: {exc}") from None
+            except SsmUnavailableError as exc:  # the adapters' "unavailable", SSM's or EC2's
+                raise SsmFailureError(f"SSM or EC2 failed: {exc}") from None
             if not listed:
                 raise NotFoundError(f"no command {command_id}")
             audit.targets = OpsTargets(instance_ids=[i.instance_id for i in listed])
