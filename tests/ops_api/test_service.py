@@ -335,15 +335,10 @@ def test_get_command_returns_results_and_unknown_ids_are_404(ops: Harness) -> No
     assert [a.outcome for a in ops.audits()][1:] == ["succeeded", "not_found"]
 
 
-def test_get_command_shows_only_instances_the_api_may_target(ops: Harness) -> None:
-    # A command sent outside the API (another team's Run Command) to an untagged instance
-    # and to a tagged one: only the tagged instance's result is shown.
-    other = "i-0000000000000002b"
-    ops.instances.add(WEB)
-    ops.instances.add(other, tags={"team": "payments"})
-    ops.commands.running = 0
-    command_id = ops.commands.send(
-        [WEB, other],
+def _sent_outside_the_api(ops: Harness, instance_ids: list[str]) -> str:
+    """Another team's Run Command, sent straight to SSM."""
+    return ops.commands.send(
+        instance_ids,
         document="AWS-RunShellScript",
         commands=["cat /etc/secret"],
         execution_timeout=60,
@@ -351,6 +346,16 @@ def test_get_command_shows_only_instances_the_api_may_target(ops: Harness) -> No
         output_s3_bucket=None,
         output_s3_prefix="",
     )
+
+
+def test_get_command_shows_only_instances_the_api_may_target(ops: Harness) -> None:
+    # A command sent outside the API (another team's Run Command) to an untagged instance
+    # and to a tagged one: only the tagged instance's result is shown.
+    other = "i-0000000000000002b"
+    ops.instances.add(WEB)
+    ops.instances.add(other, tags={"team": "payments"})
+    ops.commands.running = 0
+    command_id = _sent_outside_the_api(ops, [WEB, other])
     reply = ops.service.get_command(command_id, CALLER)
     assert [r["instance_id"] for r in reply.body["results"]] == [WEB]
     assert ops.audits()[-1].targets.instance_ids == [WEB]
@@ -359,15 +364,7 @@ def test_get_command_shows_only_instances_the_api_may_target(ops: Harness) -> No
 def test_a_command_on_no_eligible_instance_is_answered_like_an_unknown_id(ops: Harness) -> None:
     other = "i-0000000000000002b"
     ops.instances.add(other, tags={"team": "payments"})
-    command_id = ops.commands.send(
-        [other],
-        document="AWS-RunShellScript",
-        commands=["cat /etc/secret"],
-        execution_timeout=60,
-        comment="not ours",
-        output_s3_bucket=None,
-        output_s3_prefix="",
-    )
+    command_id = _sent_outside_the_api(ops, [other])
     with pytest.raises(NotFoundError, match=f"no command {command_id}"):
         ops.service.get_command(command_id, CALLER)
     assert ops.commands.polls == {}  # its output was never even read
