@@ -44,7 +44,7 @@ class SlowBus(InMemoryPublisher):
     """EventBridge taking its time, so the first copy stays in progress a while."""
 
     def publish(self, events: Sequence[AnyEvent]) -> None:
-        time.sleep(0.3)
+        time.sleep(1.0)  # wide enough for the other copies to arrive on a busy machine
         super().publish(events)
 
 
