@@ -264,16 +264,6 @@ class LocalCodeBuildClient:
         self.reported_at: dict[str, float] = {}
         """Epoch time each build's final state change was put on the bus."""
 
-    @property
-    def project(self) -> str:
-        """The project builds run for."""
-        return self._project
-
-    @property
-    def region(self) -> str:
-        """The region the builds' events name."""
-        return self._region
-
     def inject_fault(self, environment: dict[str, str] | None = None) -> None:
         """Make the next build fail for real, as a broken Terraform run would.
 
@@ -320,26 +310,35 @@ class LocalCodeBuildClient:
         return state_change_event(run, queued.overrides, project=self._project, region=self._region)
 
     def run(self, queued: _Queued) -> tuple[BuildRun, dict[str, Any]]:
-        """Run one build in a workspace of its own; the run and its final state change."""
-        workspace = make_workspace(self._root, self._workdir / queued.build_id.split(":", 1)[1])
-        environment = {**self._base_env, **self._project_env, **queued.overrides}
-        with self._lock:
-            if self._faults:
-                environment.update(self._faults.pop(0))
-        run = run_buildspec(
-            workspace, environment, project=self._project, timeout_seconds=self._timeout
-        )
+        """Run one build in a workspace of its own; the run and its final state change.
+
+        A build that cannot even start (an unreadable buildspec, a workspace that cannot
+        be made) fails alone, as CodeBuild reports it: FAILED in PROVISIONING.
+        """
+        try:
+            workspace = make_workspace(self._root, self._workdir / queued.build_id.split(":", 1)[1])
+            environment = {**self._base_env, **self._project_env, **queued.overrides}
+            with self._lock:
+                if self._faults:
+                    environment.update(self._faults.pop(0))
+            run = run_buildspec(
+                workspace, environment, project=self._project, timeout_seconds=self._timeout
+            )
+        except Exception as exc:  # noqa: BLE001 - a broken build must not stop the others
+            run = BuildRun(
+                build_id=queued.build_id,
+                status="FAILED",
+                failed_phase="PROVISIONING",
+                phase_context=f"CLIENT_ERROR: {type(exc).__name__}: {exc}"[:300],
+                log=[f"local CodeBuild could not run the build: {exc!r}"],
+            )
         run.build_id = queued.build_id
-        self.record(run)
+        with self._lock:
+            self.runs.append(run)
         event = state_change_event(
             run, queued.overrides, project=self._project, region=self._region
         )
         return run, event
-
-    def record(self, run: BuildRun) -> None:
-        """Add a finished build to :attr:`runs`."""
-        with self._lock:
-            self.runs.append(run)
 
     def run_pending(self) -> list[dict[str, Any]]:
         """Run every queued build, one after another; their final state changes, in order."""
@@ -419,20 +418,7 @@ class CodeBuildEndpoint(LoopbackServer):
             self._put(started)
             with self._lock:
                 self.started.append(started)
-            try:
-                run, event = self.client.run(queued)
-            except Exception as exc:  # noqa: BLE001 - a broken build must not stop the others
-                run = BuildRun(
-                    build_id=queued.build_id,
-                    status="FAILED",
-                    failed_phase="PROVISIONING",
-                    phase_context=f"CLIENT_ERROR: {type(exc).__name__}: {exc}"[:300],
-                    log=[f"local CodeBuild could not run the build: {exc!r}"],
-                )
-                self.client.record(run)
-                event = state_change_event(
-                    run, queued.overrides, project=self.client.project, region=self.client.region
-                )
+            run, event = self.client.run(queued)
             self._ship_log(run)
             event["detail"]["additional-information"]["logs"]["group-name"] = self._log_group
             self._put(event)
