@@ -14,28 +14,18 @@ without a response, so a caller sees what it would see without the front.
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from selfservice.local.loopback import LoopbackServer, QuietHandler
+from selfservice.local.loopback import LoopbackServer, QuietHandler, forward
 
 __all__ = ["EntryOutcome", "EventBridgeFront"]
 
 PUT_EVENTS = "AWSEvents.PutEvents"
-# Headers the front sets itself (the HTTP server adds Server and Date to every answer).
-_HOP_BY_HOP = {
-    "host",
-    "content-length",
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "server",
-    "date",
-}
+_JSON = {"Content-Type": "application/x-amz-json-1.1"}
 
 
 @dataclass(frozen=True)
@@ -111,35 +101,22 @@ class EventBridgeFront(LoopbackServer):
         with self._lock:
             self.entries.extend(outcomes)
 
-    def _forward(
-        self, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """One request to the embedded AWS; raises OSError when it does not answer."""
-        connection = http.client.HTTPConnection(*self._upstream, timeout=60)
-        try:
-            connection.request(
-                "POST",
-                path,
-                body=body,
-                headers={k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP},
-            )
-            response = connection.getresponse()
-            return response.status, response.getheaders(), response.read()
-        finally:
-            connection.close()
-
     def _put_events(
-        self, path: str, headers: dict[str, str], request: dict[str, Any]
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        self, path: str, headers: list[tuple[str, str]], raw_request: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        request = json.loads(raw_request or b"{}")
         entries: list[dict[str, Any]] = list(request.get("Entries") or [])
         failed = {i: self._take_failure(str(e.get("Source", ""))) for i, e in enumerate(entries)}
+        injected = any(failed.values())
         forwarded = [e for i, e in enumerate(entries) if failed[i] is None]
-        status, answer_headers, raw = 200, [("Content-Type", "application/x-amz-json-1.1")], b""
+        status, answer_headers, raw = 200, dict(_JSON), b""
         upstream: list[dict[str, Any]] = []
         if forwarded:
+            # Nothing injected (the usual case): the call goes on as it came.
+            body = json.dumps({**request, "Entries": forwarded}).encode() if injected else None
             try:
-                status, answer_headers, raw = self._forward(
-                    path, headers, json.dumps({**request, "Entries": forwarded}).encode()
+                status, answer_headers, raw = forward(
+                    self._upstream, "POST", path, headers, body or raw_request
                 )
             except OSError:
                 self._give_back([failure for failure in failed.values() if failure])
@@ -147,31 +124,28 @@ class EventBridgeFront(LoopbackServer):
             if status != 200:  # noqa: PLR2004 - the whole call failed upstream: pass it on
                 return status, answer_headers, raw
             upstream = list(json.loads(raw).get("Entries", []))
-        results: list[dict[str, Any]] = []
-        outcomes: list[EntryOutcome] = []
-        for index, entry in enumerate(entries):
-            failure = failed[index]
-            result = (
-                {
-                    "ErrorCode": failure.code,
-                    "ErrorMessage": "injected by the local EventBridge front",
-                }
-                if failure is not None
-                else upstream.pop(0)
-            )
-            results.append(result)
-            outcomes.append(
+        results = iter(upstream)
+        answers = [
+            {"ErrorCode": failure.code, "ErrorMessage": "injected by the local EventBridge front"}
+            if (failure := failed[index]) is not None
+            else next(results)
+            for index in range(len(entries))
+        ]
+        self._record(
+            [
                 EntryOutcome(
                     str(entry.get("Source", "")),
                     str(entry.get("DetailType", "")),
                     _event_id(entry),
-                    result.get("ErrorCode"),
+                    answer.get("ErrorCode"),
                 )
-            )
-        self._record(outcomes)
-        body = {"FailedEntryCount": sum("ErrorCode" in r for r in results), "Entries": results}
-        keep = [(k, v) for k, v in answer_headers if k.lower() not in _HOP_BY_HOP]
-        return 200, keep, json.dumps(body).encode()
+                for entry, answer in zip(entries, answers, strict=True)
+            ]
+        )
+        if not injected:
+            return status, answer_headers, raw
+        merged = {"FailedEntryCount": sum("ErrorCode" in a for a in answers), "Entries": answers}
+        return 200, answer_headers, json.dumps(merged).encode()
 
     def _handler(self) -> type[QuietHandler]:
         front = self
@@ -180,22 +154,20 @@ class EventBridgeFront(LoopbackServer):
             def do_POST(self) -> None:  # noqa: N802 - the stdlib handler protocol
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                headers = dict(self.headers.items())
+                headers = self.headers.items()
                 try:
-                    if headers.get("X-Amz-Target") == PUT_EVENTS:
+                    if self.headers.get("X-Amz-Target") == PUT_EVENTS:
                         status, answer_headers, payload = front._put_events(
-                            self.path, headers, json.loads(body or b"{}")
+                            self.path, headers, body
                         )
                     else:
-                        status, answer_headers, payload = front._forward(self.path, headers, body)
+                        status, answer_headers, payload = forward(
+                            front._upstream, "POST", self.path, headers, body
+                        )
                 except OSError:
                     # The embedded AWS is not there: neither is its EventBridge.
                     self.close_connection = True
                     return
-                self.send_body(
-                    status,
-                    payload,
-                    {k: v for k, v in answer_headers if k.lower() not in _HOP_BY_HOP},
-                )
+                self.send_body(status, payload, answer_headers)
 
         return Handler

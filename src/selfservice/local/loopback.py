@@ -2,16 +2,51 @@
 
 The HTTP API fronts, the local CodeBuild and SSM endpoints and the ITSM sandbox each
 subclass :class:`LoopbackServer` with their own request handler, a
-:class:`QuietHandler` (no access log on stderr; one way to send a body).
+:class:`QuietHandler` (no access log on stderr; one way to send a body). The endpoints
+that stand in front of the embedded AWS pass what they don't handle on with
+:func:`forward`.
 """
 
 from __future__ import annotations
 
+import http.client
 import threading
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-__all__ = ["LoopbackServer", "QuietHandler"]
+__all__ = ["LoopbackServer", "QuietHandler", "forward"]
+
+_SET_BY_THE_CONNECTION = {"host", "content-length", "connection", "keep-alive", "transfer-encoding"}
+_SET_BY_THE_SERVER = {*_SET_BY_THE_CONNECTION, "server", "date"}
+"""Headers a pass-through must not copy: the connection's own, and (answers) those the
+local HTTP server adds to every answer itself."""
+
+
+def forward(
+    upstream: tuple[str, int],
+    method: str,
+    path: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+) -> tuple[int, dict[str, str], bytes]:
+    """Pass one request on to ``upstream``: its status, the headers to pass back, the body.
+
+    Raises :class:`OSError` when ``upstream`` does not answer.
+    """
+    connection = http.client.HTTPConnection(*upstream, timeout=60)
+    try:
+        connection.request(
+            method,
+            path,
+            body=body,
+            headers={k: v for k, v in headers if k.lower() not in _SET_BY_THE_CONNECTION},
+        )
+        response = connection.getresponse()
+        answer = {k: v for k, v in response.getheaders() if k.lower() not in _SET_BY_THE_SERVER}
+        return response.status, answer, response.read()
+    finally:
+        connection.close()
 
 
 class QuietHandler(BaseHTTPRequestHandler):

@@ -18,7 +18,6 @@ meanwhile) and keeps 24,000 characters of output (2,500 in listings).
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import shutil
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from selfservice.local.loopback import LoopbackServer, QuietHandler
+from selfservice.local.loopback import LoopbackServer, QuietHandler, forward
 
 __all__ = ["LocalRunCommand", "SsmEndpoint", "SsmError"]
 
@@ -426,18 +425,9 @@ class SsmEndpoint(LoopbackServer):
                 )
 
             def _proxy(self, raw: bytes) -> None:
-                connection = http.client.HTTPConnection(*endpoint._upstream, timeout=60)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                    connection.request(self.command, self.path, body=raw, headers=headers)
-                    upstream = connection.getresponse()
-                    hop = {"content-length", "transfer-encoding", "connection"}
-                    self.send_body(
-                        upstream.status,
-                        upstream.read(),
-                        {k: v for k, v in upstream.getheaders() if k.lower() not in hop},
-                    )
-                finally:
-                    connection.close()
+                status, headers, body = forward(
+                    endpoint._upstream, self.command, self.path, self.headers.items(), raw
+                )
+                self.send_body(status, body, headers)
 
         return Handler
