@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, median
-from selfservice.demo import _ledger, _post, _secret, _standard_webhook
+from selfservice.demo import Webhooks, _ledger
 from selfservice.local.platform import LocalPlatform
 
 TICKETS = 200
@@ -190,17 +190,14 @@ def _invoke_the_rest(platform: LocalPlatform) -> None:
 def _deliver(
     platform: LocalPlatform, bodies: list[bytes], copies: int
 ) -> tuple[list[Answer], float]:
-    url = f"{platform.fronts['WebhookApi'].url}/webhooks/servicenow"
-    secret = _secret(
-        platform, platform.deployed.function("WebhookFunction")[1]["SERVICENOW_HMAC_SECRET_ID"]
-    )
+    webhooks = Webhooks.of(platform)
     answers: list[Answer] = []
     lock = threading.Lock()
 
     def send(ticket: int) -> None:
         raw = bodies[ticket]
         # A retry carries the same webhook id and body (signed at the time of sending).
-        status, reply = _post(url, raw, _standard_webhook(secret, raw, f"bench-burst-{ticket}"))
+        status, reply = webhooks.send("servicenow", raw, f"bench-burst-{ticket}")
         request_id = reply.get("request_id")
         with lock:
             answers.append(

@@ -25,7 +25,7 @@ from typing import Any
 import boto3
 
 from bench.common import ROOT, median
-from selfservice.demo import _post, _secret, _standard_webhook
+from selfservice.demo import Webhooks
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.local.platform import LocalPlatform
 
@@ -102,15 +102,9 @@ def _webhook(platform: LocalPlatform, number: int) -> tuple[str, float]:
     ticket = f"RITM{9000000 + number:07d}"
     body.update(number=ticket, sys_id=f"{number:032x}")
     raw = json.dumps(body).encode()
-    secret = _secret(
-        platform, platform.deployed.function("WebhookFunction")[1]["SERVICENOW_HMAC_SECRET_ID"]
-    )
+    webhooks = Webhooks.of(platform)
     sent = time.time()
-    status, reply = _post(
-        f"{platform.fronts['WebhookApi'].url}/webhooks/servicenow",
-        raw,
-        _standard_webhook(secret, raw, f"bench-{number}"),
-    )
+    status, reply = webhooks.send("servicenow", raw, f"bench-{number}")
     if status != 202:
         raise RuntimeError(f"webhook refused: {status} {reply}")
     return f"servicenow:{ticket}", sent

@@ -18,8 +18,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from selfservice.local.platform import LocalPlatform
 
@@ -64,6 +65,44 @@ def _secret(platform: LocalPlatform, secret_id: str) -> str:
         platform.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
     )
     return str(document["current"])
+
+
+Source = Literal["servicenow", "jira"]
+_SECRET_VARIABLES: dict[Source, str] = {
+    "servicenow": "SERVICENOW_HMAC_SECRET_ID",
+    "jira": "JIRA_WEBHOOK_SECRET_ID",
+}
+
+
+@dataclass(frozen=True)
+class Webhooks:
+    """Deliveries to the local webhook API, signed as each ITSM signs them.
+
+    The secrets are read once, as an ITSM is given them once when it is set up.
+    """
+
+    url: str
+    secrets: dict[Source, str]
+
+    @classmethod
+    def of(cls, platform: LocalPlatform) -> Webhooks:
+        """The platform's webhook API and the secrets its senders were given."""
+        environment = platform.deployed.function("WebhookFunction")[1]
+        return cls(
+            platform.fronts["WebhookApi"].url,
+            {s: _secret(platform, environment[v]) for s, v in _SECRET_VARIABLES.items()},
+        )
+
+    def headers(self, source: Source, body: bytes, delivery_id: str) -> dict[str, str]:
+        """The signature headers of one attempt (ServiceNow's are signed at sending time)."""
+        secret = self.secrets[source]
+        if source == "jira":
+            return _hub(secret, body, delivery_id)
+        return _standard_webhook(secret, body, delivery_id)
+
+    def send(self, source: Source, body: bytes, delivery_id: str) -> tuple[int, dict[str, Any]]:
+        """POST one signed delivery; the status and the JSON answer."""
+        return _post(f"{self.url}/webhooks/{source}", body, self.headers(source, body, delivery_id))
 
 
 def _ledger(platform: LocalPlatform) -> dict[str, str]:
@@ -149,30 +188,20 @@ def run_demo(root: Path, say: Any = print) -> int:
     """Run the demo; 0 when both tickets end provisioned and written back."""
     workdir = Path(tempfile.mkdtemp(prefix="selfservice-demo-"))
     with LocalPlatform(root, workdir, say=say) as platform:
-        intake_env = platform.deployed.function("WebhookFunction")[1]
-        api = platform.fronts["WebhookApi"].url
+        webhooks = Webhooks.of(platform)
         say("\n1) ServiceNow RITM0010042: an EC2 application in dev (no approval needed)")
         body = (root / "demo/servicenow-ec2-request.json").read_bytes()
-        status, reply = _post(
-            f"{api}/webhooks/servicenow",
-            body,
-            _standard_webhook(
-                _secret(platform, intake_env["SERVICENOW_HMAC_SECRET_ID"]), body, "msg_demo_1"
-            ),
-        )
+        status, reply = webhooks.send("servicenow", body, "msg_demo_1")
         say(f"  intake  {status} {reply}")
         say("\n2) Jira ITSM-42: an EC2 application in staging (policy: approval required)")
-        jira_secret = _secret(platform, intake_env["JIRA_WEBHOOK_SECRET_ID"])
         body = (root / "demo/jira-ec2-request.json").read_bytes()
-        status, reply = _post(f"{api}/webhooks/jira", body, _hub(jira_secret, body, "demo-created"))
+        status, reply = webhooks.send("jira", body, "demo-created")
         say(f"  intake  {status} {reply}")
         seen: dict[str, str] = {}
         _wait(platform, lambda s: s.get("jira:ITSM-42") == "awaiting_approval", say, seen)
         say("  … the approver moves ITSM-42 to In Progress")
         body = (root / "demo/jira-ec2-approved.json").read_bytes()
-        status, reply = _post(
-            f"{api}/webhooks/jira", body, _hub(jira_secret, body, "demo-approved")
-        )
+        status, reply = webhooks.send("jira", body, "demo-approved")
         say(f"  intake  {status} {reply}")
         say(
             "\nTerraform runs in the local CodeBuild (real buildspec and Terraform, embedded AWS) …"

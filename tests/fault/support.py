@@ -8,9 +8,6 @@ delivery id, as ServiceNow's REST message and Jira's webhooks retry.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 import urllib.error
@@ -19,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from selfservice.demo import _adf_lines
+from selfservice.demo import Webhooks, _adf_lines
 from selfservice.local.platform import LocalPlatform
 from selfservice_contracts.envelope import build_event, to_eventbridge_entry
 from selfservice_contracts.events import AnyEvent, TicketEventData
@@ -71,32 +68,17 @@ class Sender:
     body: dict[str, Any]
     delivery_id: str
     answers: list[Answer] = field(default_factory=list)
-    _secret: str = field(default="", repr=False)
+    _webhooks: Webhooks | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # The ITSM was given the secret once, when the integration was set up.
-        variable = (
-            "SERVICENOW_HMAC_SECRET_ID" if self.source == "servicenow" else "JIRA_WEBHOOK_SECRET_ID"
-        )
-        secret_id = self.platform.deployed.function("WebhookFunction")[1][variable]
-        document = self.platform.client("secretsmanager").get_secret_value(SecretId=secret_id)
-        self._secret = str(json.loads(document["SecretString"])["current"])
+        self._webhooks = Webhooks.of(self.platform)
 
-    def _headers(self, raw: bytes) -> dict[str, str]:
-        if self.source == "jira":
-            digest = hmac.new(self._secret.encode(), raw, hashlib.sha256).hexdigest()
-            return {
-                "X-Hub-Signature": f"sha256={digest}",
-                "X-Atlassian-Webhook-Identifier": self.delivery_id,
-            }
-        timestamp = str(int(time.time()))  # a retry is signed afresh, with the same id
-        signed = f"{self.delivery_id}.{timestamp}.".encode() + raw
-        mac = hmac.new(self._secret.encode(), signed, hashlib.sha256).digest()
-        return {
-            "webhook-id": self.delivery_id,
-            "webhook-timestamp": timestamp,
-            "webhook-signature": "v1," + base64.b64encode(mac).decode(),
-        }
+    @property
+    def webhooks(self) -> Webhooks:
+        """The platform's webhook API and secrets, read when the sender was made."""
+        assert self._webhooks is not None
+        return self._webhooks
 
     def attempt(self) -> Answer:
         """One delivery attempt."""
@@ -105,7 +87,11 @@ class Sender:
             f"{self.platform.fronts['WebhookApi'].url}/webhooks/{self.source}",
             data=raw,
             method="POST",
-            headers={"Content-Type": "application/json", **self._headers(raw)},
+            # A retry is signed afresh, with the same delivery id.
+            headers={
+                "Content-Type": "application/json",
+                **self.webhooks.headers(self.source, raw, self.delivery_id),
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:

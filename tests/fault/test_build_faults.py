@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 
 from selfservice.cli import main
-from selfservice.demo import _ledger, _post, _secret, _standard_webhook
+from selfservice.demo import Webhooks, _ledger
 from selfservice.local.codebuild import BuildRun
 from selfservice.local.platform import LocalPlatform
 from selfservice.replay import plan_replay, run_replay
 from selfservice.resources import PlatformResources, resolve, trail_events
 from selfservice.status import ticket_status
-from tests.fault.support import dead_letters, servicenow_notes, settled
+from tests.fault.support import dead_letters, eventually, servicenow_notes, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
 
@@ -36,33 +36,16 @@ MODIFY_ITEM = "Modify AWS EC2 Instance"
 
 
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+    eventually(lambda: True if condition() else None, what, timeout=timeout, interval=0.5)
 
 
-def _deliver(platform: LocalPlatform, root: Path, body: dict[str, Any], message_id: str) -> None:
-    secret = _secret(
-        platform, platform.deployed.function("WebhookFunction")[1]["SERVICENOW_HMAC_SECRET_ID"]
-    )
-    raw = json.dumps(body).encode()
-    status, reply = _post(
-        f"{platform.fronts['WebhookApi'].url}/webhooks/servicenow",
-        raw,
-        _standard_webhook(secret, raw, message_id),
-    )
+def _deliver(platform: LocalPlatform, body: dict[str, Any], message_id: str) -> None:
+    status, reply = Webhooks.of(platform).send("servicenow", json.dumps(body).encode(), message_id)
     assert status == 202, reply
 
 
 def _written_back(resources: PlatformResources) -> int:
-    return sum(
-        1
-        for e in trail_events(resources)
-        if e.get("detail-type") == "selfservice.ticket.updated.v1" and "replay-name" not in e
-    )
+    return len(_updates(resources))
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +63,7 @@ def story(
         assert platform.codebuild is not None
         platform.codebuild.client.inject_fault()  # the first build fails in Terraform
         create = json.loads((root / "demo/servicenow-ec2-request.json").read_text())
-        _deliver(platform, root, create, "msg_audit_create")
+        _deliver(platform, create, "msg_audit_create")
         _wait_for(lambda: _ledger(platform).get(TICKET) == "failed", "the failed build")
         modify = json.loads(json.dumps(create))
         modify.update(number="RITM0010050", sys_id="9d385017c611228701d22104cc95c999")
@@ -89,7 +72,7 @@ def story(
             instance_type="t3.small", original_request="9d385017c611228701d22104cc95c371"
         )
         modify["display_values"] = {"original_request": "RITM0010042"}
-        _deliver(platform, root, modify, "msg_audit_modify")
+        _deliver(platform, modify, "msg_audit_modify")
         _wait_for(lambda: _ledger(platform).get(TICKET) == "succeeded", "the retry")
         resources = resolve(
             argparse.Namespace(
@@ -223,7 +206,7 @@ def test_a_build_that_fails_before_terraform_runs_is_told_on_the_ticket(
     platform.codebuild.client.inject_fault({"TFVARS_S3_URI": f"s3://{bucket}/tfvars/missing.json"})
     request = json.loads((root / "demo/servicenow-ec2-request.json").read_text())
     request.update(number="RITM0010061", sys_id="d1" * 16)
-    _deliver(platform, root, request, "msg_fault_codebuild")
+    _deliver(platform, request, "msg_fault_codebuild")
     _wait_for(
         lambda: _ledger(platform).get("servicenow:RITM0010061") == "failed",
         "the failed build",
