@@ -24,7 +24,6 @@ import shutil
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -219,14 +218,6 @@ class EmbeddedAwsStoppedError(RuntimeError):
     """The embedded AWS stopped answering mid-run; the run's figures are void."""
 
 
-def _embedded_aws_answers(endpoint: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=5):  # noqa: S310 - loopback
-            return True
-    except OSError:
-        return False
-
-
 def _wait(
     platform: LocalPlatform, condition: Callable[[], bool], deadline: float, what: str
 ) -> None:
@@ -238,7 +229,7 @@ def _wait(
             checked = time.monotonic()
             # Fail now rather than at the deadline when the embedded AWS is gone (another
             # session's `pkill -f selfservice.local.moto_server` stops ours too).
-            if not _embedded_aws_answers(platform.embedded.endpoint):
+            if not platform.embedded.answers():
                 raise EmbeddedAwsStoppedError(f"the embedded AWS stopped answering; {what}")
         time.sleep(0.25)
 
@@ -271,13 +262,7 @@ def measure(
             _invoke_the_rest(platform)
             # The worker's process is the function's execution environment.
             memory = {name: peak_rss_mib(worker.pid) for name, worker in platform.workers.items()}
-            invocations = Counter[str]()
-            for poller in platform.pollers:
-                invocations[poller.worker.spec.logical_id] += poller.invocations
-            for name, schedule in platform.schedules.items():
-                invocations[name] += schedule.invocations
-            invocations["WebhookFunction"] += len(answers)
-            invocations["OpsApiFunction"] += 1
+            invocations = {name: w.invocations for name, w in platform.workers.items()}
             accepted, duplicates, distinct = count_answers(answers)
             statuses = Counter(a.status for a in answers)
             if set(statuses) != {202}:

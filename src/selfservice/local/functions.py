@@ -172,6 +172,8 @@ class FunctionWorker:
         if not ready:
             raise RuntimeError(f"{spec.describe()} did not start; see {log_path}")
         self.timeout_seconds = int(spec.properties.get("Timeout", 3))
+        self.invocations = 0
+        """Invocations so far, whoever invoked it (a poller, a schedule, the HTTP front)."""
 
     @property
     def pid(self) -> int:
@@ -201,6 +203,7 @@ class FunctionWorker:
             "deadline_ms": int(time.time() * 1000) + self.timeout_seconds * 1000,
         }
         with self._lock:
+            self.invocations += 1
             self._stdin.write(json.dumps(request) + "\n")
             answer = json.loads(self._stdout.readline() or '{"error": "WorkerDied", "message": ""}')
         if "error" in answer:

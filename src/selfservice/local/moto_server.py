@@ -65,13 +65,19 @@ class EmbeddedAws:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"the moto server exited with {self._process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1):  # noqa: S310 - loopback
-                    return self
-            except OSError:
-                time.sleep(0.1)
+            if self.answers(timeout=1):
+                return self
+            time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"the moto server did not answer on {self.endpoint}")
+
+    def answers(self, timeout: float = 5) -> bool:
+        """Whether the server answers on its endpoint (within ``timeout`` seconds)."""
+        try:
+            with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=timeout):  # noqa: S310 - loopback
+                return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         """Stop the server."""
