@@ -30,6 +30,7 @@ from tests.intake.conftest import (
     SECRET_IDS,
     SECRETS,
     DictSecrets,
+    create_dedupe_table,
     example_settings,
     fixture,
     servicenow_delivery,
@@ -54,12 +55,7 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     moto_gaps.apply()
     with mock_aws():
-        boto3.client("dynamodb", region_name="us-east-1").create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_dedupe_table(boto3.client("dynamodb", region_name="us-east-1"), TABLE)
         yield
 
 

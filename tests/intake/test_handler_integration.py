@@ -25,7 +25,13 @@ from selfservice_contracts import settings_document
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, TicketEventData
 from selfservice_contracts.observability import Metric
-from tests.intake.conftest import ROOT, fixture, jira_delivery, servicenow_delivery
+from tests.intake.conftest import (
+    ROOT,
+    create_dedupe_table,
+    fixture,
+    jira_delivery,
+    servicenow_delivery,
+)
 from tests.lambda_context import FakeContext
 from tests.telemetry import PutEventsSpy, Telemetry
 
@@ -71,12 +77,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             EventPattern=json.dumps({"source": ["selfservice.intake"]}),
         )
         events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
-        boto3.client("dynamodb", region_name=region).create_table(
-            TableName="intake-idempotency",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_dedupe_table(boto3.client("dynamodb", region_name=region), "intake-idempotency")
         boto3.client("ssm", region_name=region).put_parameter(
             Name="/selfservice/intake/config",
             Type="String",
@@ -226,12 +227,7 @@ def test_an_unreachable_dedupe_table_is_503_and_the_retry_publishes_once(stack: 
     assert response["statusCode"] == 503
     assert response["headers"]["Retry-After"] == "5"
     assert stack.published() == []
-    dynamodb.create_table(
-        TableName="intake-idempotency",
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_dedupe_table(dynamodb, "intake-idempotency")
     assert _invoke(delivery)["statusCode"] == 202
     assert len(stack.published()) == 1
 
