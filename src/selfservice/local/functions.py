@@ -81,11 +81,15 @@ class LogShipper:
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-            logs.create_log_group(logGroupName=group)  # else the template's, deployed
-        logs.create_log_stream(logGroupName=group, logStreamName=self.stream)
+        self.ensure_stream()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
+
+    def ensure_stream(self) -> None:
+        """Create this environment's log stream (and the group, unless deployed already)."""
+        with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
+            self.logs.create_log_group(logGroupName=self.group)  # else the template's
+        self.logs.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
 
     def write(self, line: str) -> None:
         """Queue one line (one log event), stamped now."""
@@ -357,6 +361,14 @@ def _route_pattern(path: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\{([^}/]+)\}", r"(?P<\1>[^/]+)", path) + "$")
 
 
+UNAVAILABLE: dict[str, Any] = {
+    "statusCode": 503,
+    "headers": {"Content-Type": "application/json", "Retry-After": "5"},
+    "body": json.dumps({"message": "Service Unavailable"}),
+}
+"""API Gateway's answer while the platform behind it is being restored."""
+
+
 class HttpFront(LoopbackServer):
     """An HTTP API on 127.0.0.1: routes from the template, payload format 2.0."""
 
@@ -364,6 +376,8 @@ class HttpFront(LoopbackServer):
         self, routes: Sequence[tuple[str, str, Invocable]], iam: IamAuthorizer | None = None
     ) -> None:
         self.iam = iam
+        self.unavailable = False
+        """While True, every route answers API Gateway's 503 with ``Retry-After``."""
         self.routes = [
             (method.upper(), _route_pattern(path), path, worker) for method, path, worker in routes
         ]
@@ -417,7 +431,7 @@ class HttpFront(LoopbackServer):
                             "isBase64Encoded": encoded,
                         }
                         try:
-                            response = worker.invoke(event)
+                            response = UNAVAILABLE if front.unavailable else worker.invoke(event)
                         except InvocationError:
                             self._reply(500, {"message": "Internal Server Error"}, {})
                             return

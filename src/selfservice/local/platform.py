@@ -15,7 +15,6 @@ Functions reach EventBridge through :class:`EventBridgeFront`, which can fail
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -56,21 +55,6 @@ NOTIFIER_TRANSITIONS = {
     "selfservice.provisioning.succeeded.v1": "Resolve",
     "selfservice.request.rejected.v1": "Decline",
 }
-
-
-class _Restoring:
-    """What an HTTP API answers while the embedded AWS is being restored."""
-
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        """API Gateway's 503, with the Retry-After every ITSM honours."""
-        return {
-            "statusCode": 503,
-            "headers": {"Content-Type": "application/json", "Retry-After": "5"},
-            "body": json.dumps({"message": "Service Unavailable"}),
-        }
-
-
-_RESTORING = _Restoring()
 
 
 @dataclass
@@ -263,11 +247,8 @@ class LocalPlatform:
         instances — is gone; nothing outside it (the ITSM sandbox, builds) is touched.
         """
         began = time.monotonic()
-        routes = {name: front.routes for name, front in self.fronts.items()}
         for front in self.fronts.values():
-            front.routes = [
-                (method, pattern, path, _RESTORING) for method, pattern, path, _ in front.routes
-            ]
+            front.unavailable = True
         renewed: dict[object, FunctionWorker] = {}
         try:
             port = self.embedded.port
@@ -281,11 +262,12 @@ class LocalPlatform:
             self._restore_secrets()
             self._renew_functions(previous, renewed)
         finally:
-            for name, front in self.fronts.items():
+            for front in self.fronts.values():
                 front.routes = [
                     (method, pattern, path, renewed.get(worker, worker))
-                    for method, pattern, path, worker in routes[name]
+                    for method, pattern, path, worker in front.routes
                 ]
+                front.unavailable = False
         return time.monotonic() - began
 
     def __enter__(self) -> LocalPlatform:
@@ -394,11 +376,7 @@ class LocalPlatform:
                 old = self.workers[spec.logical_id]
                 if stack.environments[spec.logical_id] == before.get(spec.logical_id):
                     if old.shipper is not None:  # its log stream went with the old server
-                        with contextlib.suppress(Exception):
-                            old.shipper.logs.create_log_group(logGroupName=old.shipper.group)
-                        old.shipper.logs.create_log_stream(
-                            logGroupName=old.shipper.group, logStreamName=old.shipper.stream
-                        )
+                        old.shipper.ensure_stream()
                     continue
                 new = self._worker(stack, spec)
                 self.workers[spec.logical_id] = renewed[old] = new
