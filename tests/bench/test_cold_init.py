@@ -8,6 +8,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import os
+import subprocess
+import sys
 from typing import Literal
 
 import pytest
@@ -33,6 +36,35 @@ def test_the_floor_creates_each_recorded_client_in_order() -> None:
         "session.client('events')",
         "session.client('dynamodb')",
     ]
+
+
+def test_the_libraries_floor_imports_the_recorded_library_modules_after_the_clients() -> None:
+    code = cold_init.floor_code(["events"], ["pydantic", "aws_lambda_powertools.logging"])
+    assert code.startswith(cold_init.floor_code(["events"]))
+    namespace: dict[str, object] = {}
+    exec(code.removeprefix(cold_init.floor_code(["events"])), namespace)  # noqa: S102
+    assert namespace["_name"] == "aws_lambda_powertools.logging"  # the last one, imported
+
+
+def test_discovery_reports_clients_and_only_the_required_libraries_modules() -> None:
+    body = (
+        "import boto3, pydantic, json\n"
+        "import selfservice_contracts.request\n"
+        "boto3.session.Session(region_name='us-east-1').client('sts')\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", cold_init.discover_code(body)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"},
+    )
+    found = cold_init.parse_result(completed.stdout)
+    assert found["clients"] == ["sts"]
+    assert "pydantic" in found["libraries"]
+    tops = {name.partition(".")[0] for name in found["libraries"]}
+    assert tops <= set(cold_init.REQUIRED_LIBRARIES)  # no boto3, json or platform module
+    assert found["libraries"].index("pydantic") < found["libraries"].index("pydantic.main")
 
 
 @pytest.mark.parametrize("fn", platform_functions(), ids=lambda fn: fn.logical_id)
