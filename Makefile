@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PY_SOURCES := schemas src services tests bench
 TEMPLATES := template.yaml $(sort $(wildcard sam/*.yaml))
 
-.PHONY: help setup test lint typecheck cfn-lint scan pytest demo schemas bench bundle lock lock-scan clean
+.PHONY: help setup test test-fast lint typecheck cfn-lint scan pytest demo schemas bench bundle lock lock-scan clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -80,6 +80,10 @@ pytest: $(STAMP) ## the test suite, end-to-end tier included
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck cfn-lint scan pytest ## every check: lint, types, templates, scans, tests
+
+# The pure tier (tests/tiers.py): no embedded AWS, no sockets; under a minute on 2 cores.
+test-fast: $(STAMP) ## the pure tier alone (no embedded AWS, no sockets), while iterating
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not integration and not e2e"
 
 demo: $(STAMP) ## run the main job on the embedded stack
 	$(BIN)/selfservice demo

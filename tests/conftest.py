@@ -15,6 +15,7 @@ from hypothesis import settings
 from selfservice.local import moto_gaps
 from selfservice.templates import FunctionSpec, Template, load_platform
 from tests.telemetry import PutEventsSpy, Telemetry, capture_put_events, capture_telemetry
+from tests.tiers import forbid_sockets, mark_integration_tests
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,6 +73,21 @@ def _loopback_only() -> Iterator[None]:
     finally:
         socket.socket.connect = original_connect  # type: ignore[method-assign]
         socket.socket.connect_ex = original_connect_ex  # type: ignore[method-assign]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reaches the embedded AWS or a socket ``integration``."""
+    mark_integration_tests(items, guards={"_loopback_only", "_pure_tests_open_no_sockets"})
+
+
+@pytest.fixture(autouse=True)
+def _pure_tests_open_no_sockets(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pure test that opens an internet socket in its own thread is in the wrong tier."""
+    node = request.node
+    if not (node.get_closest_marker("integration") or node.get_closest_marker("e2e")):
+        forbid_sockets(monkeypatch, node.nodeid)
 
 
 @pytest.fixture(scope="session")

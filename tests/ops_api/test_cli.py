@@ -47,6 +47,7 @@ def test_usage_errors_exit_2(
 
 
 @pytest.mark.usefixtures("credentials")
+@pytest.mark.integration  # the CLI opens a socket to a closed loopback port
 def test_an_unreachable_api_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ops", "get-command", "--url", "http://127.0.0.1:1", "x"]) == 1
     assert "cannot reach http://127.0.0.1:1" in capsys.readouterr().err
