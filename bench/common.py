@@ -12,6 +12,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+IN_PROCESS = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    # Untraced: no daemon, and not "in Lambda" for the tracer (no LAMBDA_TASK_ROOT).
+    "POWERTOOLS_TRACE_DISABLED": "1",
+}
+"""What an in-process benchmark sets besides a function's own environment (AWS is
+stubbed in memory: the credentials are placeholders nothing checks)."""
+
+
+def function_environment(logical_id: str, values: dict[str, str] | None = None) -> dict[str, str]:
+    """A function's template environment (:meth:`Template.function_environment`), plus
+    :data:`IN_PROCESS`: what an in-process benchmark of that function runs with."""
+    from selfservice.templates import load_platform
+
+    platform = load_platform(ROOT / "template.yaml")
+    return {**IN_PROCESS, **platform.function_environment(logical_id, values)}
+
 
 def machine() -> str:
     """One line naming the machine the figures come from."""

@@ -17,30 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.common import ROOT, median, percentile, stdout_silenced
+from bench.common import ROOT, function_environment, median, percentile, stdout_silenced
 from tests.lambda_context import FakeContext as Context
 
 SECRET = "bench-hmac-secret"
 
-ENVIRONMENT = {
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "POWERTOOLS_SERVICE_NAME": "intake",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "POWERTOOLS_METRICS_NAMESPACE": "selfservice",
-    # Untraced: no daemon, and not "in Lambda" for the tracer (no LAMBDA_TASK_ROOT).
-    "POWERTOOLS_TRACE_DISABLED": "1",
-    "EVENT_BUS_NAME": "selfservice-bus",
-    "IDEMPOTENCY_TABLE_NAME": "intake-idempotency",
-    "INTAKE_CONFIG_PARAMETER": "/selfservice/intake/config",
-    "SERVICENOW_HMAC_SECRET_ID": "sn-hmac",
-    "SERVICENOW_BASIC_AUTH_SECRET_ID": "sn-basic",
-    "JIRA_WEBHOOK_SECRET_ID": "jira-webhook",
-    "JIRA_AUTOMATION_TOKEN_SECRET_ID": "jira-token",
-}
+ENVIRONMENT = function_environment("WebhookFunction")
 """The handler's configuration for the in-process warm run (AWS itself is stubbed)."""
 
 

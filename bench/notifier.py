@@ -16,22 +16,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from bench.common import median, percentile, stdout_silenced
+from bench.common import function_environment, median, percentile, stdout_silenced
 
-ENVIRONMENT = {
-    "POWERTOOLS_SERVICE_NAME": "notifier",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "POWERTOOLS_METRICS_NAMESPACE": "selfservice",
-    "POWERTOOLS_TRACE_DISABLED": "1",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "EVENT_BUS_NAME": "bus",
-    "IDEMPOTENCY_TABLE_NAME": "idem",
-    "NOTIFIER_CONFIG_PARAMETER": "/notifier/config",
-    "SERVICENOW_CREDENTIALS_SECRET_ID": "sn",
-    "JIRA_CREDENTIALS_SECRET_ID": "jira",
-    "WRITE_BACK_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq.fifo",
-    "MAX_RECEIVE_COUNT": "8",
-}
+ENVIRONMENT = function_environment(
+    "WriteBackFunction",
+    {"WRITE_BACK_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq.fifo"},
+)
+"""The handler's environment: the template's, AWS stubbed in memory."""
 
 
 @dataclass(frozen=True)

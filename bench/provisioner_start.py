@@ -17,20 +17,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from bench.common import median, percentile, stdout_silenced
+from bench.common import function_environment, median, percentile, stdout_silenced
 
-ENVIRONMENT = {
-    "POWERTOOLS_SERVICE_NAME": "provisioner",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "POWERTOOLS_METRICS_NAMESPACE": "selfservice",
-    "POWERTOOLS_TRACE_DISABLED": "1",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "EVENT_BUS_NAME": "selfservice-bus",
-    "LEDGER_TABLE_NAME": "ledger",
-    "IDEMPOTENCY_TABLE_NAME": "idempotency",
-    "ARTIFACTS_BUCKET_NAME": "artifacts",
-    "CODEBUILD_PROJECT_NAME": "selfservice-provision",
-}
+ENVIRONMENT = function_environment("RequestConsumerFunction")
+"""The handler's environment: the template's, AWS stubbed in memory."""
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,45 @@ class Template:
         for child in self.nested:
             yield from child.walk()
 
+    def function_environment(
+        self, logical_id: str, values: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """A function's environment as this template (or one it nests) gives it, for
+        running the function outside AWS.
+
+        Literal values are kept as written, a reference to a parameter becomes the
+        parameter's default, and any other reference (a resource's name or ARN) is
+        taken from ``values`` or, absent there, is a placeholder naming it
+        (``local-idempotencytable``). A name in ``values`` the template does not set is
+        an error, so a test or benchmark cannot drift from the template.
+        """
+        for template in self.walk():
+            for spec in template.functions():
+                if spec.logical_id == logical_id:
+                    return template._environment_of(spec, dict(values or {}))
+        raise TemplateError(f"no function {logical_id} in {self.path.name} or its nested stacks")
+
+    def _environment_of(self, spec: FunctionSpec, values: dict[str, str]) -> dict[str, str]:
+        if unknown := sorted(set(values) - set(spec.environment)):
+            raise TemplateError(
+                f"{spec.describe()} sets no {', '.join(unknown)}: the template is the truth"
+            )
+        parameters = self.body.get("Parameters", {})
+        environment = {}
+        for name, value in spec.environment.items():
+            ref = value.get("Ref") if isinstance(value, dict) else None
+            if name in values:
+                environment[name] = values[name]
+            elif not isinstance(value, dict):
+                environment[name] = str(value).lower() if isinstance(value, bool) else str(value)
+            elif isinstance(ref, str) and "Default" in parameters.get(ref, {}):
+                environment[name] = str(parameters[ref]["Default"])
+            else:
+                attribute = value.get("Fn::GetAtt")
+                target = ref or (".".join(attribute) if isinstance(attribute, list) else name)
+                environment[name] = f"local-{target.lower()}"
+        return environment
+
     def layers(self) -> dict[str, LayerSpec]:
         """Layers built from local content, by logical id."""
         layers = {}
