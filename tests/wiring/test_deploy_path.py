@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from selfservice.templates import Template, load_platform, load_template
 
@@ -225,3 +228,34 @@ def test_the_layer_build_keeps_the_runtimes_sdk_out(tmp_path: Path) -> None:
     assert (contracts / "__init__.py").is_file()
     assert (contracts / "products" / "ec2-app.json").is_file()
     assert not list(contracts.rglob("__pycache__"))
+
+
+# ---------------------------------------------------------------- the build's own tools
+
+BUILDSPEC = ROOT / "services/provisioner/buildspec.yml"
+
+
+def _pyproject_pin(name: str) -> str:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for requirement in project["dependencies"]:
+        match = re.fullmatch(rf"{name}==(?P<version>\S+)", requirement)
+        if match:
+            return match["version"]
+    raise AssertionError(f"pyproject.toml does not pin {name}")
+
+
+def test_the_build_installs_the_boto3_the_project_pins() -> None:
+    buildspec = yaml.safe_load(BUILDSPEC.read_text())
+    variables = buildspec["env"]["variables"]
+    assert variables["BOTO3_VERSION"] == _pyproject_pin("boto3")
+    commands = [
+        str(command)
+        for phase in buildspec["phases"].values()
+        for command in (phase or {}).get("commands", [])
+    ]
+    installs = [c for c in commands if "pip install" in c]
+    assert installs, "the buildspec no longer installs boto3: update this test"
+    for command in installs:
+        requirements = re.findall(r"pip install (?:--?[\w-]+ )*(.+)$", command)
+        for requirement in " ".join(requirements).split():
+            assert requirement.strip("\"'") == "boto3==$BOTO3_VERSION", command
