@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -21,6 +22,11 @@ from typing import Any
 import pytest
 import yaml
 
+from selfservice.local.terraform import (
+    TerraformUnavailableError,
+    find_provider_mirror,
+    terraform_binary,
+)
 from selfservice.templates import Template, load_platform, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,3 +265,82 @@ def test_the_build_installs_the_boto3_the_project_pins() -> None:
         requirements = re.findall(r"pip install (?:--?[\w-]+ )*(.+)$", command)
         for requirement in " ".join(requirements).split():
             assert requirement.strip("\"'") == "boto3==$BOTO3_VERSION", command
+
+
+# ---------------------------------------------------------------- terraform provider locks
+
+PRODUCTS = sorted((ROOT / "services/provisioner/products").iterdir())
+_LOCK_BLOCK = re.compile(
+    r'provider "(?P<source>[^"]+)" \{\s*version\s*=\s*"(?P<version>[^"]+)"'
+    r".*?hashes = \[(?P<hashes>[^\]]*)\]",
+    re.DOTALL,
+)
+
+
+def _lock(product: Path) -> dict[str, tuple[str, set[str]]]:
+    text = (product / "terraform/.terraform.lock.hcl").read_text()
+    return {
+        m["source"]: (m["version"], set(re.findall(r'"([^"]+)"', m["hashes"])))
+        for m in _LOCK_BLOCK.finditer(text)
+    }
+
+
+@pytest.mark.parametrize("product", PRODUCTS, ids=lambda p: p.name)
+def test_each_product_locks_its_providers_for_codebuild(product: Path) -> None:
+    """Without a lock, every build may pick a newer provider than the one tested."""
+    versions = (product / "terraform/versions.tf").read_text()
+    required = set(re.findall(r'source\s*=\s*"([^"]+)"', versions))
+    lock = _lock(product)
+    assert {source.removeprefix("registry.terraform.io/") for source in lock} == required
+    version, hashes = lock["registry.terraform.io/hashicorp/aws"]
+    (constraint,) = re.findall(
+        r'source\s*=\s*"hashicorp/aws"\s*version\s*=\s*"~>\s*([^"]+)"', versions
+    )
+    # "~> 5.100": at least 5.100, below 6.
+    locked, lowest = (tuple(int(n) for n in v.split(".")) for v in (version, constraint))
+    assert locked >= lowest, (version, constraint)
+    assert locked[0] == lowest[0], (version, constraint)
+    # zh: hashes are the registry's release zips, every platform: CodeBuild (linux_arm64)
+    # downloads the provider and checks it against them; h1: covers an unpacked mirror.
+    assert len({h for h in hashes if h.startswith("zh:")}) >= 2, hashes
+    assert any(h.startswith("h1:") for h in hashes), hashes
+
+
+def _this_platform() -> str:
+    machine = platform.machine().lower()
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    return f"{platform.system().lower()}_{arch}"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("product", PRODUCTS, ids=lambda p: p.name)
+def test_the_offline_mirror_satisfies_each_lock(product: Path, tmp_path: Path) -> None:
+    """The local CodeBuild's `terraform init` accepts the mirror's provider (it checks it)."""
+    try:
+        mirror = find_provider_mirror()
+        terraform = terraform_binary()
+    except TerraformUnavailableError:
+        pytest.skip("terraform and its offline AWS provider are needed")
+    work = tmp_path / product.name
+    shutil.copytree(product / "terraform", work, ignore=shutil.ignore_patterns(".terraform"))
+    before = (work / ".terraform.lock.hcl").read_text()
+    result = subprocess.run(
+        [
+            terraform,
+            "providers",
+            "lock",
+            "-no-color",
+            f"-fs-mirror={mirror}",
+            f"-platform={_this_platform()}",
+        ],
+        cwd=work,
+        env={**os.environ, "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (work / ".terraform.lock.hcl").read_text() == before, (
+        "the lock lacks the offline mirror's hash: regenerate it (docs/provisioner.md)"
+    )
