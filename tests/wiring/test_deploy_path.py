@@ -344,3 +344,43 @@ def test_the_offline_mirror_satisfies_each_lock(product: Path, tmp_path: Path) -
     assert (work / ".terraform.lock.hcl").read_text() == before, (
         "the lock lacks the offline mirror's hash: regenerate it (docs/provisioner.md)"
     )
+
+
+# ---------------------------------------------------------------- quotas
+
+_QUOTA_PROPERTIES = {
+    "AWS::Serverless::Function": "ReservedConcurrentExecutions",
+    "AWS::CodeBuild::Project": "ConcurrentBuildLimit",
+}
+
+
+def _quotas(template: Template) -> list[tuple[str, Any]]:
+    return [
+        (f"{logical_id} ({template.path.name})", resource["Properties"][key])
+        for kind, key in _QUOTA_PROPERTIES.items()
+        for logical_id, resource in template.resources(kind).items()
+        if key in resource.get("Properties", {})
+    ]
+
+
+def test_quotas_are_parameters_that_reserve_nothing_by_default() -> None:
+    """A new account's quotas (Lambda 10, CodeBuild 1) must not fail the first deploy."""
+    quotas = [quota for template in PLATFORM.nested for quota in _quotas(template)]
+    assert len(quotas) == 4, quotas
+    for template in PLATFORM.nested:
+        application = next(
+            a
+            for a in PLATFORM.resources("AWS::Serverless::Application").values()
+            if Path(a["Properties"]["Location"]).name == template.path.name
+        )
+        for name, value in _quotas(template):
+            # !If [Condition, !Ref Parameter, !Ref AWS::NoValue]
+            condition, chosen, otherwise = value["Fn::If"]
+            assert otherwise == {"Ref": "AWS::NoValue"}, name
+            parameter = chosen["Ref"]
+            # The root stack offers the parameter, with the same safe default.
+            assert application["Properties"]["Parameters"][parameter] == {"Ref": parameter}
+            root_default = PLATFORM.body["Parameters"][parameter]["Default"]
+            assert root_default == template.body["Parameters"][parameter]["Default"] == 0
+            alone = load_template(template.path)
+            assert alone.condition(condition) is False, f"{name} reserves by default"

@@ -102,6 +102,12 @@ def _references(value: Any) -> set[str]:
     return found
 
 
+def _as_string(value: Any) -> Any:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, int | float) else value
+
+
 class _Resolver:
     def __init__(self, stack: StackDeployment, conditions: dict[str, bool]) -> None:
         self.stack = stack
@@ -161,7 +167,8 @@ class _Resolver:
                 separator, items = argument
                 return separator.join(str(item) for item in self.resolve(items))
             if key == "Fn::Equals":
-                left, right = self.resolve(argument)
+                # As CloudFormation: a parameter's value is a string, whatever its Type.
+                left, right = (_as_string(item) for item in self.resolve(argument))
                 return left == right
             if key == "Fn::Not":
                 return not self.resolve(argument[0])
