@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PY_SOURCES := schemas src services tests bench
 TEMPLATES := template.yaml $(sort $(wildcard sam/*.yaml))
 
-.PHONY: help setup test test-fast lint typecheck cfn-lint scan pytest demo schemas bench bundle lock lock-scan clean
+.PHONY: help setup test test-fast lint typecheck cfn-lint scan deploy-check pytest demo schemas bench bundle lock lock-scan lock-sam clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,6 +72,27 @@ lock-scan: ## refresh tools/scan-requirements.txt
 	{ head -2 tools/scan-requirements.txt; .lock-scan/bin/python -m pip freeze | LC_ALL=C sort -f; } > tools/scan-requirements.txt.new
 	mv tools/scan-requirements.txt.new tools/scan-requirements.txt && rm -rf .lock-scan
 
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
+
+# The SAM CLI pins its own boto3, cfn-lint and aws-sam-translator: its own venv, like checkov's.
+$(SAM_STAMP): tools/sam-requirements.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/sam-requirements.txt
+	@touch $(SAM_STAMP)
+
+# sam validate --lint, sam build (with python3.13 when on PATH, or SELFSERVICE_LAMBDA_PYTHON;
+# else skipped, naming --use-container), sam package into the embedded S3, the SAM transform
+# and cfn-lint over its output. src/selfservice/deploy_check.py; build/deploy-check keeps the files.
+deploy-check: $(STAMP) $(SAM_STAMP) ## what a first `sam deploy` would meet, checked offline
+	$(BIN)/python -m selfservice.deploy_check --sam $(SAM_VENV)/bin/sam --work build/deploy-check
+
+lock-sam: ## refresh tools/sam-requirements.txt
+	rm -rf .lock-sam && $(PYTHON) -m venv .lock-sam
+	.lock-sam/bin/python -m pip install --quiet --disable-pip-version-check aws-sam-cli==1.170.0
+	{ head -2 tools/sam-requirements.txt; .lock-sam/bin/python -m pip freeze | LC_ALL=C sort -f; } > tools/sam-requirements.txt.new
+	mv tools/sam-requirements.txt.new tools/sam-requirements.txt && rm -rf .lock-sam
+
 # Two workers (this project's reference machine has 2 cores); a file's tests stay on one
 # worker, so module fixtures (an embedded AWS, a running platform) are built once.
 PYTEST_WORKERS ?= 2
@@ -79,7 +100,7 @@ PYTEST_WORKERS ?= 2
 pytest: $(STAMP) ## the test suite, end-to-end tier included
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
-test: lint typecheck cfn-lint scan pytest ## every check: lint, types, templates, scans, tests
+test: lint typecheck cfn-lint scan deploy-check pytest ## every check: lint, types, templates, scans, deploy check, tests
 
 # The pure tier (tests/tiers.py): no embedded AWS, no sockets; under a minute on 2 cores.
 test-fast: $(STAMP) ## the pure tier alone (no embedded AWS, no sockets), while iterating
@@ -104,4 +125,4 @@ lock: $(BIN)/python ## refresh constraints.txt from a clean resolve of pyproject
 	rm -rf .lock-venv
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) $(SCAN_VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(SCAN_VENV) $(SAM_VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -65,6 +65,9 @@ def test_the_bundle_holds_what_the_buildspec_needs(root: Path, tmp_path: Path) -
     assert "services/provisioner/buildspec.yml" in names
     assert "services/provisioner/buildtools/s3copy.py" in names
     assert "services/provisioner/products/ec2-app/terraform/main.tf" in names
+    # The provider locks go along: CodeBuild's terraform init then installs the tested provider.
+    assert "services/provisioner/products/ec2-app/terraform/.terraform.lock.hcl" in names
+    assert "services/provisioner/products/aws-account/terraform/.terraform.lock.hcl" in names
     assert not [n for n in names if ".terraform/" in n or n.endswith(".tfstate")]
 
 

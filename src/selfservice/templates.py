@@ -63,6 +63,8 @@ class LayerSpec:
 
     logical_id: str
     content_uri: Path
+    template: Path
+    """The template that declares (and deploys) the layer."""
 
 
 @dataclass(frozen=True)
@@ -110,11 +112,18 @@ class FunctionSpec:
 
 @dataclass(frozen=True)
 class Template:
-    """One parsed template file."""
+    """One parsed template file.
+
+    ``passed_layers`` are the layers a parent template hands this one through parameters
+    (``ContractsLayerArn: !Ref ContractsLayer``), by parameter name; ``passed`` is every
+    parameter the parent sets, as written (empty for a template deployed alone).
+    """
 
     path: Path
     body: dict[str, Any]
     nested: tuple[Template, ...] = field(default=())
+    passed: Mapping[str, Any] = field(default_factory=dict)
+    passed_layers: Mapping[str, LayerSpec] = field(default_factory=dict)
 
     def resources(self, resource_type: str | None = None) -> dict[str, dict[str, Any]]:
         """Resources of this template (optionally of one type), by logical id."""
@@ -176,8 +185,67 @@ class Template:
         for logical_id, resource in self.resources(LAYER_TYPE).items():
             content = resource.get("Properties", {}).get("ContentUri")
             if isinstance(content, str) and not content.startswith("s3://"):
-                layers[logical_id] = LayerSpec(logical_id, (self.path.parent / content).resolve())
+                layers[logical_id] = LayerSpec(
+                    logical_id, (self.path.parent / content).resolve(), self.path
+                )
         return layers
+
+    def condition(self, name: str) -> bool:
+        """Evaluate condition ``name`` from the parameters' known values.
+
+        A parameter's value is known when it keeps its default, is set by the parent to a
+        literal, or is a layer the parent passes (an ARN: never empty). Conditions over
+        values only known at deploy time raise :class:`TemplateError`.
+        """
+        conditions = self.body.get("Conditions", {})
+        if name not in conditions:
+            raise TemplateError(f"{self.path.name}: no condition {name}")
+        return bool(self._evaluate(conditions[name], name))
+
+    def _parameter(self, name: str, condition: str) -> Any:
+        if name in self.passed_layers:
+            return f"<{self.passed_layers[name].logical_id} version ARN>"
+        if name in self.passed:
+            value = self.passed[name]
+            if isinstance(value, str | int | float | bool):
+                return value
+        elif "Default" in self.body.get("Parameters", {}).get(name, {}):
+            return self.body["Parameters"][name]["Default"]
+        raise TemplateError(f"{self.path.name}: condition {condition} depends on {name}")
+
+    def _evaluate(self, expression: Any, condition: str) -> Any:  # noqa: PLR0911 - one per intrinsic
+        if not isinstance(expression, dict) or len(expression) != 1:
+            return expression
+        ((key, argument),) = expression.items()
+        if key == "Ref":
+            return self._parameter(str(argument), condition)
+        if key == "Condition":
+            return self.condition(str(argument))
+        if key == "Fn::Equals":
+            left, right = (self._evaluate(item, condition) for item in argument)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not self._evaluate(argument[0], condition)
+        if key == "Fn::And":
+            return all(self._evaluate(item, condition) for item in argument)
+        if key == "Fn::Or":
+            return any(self._evaluate(item, condition) for item in argument)
+        raise TemplateError(f"{self.path.name}: condition {condition} uses {key}")
+
+    def _function_layers(self, entries: list[Any], local: dict[str, LayerSpec]) -> list[LayerSpec]:
+        """The layers a function's ``Layers`` resolve to: local ones, or passed by the parent."""
+        found = []
+        for entry in entries:
+            chosen = entry
+            while isinstance(chosen, dict) and "Fn::If" in chosen:
+                condition, then, otherwise = chosen["Fn::If"]
+                chosen = then if self.condition(condition) else otherwise
+            ref = str(chosen.get("Ref")) if isinstance(chosen, dict) else ""
+            if ref in local:
+                found.append(local[ref])
+            elif ref in self.passed_layers:
+                found.append(self.passed_layers[ref])
+        return found
 
     def functions(self) -> list[FunctionSpec]:
         """Functions of this template with Globals merged, CodeUri and layers resolved."""
@@ -193,11 +261,7 @@ class Template:
                     f"{logical_id} ({self.path.name}): needs a local CodeUri and a "
                     f"module.function Handler, got CodeUri={code_uri!r} Handler={handler!r}"
                 )
-            function_layers = []
-            for layer in properties.get("Layers", []):
-                ref = layer.get("Ref") if isinstance(layer, dict) else None
-                if ref in layers:
-                    function_layers.append(layers[ref])
+            function_layers = self._function_layers(properties.get("Layers", []), layers)
             specs.append(
                 FunctionSpec(
                     logical_id=logical_id,
@@ -220,16 +284,44 @@ def load_template(path: Path) -> Template:
     return Template(path=path.resolve(), body=_plain(body))
 
 
-def load_platform(root: Path) -> Template:
-    """Load ``template.yaml`` and, recursively, the local templates it nests."""
-    template = load_template(root)
+def load_platform(
+    root: Path,
+    passed: Mapping[str, Any] | None = None,
+    passed_layers: Mapping[str, LayerSpec] | None = None,
+) -> Template:
+    """Load ``template.yaml`` and, recursively, the local templates it nests.
+
+    A nested template learns which parameters its parent sets and which of them carry one
+    of the parent's layers, so its functions resolve to the layer actually deployed.
+    """
+    loaded = load_template(root)
+    template = Template(
+        path=loaded.path,
+        body=loaded.body,
+        passed=dict(passed or {}),
+        passed_layers=dict(passed_layers or {}),
+    )
+    available = {**template.layers(), **template.passed_layers}
     nested = []
     for logical_id, resource in template.resources(APPLICATION_TYPE).items():
-        location = resource.get("Properties", {}).get("Location")
+        properties = resource.get("Properties", {})
+        location = properties.get("Location")
         if not isinstance(location, str):
             continue  # a Serverless Application Repository app: not ours to load
         child = (template.path.parent / location).resolve()
         if not child.is_file():
             raise TemplateError(f"{logical_id} ({root.name}): Location {location} does not exist")
-        nested.append(load_platform(child))
-    return Template(path=template.path, body=template.body, nested=tuple(nested))
+        parameters = properties.get("Parameters", {})
+        layers = {
+            name: available[value["Ref"]]
+            for name, value in parameters.items()
+            if isinstance(value, dict) and value.get("Ref") in available
+        }
+        nested.append(load_platform(child, parameters, layers))
+    return Template(
+        path=template.path,
+        body=template.body,
+        nested=tuple(nested),
+        passed=template.passed,
+        passed_layers=template.passed_layers,
+    )

@@ -205,6 +205,38 @@ def test_the_dashboard_is_deployed_naming_every_deployed_alarm(
     assert len(queues) == 6  # every DLQ of the platform
 
 
+def test_the_alarm_topic_is_encrypted_with_its_own_rotated_key(
+    deployed: tuple[EmbeddedAws, Deployment],
+) -> None:
+    aws, deployment = deployed
+    kms, sns = _client(aws, "kms"), _client(aws, "sns")
+    key_id = deployment.root.refs["AlarmTopicKey"]
+    topic = sns.get_topic_attributes(TopicArn=deployment.root.refs["AlarmTopic"])["Attributes"]
+    assert topic["KmsMasterKeyId"] == key_id
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+    policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    assert any(
+        s["Principal"].get("Service") == "cloudwatch.amazonaws.com" for s in policy["Statement"]
+    )
+    topic_policy = json.loads(topic["Policy"])
+    assert [s["Principal"] for s in topic_policy["Statement"]] == [
+        {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+    assert aliases["alias/selfservice-alarms"] == key_id
+
+
+def test_only_the_root_stack_deploys_the_contracts_layer(
+    deployed: tuple[EmbeddedAws, Deployment],
+) -> None:
+    _, deployment = deployed
+    assert "ContractsLayer" in deployment.root.refs
+    for stack in deployment.root.nested.values():
+        assert stack.parameters["ContractsLayerArn"] == deployment.root.refs["ContractsLayer"]
+        # Its condition is false when the parent passes a layer: not created, as in AWS.
+        assert "ContractsLayer" not in stack.refs, stack.name
+
+
 def test_the_embedded_aws_does_not_outlive_a_killed_parent(tmp_path: Path) -> None:
     """A parent killed outright (SIGKILL: no cleanup runs) takes its moto server along."""
     import signal  # noqa: PLC0415

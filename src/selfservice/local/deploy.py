@@ -102,6 +102,12 @@ def _references(value: Any) -> set[str]:
     return found
 
 
+def _as_string(value: Any) -> Any:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, int | float) else value
+
+
 class _Resolver:
     def __init__(self, stack: StackDeployment, conditions: dict[str, bool]) -> None:
         self.stack = stack
@@ -161,7 +167,8 @@ class _Resolver:
                 separator, items = argument
                 return separator.join(str(item) for item in self.resolve(items))
             if key == "Fn::Equals":
-                left, right = self.resolve(argument)
+                # As CloudFormation: a parameter's value is a string, whatever its Type.
+                left, right = (_as_string(item) for item in self.resolve(argument))
                 return left == right
             if key == "Fn::Not":
                 return not self.resolve(argument[0])
@@ -224,6 +231,9 @@ class _Creator:
             "AWS::SQS::Queue": self.queue,
             "AWS::SQS::QueuePolicy": self.queue_policy,
             "AWS::SNS::Topic": self.topic,
+            "AWS::SNS::TopicPolicy": self.topic_policy,
+            "AWS::KMS::Key": self.kms_key,
+            "AWS::KMS::Alias": self.kms_alias,
             "AWS::DynamoDB::Table": self.table,
             "AWS::S3::Bucket": self.bucket,
             "AWS::S3::BucketPolicy": self.bucket_policy,
@@ -310,8 +320,47 @@ class _Creator:
         return f"{stack}-{logical}", {}
 
     def topic(self, stack: str, logical: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        arn = self.client("sns").create_topic(Name=f"{stack}-{logical}")["TopicArn"]
-        return arn, {"TopicName": f"{stack}-{logical}"}
+        attributes = (
+            {"KmsMasterKeyId": props["KmsMasterKeyId"]} if "KmsMasterKeyId" in props else {}
+        )
+        arn = self.client("sns").create_topic(Name=f"{stack}-{logical}", Attributes=attributes)[
+            "TopicArn"
+        ]
+        return arn, {"TopicName": f"{stack}-{logical}", "TopicArn": arn}
+
+    def topic_policy(
+        self, stack: str, logical: str, props: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        for arn in props["Topics"]:
+            self.client("sns").set_topic_attributes(
+                TopicArn=arn,
+                AttributeName="Policy",
+                AttributeValue=json.dumps(props["PolicyDocument"]),
+            )
+        return f"{stack}-{logical}", {}
+
+    def kms_key(
+        self, stack: str, logical: str, props: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        kms = self.client("kms")
+        policy = props.get("KeyPolicy")
+        metadata = kms.create_key(
+            Description=props.get("Description", ""),
+            KeyUsage=props.get("KeyUsage", "ENCRYPT_DECRYPT"),
+            KeySpec=props.get("KeySpec", "SYMMETRIC_DEFAULT"),
+            **({"Policy": json.dumps(policy)} if policy else {}),
+        )["KeyMetadata"]
+        if str(props.get("EnableKeyRotation", "")).lower() == "true":
+            kms.enable_key_rotation(KeyId=metadata["KeyId"])
+        return metadata["KeyId"], {"Arn": metadata["Arn"], "KeyId": metadata["KeyId"]}
+
+    def kms_alias(
+        self, stack: str, logical: str, props: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        self.client("kms").create_alias(
+            AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"]
+        )
+        return props["AliasName"], {}
 
     def table(self, stack: str, logical: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         name = f"{stack}-{logical}"
@@ -483,6 +532,8 @@ def _deploy(
         resource = resources[logical]
         kind = resource["Type"]
         properties = resource.get("Properties", {})
+        if "Condition" in resource and not resolver.conditions[resource["Condition"]]:
+            continue  # as CloudFormation: a resource whose condition is false is not created
         if kind == "AWS::Serverless::Application":
             child_template = nested[properties["Location"].rsplit("/", 1)[-1]]
             child_parameters = resolver.resolve(properties.get("Parameters", {}))

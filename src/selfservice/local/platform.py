@@ -415,13 +415,15 @@ class LocalPlatform:
             timeout_seconds=int(project.get("TimeoutInMinutes", 60)) * 60,
         )
         logs_config = project.get("LogsConfig", {}).get("CloudWatchLogs", {})
-        limit = int(project.get("ConcurrentBuildLimit", 1))
+        # No ConcurrentBuildLimit: no project limit, as in AWS; the machine's cores bound it.
+        cores = max(2, os.cpu_count() or 1)
+        limit = int(project.get("ConcurrentBuildLimit", cores))
         self.codebuild = CodeBuildEndpoint(
             client,
             events=self.client("events"),
             logs=self.client("logs"),
             log_group=logs_config.get("GroupName", f"/aws/codebuild/{project['Name']}"),
-            concurrency=self.build_concurrency or min(limit, max(2, os.cpu_count() or 1)),
+            concurrency=self.build_concurrency or min(limit, cores),
         ).start()
         return self.codebuild
 
