@@ -127,8 +127,16 @@ def _reset() -> None:
     settings_document.clear_cache()
 
 
-def _call(method: str, path: str, body: Any = None, *, raw: str | None = None) -> tuple[int, Any]:
+def _call(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    raw: str | None = None,
+    content_type: str = "application/json",
+) -> tuple[int, Any]:
     event = copy.deepcopy(BASE_EVENT)
+    event["headers"]["content-type"] = content_type
     route = "/commands/{command_id}" if path.startswith("/commands/") else path
     event.update(rawPath=path, routeKey=f"{method} {route}")
     event["requestContext"]["http"].update(method=method, path=path)
@@ -221,12 +229,33 @@ def test_get_command_and_its_404_and_400(stack: Stack) -> None:
 
 def test_start_association(stack: Stack) -> None:
     known = "0f2c8a0e-1b2c-4d5e-8f90-123456789abc"
-    stack.commands.associations.add(known)
-    assert _call("POST", "/start-association", {"association_ids": [known]})[0] == 202
+    tagged = stack.instance({"SSMRunAllowed": "true"})
+    stack.commands.add_association(known, instance_ids=[tagged])
+    status, body = _call("POST", "/start-association", {"association_ids": [known]})
+    assert (status, body["instance_ids"]) == (202, [tagged])
     unknown = {"association_ids": ["00000000-1111-4222-8333-444444444444"]}
     assert _call("POST", "/start-association", unknown)[0] == 404
     assert _call("POST", "/start-association", {"association_ids": ["x"]})[0] == 400
     assert [a.operation for a in stack.audits()] == ["start-association"] * 3
+
+
+def test_start_association_never_reaches_an_untagged_instance(stack: Stack) -> None:
+    """Found by testing as a user: the route started any association, on any instance."""
+    tagged = stack.instance({"SSMRunAllowed": "true", "App": "shop"})
+    untagged = stack.instance({"App": "shop"})
+    by_tag, by_id = "0f2c8a0e-1b2c-4d5e-8f90-123456789abc", "1f2c8a0e-1b2c-4d5e-8f90-123456789abc"
+    stack.commands.add_association(by_tag, tags={"tag:App": ["shop"]})
+    stack.commands.add_association(by_id, instance_ids=[tagged])
+    status, body = _call("POST", "/start-association", {"association_ids": [by_id, by_tag]})
+    assert (status, body["error"]) == (403, "InstanceNotEligible")
+    assert body["instances"] == [{"association_id": by_tag, "instance_id": untagged}]
+    assert stack.commands.started == []
+    (audit,) = stack.audits()
+    assert (audit.outcome, audit.status_code) == ("denied", 403)
+    stack.ec2.create_tags(Resources=[untagged], Tags=[{"Key": "SSMRunAllowed", "Value": "true"}])
+    status, body = _call("POST", "/start-association", {"association_ids": [by_tag]})
+    assert (status, body["instance_ids"]) == (202, sorted([tagged, untagged]))
+    assert stack.audits()[0].targets.instance_ids == sorted([tagged, untagged])
 
 
 def test_a_request_without_a_verified_identity_is_refused(stack: Stack) -> None:
