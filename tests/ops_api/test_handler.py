@@ -216,6 +216,48 @@ def test_a_body_that_is_not_a_json_object_is_400(stack: Stack, raw: str) -> None
     assert status == 400, reply
 
 
+DEEP = "[" * 10_000 + "]" * 10_000
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (DEEP, "nested deeper than 64 levels"),
+        ('{"instance_id": ' + DEEP + "}", "nested deeper than 64 levels"),
+        ('{"instance_id": "i-0123456789abcdef0", "wait_seconds": NaN}', "NaN"),
+        ('{"instance_id": "i-0123456789abcdef0", "wait_seconds": 1e999}', "too large"),
+        ('{"instance_id": "i-0123456789abcdef0", "wait_seconds": ' + "9" * 5000 + "}", "digits"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/run-commands", "/start-association"])
+def test_a_body_json_cannot_hold_is_400_not_500_and_audited(
+    stack: Stack, raw: str, reason: str, path: str
+) -> None:
+    """Found by testing as a user: 10,000 nested brackets raised RecursionError (a 500)."""
+    status, reply = _call("POST", path, raw=raw)
+    assert (status, reply["error"]) == (400, "InvalidRequest"), reply
+    assert reason in reply["errors"][0]["message"], reply
+    assert stack.audits()[0].outcome == "invalid"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml"])
+@pytest.mark.parametrize("path", ["/run-commands", "/start-association"])
+def test_a_body_that_is_not_sent_as_json_is_415_in_the_envelope_and_audited(
+    stack: Stack, content_type: str, path: str
+) -> None:
+    """Found by testing as a user: Powertools' own 415 body, and no audit event."""
+    instance = stack.instance({"SSMRunAllowed": "true"})
+    status, reply = _call("POST", path, {"instance_id": instance}, content_type=content_type)
+    assert status == 415
+    assert reply == {
+        "error": "UnsupportedMediaType",
+        "message": f"send the body as application/json, not {content_type!r}",
+    }
+    (audit,) = stack.audits()
+    assert (audit.outcome, audit.status_code) == ("invalid", 415)
+    assert stack.commands.sent == []
+
+
 def test_get_command_and_its_404_and_400(stack: Stack) -> None:
     instance = stack.instance({"SSMRunAllowed": "true"})
     _, ran = _call("POST", "/run-commands", {"instance_id": instance, "commands": ["hostname"]})
