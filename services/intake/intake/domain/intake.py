@@ -51,6 +51,7 @@ from selfservice_contracts.events import (
     RequestReceived,
     RequestRejected,
 )
+from selfservice_contracts.json_body import InvalidJsonBodyError, parse_json_object
 from selfservice_contracts.publisher import EventPublisher, PublishError
 from selfservice_contracts.request import (
     Action,
@@ -197,16 +198,11 @@ class IntakeService:
     @staticmethod
     def _parse_json(body: bytes) -> dict[str, Any]:
         try:
-            parsed = json.loads(body)
-        except (UnicodeDecodeError, ValueError) as exc:
+            return parse_json_object(body)
+        except InvalidJsonBodyError as exc:
             raise MalformedPayloadError(
-                "body is not valid JSON", [FieldError("body", str(exc)[:200])]
+                "body is not a valid JSON object", [FieldError("body", exc.reason[:200])]
             ) from None
-        if not isinstance(parsed, dict):
-            raise MalformedPayloadError(
-                "body must be a JSON object", [FieldError("body", "not an object")]
-            )
-        return parsed
 
     def _normalize(
         self, source: Source, body: dict[str, Any], delivery_id: str | None
