@@ -266,12 +266,17 @@ class IntakeService:
                     )
                 ],
             )
+        if submission.action is Action.DESTROY:
+            # A decommission names the instance and nothing else: whatever its form
+            # restates is neither checked nor sent, and the provisioner destroys what its
+            # ledger recorded for that instance.
+            variables, reasons = {}, []
         reasons = [
             *(
                 RejectionReason(code="schema_violation", field=p.field[:128], message=p.message)
                 for p in submission.problems
             ),
-            *(() if submission.action is Action.DESTROY else reasons),
+            *reasons,
         ]
         if reasons:
             return self._reject(submission, request_id, 400, reasons)
