@@ -33,7 +33,7 @@ from tests.ops_api.fakes import FakeClock, FakeCommands, FakeInstances
 BASE = json.loads((ROOT / "events/OpsApiFunction.json").read_text())
 INSTANCES = ["i-0000000000000001a", "i-0000000000000002b", "i-0000000000000003c"]
 UNTAGGED = INSTANCES[0]  # the fixture below tags every other instance
-ASSOCIATIONS = {
+ASSOCIATIONS: dict[str, dict[str, Any]] = {
     "00000000-0000-4000-8000-00000000000a": {"instance_ids": [INSTANCES[1]]},
     "00000000-0000-4000-8000-00000000000b": {"instance_ids": [UNTAGGED]},
     "00000000-0000-4000-8000-00000000000c": {"tags": {"tag:Team": ["web"]}},
@@ -164,7 +164,7 @@ def wired(monkeypatch: pytest.MonkeyPatch) -> InMemoryPublisher:
     clock = FakeClock()
     commands = FakeCommands(not_ready=0, running=0)
     for association_id, spec in ASSOCIATIONS.items():
-        commands.add_association(association_id, **spec)  # type: ignore[arg-type]
+        commands.add_association(association_id, **spec)
     STARTED.clear()
     STARTED.append(commands.started)
     service = OpsService(
