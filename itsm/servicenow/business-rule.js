@@ -4,7 +4,8 @@
  * Table: Requested Item [sc_req_item]   When: after   Insert: yes   Update: yes
  * Advanced: yes. Paste this whole file into the Script field.
  * Condition (recommended): the catalog item is one intake maps, e.g.
- *   current.cat_item.name.startsWith('AWS ')
+ *   String(current.cat_item.name).indexOf('AWS ') === 0
+ * (a GlideElement is not a string, and ES5 has no startsWith: take its value first).
  *
  * What it queues (the body intake parses is built by script-action.js; see README.md):
  *   - on insert:                               "sc_req_item.inserted"

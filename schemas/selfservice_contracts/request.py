@@ -134,14 +134,19 @@ class ProvisioningRequest(ContractModel):
     product: ProductName
     action: Action
     parameters: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")], ParameterValue]
-    """Product variables, already validated against the product's variable schema."""
+    """Product variables, already validated against the product's variable schema; empty
+    for a destroy, which names the instance and nothing else (the provisioner destroys
+    what its ledger recorded for it)."""
     requester: Requester
     environment: (
         Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$", examples=["dev", "prod"])] | None
+    ) = None
+    """Required for create and update; a destroy does not restate it (envelopes drop an
+    absent value, so it must be optional, not merely nullable)."""
+    cost_center: Annotated[str, Field(min_length=1, max_length=64, examples=["CC-1042"])] | None = (
+        None
     )
-    """Required for create and update; a destroy may not restate it."""
-    cost_center: Annotated[str, Field(min_length=1, max_length=64, examples=["CC-1042"])] | None
-    """Required for create and update; a destroy may not restate it."""
+    """Required for create and update; a destroy does not restate it."""
     approval: ApprovalState
     received_at: AwareDatetime
     instance: TicketRef | None = None

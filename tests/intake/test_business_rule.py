@@ -217,3 +217,35 @@ def test_a_retry_due_after_a_cancellation_sends_nothing() -> None:
     assert [q["parm1"] for q in sent["queued"]] == ["sc_req_item.inserted"]
     assert sent["requests"] == []
     assert any("cancelled since" in line for line in sent["log"])
+
+
+_GLIDE_ELEMENT_CONDITION = """
+// A GlideElement stand-in: its value through toString(), none of String's methods.
+function GlideElement(value) { this.value = value; }
+GlideElement.prototype.toString = function () { return this.value; };
+var results = [];
+for (var i = 0; i < NAMES.length; i++) {
+    var current = {cat_item: {name: new GlideElement(NAMES[i])}};
+    results.push(Boolean(eval(CONDITION)));
+}
+console.log(JSON.stringify(results));
+"""
+
+
+def test_the_documented_condition_works_on_a_glide_element() -> None:
+    """Found by testing as a user: the README's startsWith fails on a GlideElement (ES5)."""
+    readme = (ROOT / "itsm/servicenow/README.md").read_text()
+    condition = readme.split("Condition (recommended", 1)[1].split("`", 2)[1]
+    assert "startsWith" not in condition
+    names = ["AWS EC2 Instance", "AWS account", "Laptop", "Not AWS ", "aws lowercase"]
+    script = f"var NAMES = {json.dumps(names)}; var CONDITION = {json.dumps(condition)};"
+    assert NODE is not None
+    ran = subprocess.run(
+        [NODE, "-e", script + _GLIDE_ELEMENT_CONDITION],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    assert json.loads(ran.stdout) == [True, True, False, False, False]
+    assert condition in (ROOT / "itsm/servicenow/business-rule.js").read_text()

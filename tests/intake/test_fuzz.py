@@ -1,8 +1,10 @@
 """Property-based: arbitrary bodies and headers never produce a 5xx or an exception.
 
-Bodies are arbitrary bytes, arbitrary JSON, or vendor fixtures with random parts
-replaced or removed; most are correctly signed so they reach normalization, validation
-and policy rather than stopping at the 401.
+Bodies are arbitrary bytes, arbitrary JSON, vendor fixtures with random parts
+replaced or removed, or fixtures carrying what a JSON parser chokes on — nesting up to
+20,000 levels deep (as a whole body or as one field), ``NaN``/``Infinity``, ``1e999``,
+integers beyond the interpreter's 4,300-digit limit; most are correctly signed so they
+reach parsing, normalization, validation and policy rather than stopping at the 401.
 """
 
 from __future__ import annotations
@@ -75,14 +77,51 @@ def mutated_fixture(draw: st.DrawFn, source: str) -> Any:
     return body
 
 
+_HOSTILE = "\u0000hostile\u0000"
+
+
+@st.composite
+def nested(draw: st.DrawFn) -> str:
+    """JSON text nested ``depth`` levels deep: arrays, objects or both alternating."""
+    depth = draw(st.sampled_from([30, 65, 100, 1000, 10_000, 20_000]) | st.integers(1, 3000))
+    form = draw(st.sampled_from(["array", "object", "mixed"]))
+    opening = {"array": ["["], "object": ['{"a":'], "mixed": ["[", '{"a":']}[form]
+    closing = {"[": "]", '{"a":': "}"}
+    opened = [opening[i % len(opening)] for i in range(depth)]
+    return "".join(opened) + "1" + "".join(closing[o] for o in reversed(opened))
+
+
+hostile_values = nested() | st.sampled_from(
+    ["NaN", "Infinity", "-Infinity", "1e999", "-1e400", "9" * 4301, "-" + "1" * 10_000]
+)
+
+
+@st.composite
+def hostile_fixture(draw: st.DrawFn, source: str) -> bytes:
+    """A fixture with one value (or the whole body) replaced by hostile JSON text."""
+    body = draw(mutated_fixture(source))
+    hostile = draw(hostile_values)
+    paths = list(_paths(body))
+    if not paths or draw(st.integers(0, 3)) == 0:
+        return hostile.encode()
+    path = draw(st.sampled_from(paths))
+    parent = body
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = _HOSTILE
+    return json.dumps(body).replace(json.dumps(_HOSTILE), hostile, 1).encode()
+
+
 @st.composite
 def deliveries(draw: st.DrawFn) -> Delivery:
     source = draw(st.sampled_from(["servicenow", "jira"]))
-    kind = draw(st.sampled_from(["fixture", "fixture", "fixture", "json", "bytes"]))
+    kind = draw(st.sampled_from(["fixture", "fixture", "fixture", "json", "bytes", "hostile"]))
     if kind == "fixture":
         body: Any = draw(mutated_fixture(source))
     elif kind == "json":
         body = draw(json_values)
+    elif kind == "hostile":
+        body = draw(hostile_fixture(source))
     else:
         body = draw(st.binary(max_size=300))
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -141,6 +180,31 @@ def test_no_delivery_yields_a_5xx_or_an_exception(delivery: Delivery) -> None:
     assert 200 <= response["statusCode"] < 500, response
     json.loads(response["body"])
     STATUSES[response["statusCode"]] += 1
+
+
+@pytest.mark.usefixtures("wired")
+@pytest.mark.parametrize("source", ["servicenow", "jira"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 10_000 + b"]" * 10_000,
+        b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+        b'{"sys_id": NaN}',
+        b'{"sys_id": 1e999}',
+        b'{"sys_id": ' + b"9" * 5000 + b"}",
+        b"[1, 2]",
+    ],
+    ids=["deep-arrays", "deep-objects", "nan", "infinite", "huge-integer", "array"],
+)
+def test_a_signed_body_json_cannot_hold_is_a_400_naming_why(source: str, raw: bytes) -> None:
+    """Found by testing as a user: a signed 20 KB body nested 10,000 deep was a 500."""
+    now = datetime.now(UTC)
+    signed = (servicenow_delivery if source == "servicenow" else jira_delivery)(raw, at=now)
+    response = webhook.app.resolve(_http_event(signed), FakeContext())  # type: ignore[arg-type]
+    assert response["statusCode"] == 400, response
+    reply = json.loads(response["body"])
+    assert reply["message"] == "body is not a valid JSON object"
+    assert reply["errors"][0]["field"] == "body"
 
 
 def test_the_fuzzer_reaches_past_authentication() -> None:

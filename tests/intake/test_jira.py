@@ -188,3 +188,29 @@ def test_the_requester_is_checked_against_the_contract_whatever_the_source() -> 
     with pytest.raises(MalformedPayloadError) as caught:
         requester("jira", "", None, "ana.ruiz@acme.example")
     assert [e.field for e in caught.value.errors] == ["requester.id"]
+
+
+def _created_in(environment: str) -> dict[str, Any]:
+    body = fixture(CREATED)
+    body["issue"]["fields"]["customfield_10052"] = {"value": environment, "id": "10030"}
+    return body
+
+
+def test_an_issue_created_in_dev_follows_the_policy_and_is_not_held() -> None:
+    """Found by testing as a user: with approved_statuses, every new issue waited."""
+    service, bus = make_service()
+    reply = service.handle(jira_delivery(_created_in("dev")))
+    assert (reply.status_code, reply.body["status"]) == (202, "received"), reply.body
+    assert bus.events[0].type == "selfservice.request.received.v1"
+    # Moving it into an approved status later publishes nothing a build would act on twice.
+    approved = fixture(APPROVED)
+    approved["issue"]["fields"]["customfield_10052"] = {"value": "dev", "id": "10030"}
+    service.handle(jira_delivery(approved, identifier="b"))
+    assert [e.type for e in bus.events] == ["selfservice.request.received.v1"]
+
+
+def test_a_choice_jira_sends_in_another_case_is_folded() -> None:
+    service, bus = make_service()
+    reply = service.handle(jira_delivery(_created_in("Dev")))
+    assert reply.status_code == 202, reply.body
+    assert bus.events[0].data.request.parameters["environment"] == "dev"  # type: ignore[union-attr]

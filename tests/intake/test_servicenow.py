@@ -14,7 +14,7 @@ from selfservice_contracts.events import (
     RequestRejected,
 )
 from selfservice_contracts.request import Action, derive_request_id
-from tests.intake.conftest import fixture, make_service, servicenow_delivery
+from tests.intake.conftest import example_settings, fixture, make_service, servicenow_delivery
 
 EC2 = "servicenow-ritm-ec2-inserted.json"
 ACCOUNT = "servicenow-ritm-account-inserted.json"
@@ -101,7 +101,7 @@ def test_unfilled_optional_variables_are_ignored() -> None:
     ("variables", "field", "fragment"),
     [
         ({"desired_capacity": "one"}, "desired_capacity", "must be integer"),
-        ({"instance_type": "big one"}, "instance_type", "is not valid: EC2 instance type"),
+        ({"instance_type": "big one"}, "instance_type", "does not match the expected format"),
         ({"environment": "qa"}, "environment", "must be one of"),
         ({"aws_region": ""}, "region", "region is required"),
         ({"favourite_colour": "blue"}, "favourite_colour", "has no variable named"),
@@ -246,3 +246,85 @@ def test_malformed_bodies_are_400_with_the_field(mutate: Any, field: str) -> Non
         service.handle(servicenow_delivery(body))
     assert field in {e.field.split(".")[0] for e in caught.value.errors}
     assert bus.events == []
+
+
+def test_choices_in_another_case_or_padded_are_folded_to_their_canonical_case() -> None:
+    """Found with real catalog items: "  T3.Small " and "Dev" were refused."""
+    body = fixture(EC2)
+    body["variables"].update(instance_type="  T3.Small ", environment="Dev", aws_region="US-East-1")
+    service, bus = make_service()
+    reply = service.handle(servicenow_delivery(body))
+    assert (reply.status_code, reply.body["status"]) == (202, "received"), reply.body
+    parameters = bus.events[0].data.request.parameters  # type: ignore[union-attr]
+    assert (parameters["instance_type"], parameters["environment"], parameters["region"]) == (
+        "t3.small",
+        "dev",
+        "us-east-1",
+    )
+
+
+def test_a_value_that_still_fails_its_pattern_says_which_format_it_misses() -> None:
+    body = fixture(EC2)
+    body["variables"].update(instance_type="T3 small")
+    service, _ = make_service()
+    reply = service.handle(servicenow_delivery(body))
+    (reason,) = reply.body["reasons"]
+    assert reason["message"] == (
+        "instance_type 'T3 small' does not match the expected format "
+        "^[a-z][a-z0-9-]*\\.[a-z0-9]+$ (EC2 instance type; the policy of the environment "
+        "narrows the choice.)"
+    )
+
+
+@pytest.mark.parametrize(("capacity", "expected"), [("1.0", 1), (" 2.00 ", 2), ("1e0", 1)])
+def test_a_whole_number_is_an_integer_however_the_form_writes_it(
+    capacity: str, expected: int
+) -> None:
+    """Found with real catalog items: "1.0" was refused while Jira's 2.0 was accepted."""
+    body = fixture(EC2)
+    body["variables"].update(desired_capacity=capacity)
+    service, bus = make_service()
+    assert service.handle(servicenow_delivery(body)).status_code == 202
+    assert bus.events[0].data.request.parameters["desired_capacity"] == expected  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("capacity", ["1.5", "1e20", "NaN"])
+def test_a_number_that_is_not_whole_is_still_refused(capacity: str) -> None:
+    body = fixture(EC2)
+    body["variables"].update(desired_capacity=capacity)
+    service, _ = make_service()
+    reply = service.handle(servicenow_delivery(body))
+    assert reply.status_code == 400
+    assert reply.body["reasons"][0]["field"] == "desired_capacity"
+
+
+def test_a_form_only_variable_refuses_the_item_saying_how_to_ignore_it() -> None:
+    body = fixture(EC2)
+    body["variables"].update(agree_to_terms="true")
+    service, _ = make_service()
+    reply = service.handle(servicenow_delivery(body))
+    assert reply.status_code == 400
+    (reason,) = reply.body["reasons"]
+    assert reason["field"] == "agree_to_terms"
+    assert reason["message"] == (
+        "ec2-app has no variable named 'agree_to_terms'; if the catalog item's form has it only "
+        "for the requester, add it to the item's ignore_variables in the intake configuration"
+    )
+
+
+def test_variables_the_item_ignores_are_dropped_and_others_still_refused() -> None:
+    # config/intake.example.json: the EC2 item ignores its "accept_terms" checkbox.
+    settings = example_settings()
+    assert settings.servicenow is not None
+    assert settings.servicenow.catalog["04b7e94b4f7b4200086eeed18110c7fd"].ignore_variables == [
+        "accept_terms"
+    ]
+    service, bus = make_service(settings)
+    body = fixture(EC2)
+    body["variables"].update(accept_terms="true")
+    reply = service.handle(servicenow_delivery(body))
+    assert reply.status_code == 202, reply.body
+    assert "accept_terms" not in bus.events[0].data.request.parameters  # type: ignore[union-attr]
+    body["variables"].update(favourite_colour="blue")
+    refused = service.handle(servicenow_delivery(body, webhook_id="msg_other"))
+    assert [r["field"] for r in refused.body["reasons"]] == ["favourite_colour"]

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ops_api.domain.models import Instance, Invocation
+from ops_api.domain.models import Association, AssociationTarget, Instance, Invocation
 from ops_api.domain.ports import (
     AssociationNotFoundError,
     CommandNotFoundError,
@@ -61,6 +61,21 @@ class FakeInstances:
         ]
         return found[: limit + 1]
 
+    def select(self, filters: Mapping[str, Sequence[str]], *, limit: int) -> list[Instance]:
+        def matches(instance: Instance, name: str, values: Sequence[str]) -> bool:
+            if name == "tag-key":
+                return any(v in instance.tags for v in values)
+            if name.startswith("tag:"):
+                return instance.tags.get(name[4:]) in values
+            raise AssertionError(f"the fake knows no filter {name}")
+
+        found = [
+            i
+            for i in self.instances.values()
+            if i.state != "terminated" and all(matches(i, n, v) for n, v in filters.items())
+        ]
+        return found[: limit + 1]
+
 
 @dataclass
 class FakeCommands:
@@ -75,7 +90,7 @@ class FakeCommands:
     final: dict[str, tuple[str, int, str, str]] = field(default_factory=dict)
     sent: list[dict[str, Any]] = field(default_factory=list)
     polls: dict[tuple[str, str], int] = field(default_factory=dict)
-    associations: set[str] = field(default_factory=set)
+    associations: dict[str, Association] = field(default_factory=dict)
     started: list[list[str]] = field(default_factory=list)
 
     def send(
@@ -126,6 +141,38 @@ class FakeCommands:
 
     def invocations(self, command_id: str) -> list[Invocation]:
         return [Invocation(command_id, i, "InProgress") for i in self._instances_of(command_id)]
+
+    def add_association(
+        self,
+        association_id: str,
+        *,
+        document: str = "AWS-RunShellScript",
+        commands: Sequence[str] = ("uptime",),
+        instance_ids: Sequence[str] = (),
+        tags: Mapping[str, Sequence[str]] | None = None,
+        parameters: Mapping[str, Sequence[str]] | None = None,
+        instance_id: str | None = None,
+        elsewhere: bool = False,
+    ) -> None:
+        """An association as ``CreateAssociation`` would have recorded it."""
+        targets = [AssociationTarget("InstanceIds", tuple(instance_ids))] if instance_ids else []
+        targets += [AssociationTarget(k, tuple(v)) for k, v in (tags or {}).items()]
+        self.associations[association_id] = Association(
+            association_id=association_id,
+            document_name=document,
+            parameters={
+                "commands": list(commands),
+                **{k: list(v) for k, v in (parameters or {}).items()},
+            },
+            instance_id=instance_id,
+            targets=tuple(targets),
+            elsewhere=elsewhere,
+        )
+
+    def association(self, association_id: str) -> Association:
+        if association_id not in self.associations:
+            raise AssociationNotFoundError(association_id)
+        return self.associations[association_id]
 
     def start_associations_once(self, association_ids: Sequence[str]) -> None:
         unknown = [a for a in association_ids if a not in self.associations]

@@ -127,8 +127,16 @@ def _reset() -> None:
     settings_document.clear_cache()
 
 
-def _call(method: str, path: str, body: Any = None, *, raw: str | None = None) -> tuple[int, Any]:
+def _call(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    raw: str | None = None,
+    content_type: str = "application/json",
+) -> tuple[int, Any]:
     event = copy.deepcopy(BASE_EVENT)
+    event["headers"]["content-type"] = content_type
     route = "/commands/{command_id}" if path.startswith("/commands/") else path
     event.update(rawPath=path, routeKey=f"{method} {route}")
     event["requestContext"]["http"].update(method=method, path=path)
@@ -208,6 +216,48 @@ def test_a_body_that_is_not_a_json_object_is_400(stack: Stack, raw: str) -> None
     assert status == 400, reply
 
 
+DEEP = "[" * 10_000 + "]" * 10_000
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (DEEP, "nested deeper than 64 levels"),
+        ('{"instance_id": ' + DEEP + "}", "nested deeper than 64 levels"),
+        ('{"instance_id": "i-0123456789abcdef0", "wait_seconds": NaN}', "NaN"),
+        ('{"instance_id": "i-0123456789abcdef0", "wait_seconds": 1e999}', "too large"),
+        ('{"instance_id": "i-0123456789abcdef0", "wait_seconds": ' + "9" * 5000 + "}", "digits"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/run-commands", "/start-association"])
+def test_a_body_json_cannot_hold_is_400_not_500_and_audited(
+    stack: Stack, raw: str, reason: str, path: str
+) -> None:
+    """Found by testing as a user: 10,000 nested brackets raised RecursionError (a 500)."""
+    status, reply = _call("POST", path, raw=raw)
+    assert (status, reply["error"]) == (400, "InvalidRequest"), reply
+    assert reason in reply["errors"][0]["message"], reply
+    assert stack.audits()[0].outcome == "invalid"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml"])
+@pytest.mark.parametrize("path", ["/run-commands", "/start-association"])
+def test_a_body_that_is_not_sent_as_json_is_415_in_the_envelope_and_audited(
+    stack: Stack, content_type: str, path: str
+) -> None:
+    """Found by testing as a user: Powertools' own 415 body, and no audit event."""
+    instance = stack.instance({"SSMRunAllowed": "true"})
+    status, reply = _call("POST", path, {"instance_id": instance}, content_type=content_type)
+    assert status == 415
+    assert reply == {
+        "error": "UnsupportedMediaType",
+        "message": f"send the body as application/json, not {content_type!r}",
+    }
+    (audit,) = stack.audits()
+    assert (audit.outcome, audit.status_code) == ("invalid", 415)
+    assert stack.commands.sent == []
+
+
 def test_get_command_and_its_404_and_400(stack: Stack) -> None:
     instance = stack.instance({"SSMRunAllowed": "true"})
     _, ran = _call("POST", "/run-commands", {"instance_id": instance, "commands": ["hostname"]})
@@ -221,12 +271,33 @@ def test_get_command_and_its_404_and_400(stack: Stack) -> None:
 
 def test_start_association(stack: Stack) -> None:
     known = "0f2c8a0e-1b2c-4d5e-8f90-123456789abc"
-    stack.commands.associations.add(known)
-    assert _call("POST", "/start-association", {"association_ids": [known]})[0] == 202
+    tagged = stack.instance({"SSMRunAllowed": "true"})
+    stack.commands.add_association(known, instance_ids=[tagged])
+    status, body = _call("POST", "/start-association", {"association_ids": [known]})
+    assert (status, body["instance_ids"]) == (202, [tagged])
     unknown = {"association_ids": ["00000000-1111-4222-8333-444444444444"]}
     assert _call("POST", "/start-association", unknown)[0] == 404
     assert _call("POST", "/start-association", {"association_ids": ["x"]})[0] == 400
     assert [a.operation for a in stack.audits()] == ["start-association"] * 3
+
+
+def test_start_association_never_reaches_an_untagged_instance(stack: Stack) -> None:
+    """Found by testing as a user: the route started any association, on any instance."""
+    tagged = stack.instance({"SSMRunAllowed": "true", "App": "shop"})
+    untagged = stack.instance({"App": "shop"})
+    by_tag, by_id = "0f2c8a0e-1b2c-4d5e-8f90-123456789abc", "1f2c8a0e-1b2c-4d5e-8f90-123456789abc"
+    stack.commands.add_association(by_tag, tags={"tag:App": ["shop"]})
+    stack.commands.add_association(by_id, instance_ids=[tagged])
+    status, body = _call("POST", "/start-association", {"association_ids": [by_id, by_tag]})
+    assert (status, body["error"]) == (403, "InstanceNotEligible")
+    assert body["instances"] == [{"association_id": by_tag, "instance_id": untagged}]
+    assert stack.commands.started == []
+    (audit,) = stack.audits()
+    assert (audit.outcome, audit.status_code) == ("denied", 403)
+    stack.ec2.create_tags(Resources=[untagged], Tags=[{"Key": "SSMRunAllowed", "Value": "true"}])
+    status, body = _call("POST", "/start-association", {"association_ids": [by_tag]})
+    assert (status, body["instance_ids"]) == (202, sorted([tagged, untagged]))
+    assert stack.audits()[0].targets.instance_ids == sorted([tagged, untagged])
 
 
 def test_a_request_without_a_verified_identity_is_refused(stack: Stack) -> None:

@@ -372,11 +372,13 @@ def test_a_command_on_no_eligible_instance_is_answered_like_an_unknown_id(ops: H
 
 
 def test_start_association_applies_known_ids_and_refuses_unknown_ones(ops: Harness) -> None:
-    ops.commands.associations.add(ASSOCIATION)
+    ops.instances.add(WEB)
+    ops.commands.add_association(ASSOCIATION, instance_ids=[WEB])
     reply = ops.service.start_association(
         StartAssociationBody(association_ids=[ASSOCIATION]), CALLER
     )
     assert (reply.status, ops.commands.started) == (202, [[ASSOCIATION]])
+    assert reply.body["instance_ids"] == [WEB]
     unknown = "00000000-1111-4222-8333-444444444444"
     with pytest.raises(NotFoundError):
         ops.service.start_association(StartAssociationBody(association_ids=[unknown]), CALLER)
@@ -384,6 +386,119 @@ def test_start_association_applies_known_ids_and_refuses_unknown_ones(ops: Harne
         ("succeeded", [ASSOCIATION]),
         ("not_found", [unknown]),
     ]
+    # The audit records the instances the association reached and what it ran.
+    succeeded = ops.audits()[0]
+    assert (succeeded.targets.instance_ids, succeeded.commands) == ([WEB], ["uptime"])
+    assert succeeded.document_name == "AWS-RunShellScript"
+
+
+OTHER = "1f2c8a0e-1b2c-4d5e-8f90-123456789abc"
+UNTAGGED = "i-0000000000000009f"
+
+
+def _start_refused(ops: Harness, error: type[OpsError], *ids: str) -> OpsError:
+    with pytest.raises(error) as caught:
+        ops.service.start_association(StartAssociationBody(association_ids=list(ids)), CALLER)
+    assert ops.commands.started == []  # nothing was started
+    assert ops.audits()[-1].outcome == "denied"
+    return caught.value
+
+
+def test_an_association_on_an_untagged_instance_is_refused(ops: Harness) -> None:
+    ops.instances.add(UNTAGGED, tags={})
+    ops.commands.add_association(ASSOCIATION, instance_ids=[UNTAGGED])
+    refusal = _start_refused(ops, InstanceNotEligibleError, ASSOCIATION)
+    assert refusal.details["instances"] == [
+        {"association_id": ASSOCIATION, "instance_id": UNTAGGED}
+    ]
+    # The legacy single-instance form is checked too.
+    ops.commands.add_association(OTHER, instance_id=UNTAGGED)
+    _start_refused(ops, InstanceNotEligibleError, OTHER)
+
+
+def test_an_association_whose_tag_target_reaches_an_untagged_instance_is_refused(
+    ops: Harness,
+) -> None:
+    ops.instances.add(WEB, tags={"SSMRunAllowed": "true", "App": "shop"})
+    ops.instances.add(UNTAGGED, tags={"App": "shop"}, state="stopped")
+    ops.commands.add_association(ASSOCIATION, tags={"tag:App": ["shop"]})
+    refusal = _start_refused(ops, InstanceNotEligibleError, ASSOCIATION)
+    assert [i["instance_id"] for i in refusal.details["instances"]] == [UNTAGGED]
+    ops.commands.add_association(OTHER, tags={"tag-key": ["App"]})
+    _start_refused(ops, InstanceNotEligibleError, OTHER)
+
+
+def test_a_tag_target_reaching_only_tagged_instances_starts_and_records_them(
+    ops: Harness,
+) -> None:
+    second = "i-0000000000000002b"
+    ops.instances.add(WEB, tags={"SSMRunAllowed": "true", "App": "shop"})
+    ops.instances.add(second, tags={"SSMRunAllowed": "true", "App": "shop"})
+    ops.instances.add(UNTAGGED, tags={"App": "other"})
+    ops.commands.add_association(ASSOCIATION, tags={"tag:App": ["shop"]})
+    reply = ops.service.start_association(
+        StartAssociationBody(association_ids=[ASSOCIATION]), CALLER
+    )
+    assert reply.status == 202
+    assert ops.audits()[-1].targets.instance_ids == [WEB, second]
+
+
+def test_a_batch_mixing_a_tagged_and_an_untagged_association_starts_none(ops: Harness) -> None:
+    ops.instances.add(WEB)
+    ops.instances.add(UNTAGGED, tags={})
+    ops.commands.add_association(ASSOCIATION, instance_ids=[WEB])
+    ops.commands.add_association(OTHER, instance_ids=[UNTAGGED])
+    refusal = _start_refused(ops, InstanceNotEligibleError, ASSOCIATION, OTHER)
+    assert refusal.details["instances"] == [{"association_id": OTHER, "instance_id": UNTAGGED}]
+
+
+@pytest.mark.parametrize(
+    ("association", "reason"),
+    [
+        ({"commands": ["rm -rf /"]}, "not on the allow-list"),
+        ({"commands": ["uptime", "reboot"]}, "not on the allow-list"),
+        ({"document": "AWS-ApplyPatchBaseline"}, "is not one the API runs"),
+        ({"parameters": {"extra": ["x"]}}, "not a parameter of AWS-RunShellScript"),
+        ({"commands": ["systemctl status {{ssm:unit}}"]}, "parameter reference"),
+        ({"parameters": {"executionTimeout": ["999999"]}}, "not a number of seconds up to 600"),
+    ],
+)
+def test_an_association_running_what_the_allow_list_refuses_is_403(
+    ops: Harness, association: dict[str, Any], reason: str
+) -> None:
+    ops.instances.add(WEB)
+    ops.commands.add_association(ASSOCIATION, instance_ids=[WEB], **association)
+    refusal = _start_refused(ops, CommandNotAllowedError, ASSOCIATION)
+    assert refusal.code == "CommandNotAllowed"
+    assert reason in refusal.details["refused"][0]["reason"]
+    assert refusal.details["refused"][0]["association_id"] == ASSOCIATION
+
+
+@pytest.mark.parametrize(
+    "targets",
+    [
+        {"instance_ids": ["*"]},
+        {"tags": {"resource-groups:Name": ["web"]}},
+        {"instance_ids": ["mi-0123456789abcdef0"]},  # not an EC2 instance: its tag is unknown
+        {"elsewhere": True, "instance_ids": [WEB]},
+    ],
+)
+def test_targets_the_api_cannot_check_are_refused(ops: Harness, targets: dict[str, Any]) -> None:
+    ops.instances.add(WEB)
+    ops.commands.add_association(ASSOCIATION, **targets)
+    _start_refused(ops, InstanceNotEligibleError, ASSOCIATION)
+
+
+def test_iam_refusing_an_untagged_association_is_403(ops: Harness) -> None:
+    ops.instances.add(WEB)
+    ops.commands.add_association(ASSOCIATION, instance_ids=[WEB])
+
+    def denied(association_ids: Sequence[str]) -> None:
+        raise SsmDeniedError("not authorized to perform ssm:StartAssociationsOnce")
+
+    ops.commands.start_associations_once = denied  # type: ignore[method-assign]
+    with pytest.raises(InstanceNotEligibleError, match="must carry the tag SSMRunAllowed=true"):
+        ops.service.start_association(StartAssociationBody(association_ids=[ASSOCIATION]), CALLER)
 
 
 def test_an_audit_that_cannot_be_published_is_handed_over_not_lost(ops: Harness) -> None:

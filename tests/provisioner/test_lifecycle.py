@@ -96,3 +96,16 @@ def test_stale_and_repeated_build_outcomes_are_refused() -> None:
     assert isinstance(repeated, Refusal)
     assert "already recorded" in repeated.reason
     assert isinstance(decide_build_outcome(None, None, "b-1", "FAILED"), Refusal)
+
+
+def test_a_request_the_itsm_held_moves_on_when_the_itsm_approves_it() -> None:
+    """One rule with intake: a dev item held by the ITSM arrives approved as ``received``."""
+    assert decide_request(S.AWAITING_APPROVAL, "received", C, itsm_approved=True) == Decision(
+        (S.APPROVED, S.QUEUED), build=C
+    )
+    refused = decide_request(S.AWAITING_APPROVAL, "received", C, itsm_approved=False)
+    assert isinstance(refused, Refusal)
+    assert "only an approval moves it on" in refused.reason
+    assert isinstance(
+        decide_request(S.AWAITING_APPROVAL, "approval_required", C, itsm_approved=True), Refusal
+    )

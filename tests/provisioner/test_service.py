@@ -206,3 +206,17 @@ def test_an_outcome_for_an_unknown_or_stale_build_changes_nothing() -> None:
     )
     assert w.service.on_build_result(stale) == "refused"
     assert w.ledger.entries[req.request_id].state is State.PROVISIONING
+
+
+def test_a_destroy_that_restates_nothing_destroys_with_what_the_ledger_recorded() -> None:
+    w = world()
+    w.service.on_request(received(request(instance_type="t3.small")))
+    _succeed(w)
+    built = w.artifacts.tfvars[w.builds.started[-1].tfvars_uri]
+    bare = request(action=Action.DESTROY).model_copy(
+        update={"parameters": {}, "environment": None, "cost_center": None}
+    )
+    assert w.service.on_request(received(bare, "d")) == "started"
+    build = w.builds.started[-1]
+    assert build.action is Action.DESTROY
+    assert w.artifacts.tfvars[build.tfvars_uri] == built

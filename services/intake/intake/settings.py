@@ -68,6 +68,12 @@ class CatalogItem(_Settings):
     """Variables whose display value is used instead of the sys_id (reference fields)."""
     instance_variable: str | None = None
     """For modify / decommission items: the reference variable naming the original RITM."""
+    ignore_variables: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=100
+    )
+    """ServiceNow variables the item's form has but the product does not (a UI-only
+    checkbox, an "accept terms" flag): dropped before validation. Any other variable the
+    product does not declare refuses the request."""
 
 
 class ServiceNowSource(_Settings):

@@ -51,12 +51,14 @@ from selfservice_contracts.events import (
     RequestReceived,
     RequestRejected,
 )
+from selfservice_contracts.json_body import InvalidJsonBodyError, parse_json_object
 from selfservice_contracts.publisher import EventPublisher, PublishError
 from selfservice_contracts.request import (
     Action,
     ApprovalState,
     ContractModel,
     ProvisioningRequest,
+    TicketSystem,
     derive_request_id,
 )
 
@@ -72,6 +74,17 @@ __all__ = [
 
 Source = Literal["servicenow", "jira"]
 Outcome = Literal["received", "approval_required", "approved", "rejected", "ignored", "duplicate"]
+_UNDECLARED_REMEDY = {
+    TicketSystem.SERVICENOW: (
+        "; if the catalog item's form has it only for the requester, add it to the item's "
+        "ignore_variables in the intake configuration"
+    ),
+    TicketSystem.JIRA: (
+        "; map the field to a variable of the product (jira.fields, jira.automation_fields) "
+        "or leave it out of the Automation body"
+    ),
+}
+"""How a sender stops a variable the product does not declare from refusing the request."""
 _EVENT_IDS = uuid.UUID("6b1f3c2e-8d4a-4f7b-9e2c-5a0d1b3c4e5f")
 _PRODUCT_SLUG = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 
@@ -197,16 +210,11 @@ class IntakeService:
     @staticmethod
     def _parse_json(body: bytes) -> dict[str, Any]:
         try:
-            parsed = json.loads(body)
-        except (UnicodeDecodeError, ValueError) as exc:
+            return parse_json_object(body)
+        except InvalidJsonBodyError as exc:
             raise MalformedPayloadError(
-                "body is not valid JSON", [FieldError("body", str(exc)[:200])]
+                "body is not a valid JSON object", [FieldError("body", exc.reason[:200])]
             ) from None
-        if not isinstance(parsed, dict):
-            raise MalformedPayloadError(
-                "body must be a JSON object", [FieldError("body", "not an object")]
-            )
-        return parsed
 
     def _normalize(
         self, source: Source, body: dict[str, Any], delivery_id: str | None
@@ -241,7 +249,11 @@ class IntakeService:
                 [RejectionReason(code="approval_rejected", message="the approval was rejected")],
             )
         try:
-            variables, reasons = validate_variables(product, submission.variables)
+            variables, reasons = validate_variables(
+                product,
+                submission.variables,
+                undeclared_remedy=_UNDECLARED_REMEDY[submission.ticket.system],
+            )
         except UnknownProductError:
             return self._reject(
                 submission,
@@ -254,26 +266,24 @@ class IntakeService:
                     )
                 ],
             )
+        if submission.action is Action.DESTROY:
+            # A decommission names the instance and nothing else: whatever its form
+            # restates is neither checked nor sent, and the provisioner destroys what its
+            # ledger recorded for that instance.
+            variables, reasons = {}, []
         reasons = [
             *(
                 RejectionReason(code="schema_violation", field=p.field[:128], message=p.message)
                 for p in submission.problems
             ),
-            *(() if submission.action is Action.DESTROY else reasons),
+            *reasons,
         ]
         if reasons:
             return self._reject(submission, request_id, 400, reasons)
-        needs_approval = False
-        approval_reason = ""
-        if submission.action is not Action.DESTROY:
-            decision = evaluate_policy(product, self.settings.policies.get(product), variables)
-            if decision.reasons:
-                return self._reject(submission, request_id, 422, decision.reasons)
-            needs_approval = decision.approval_required
-            approval_reason = decision.approval_reason
-        if submission.itsm_approval is ApprovalState.REQUESTED:
-            needs_approval = True
-            approval_reason = approval_reason or "the request waits for its approval in the ITSM"
+        gate = self._approval_gate(submission, product, variables)
+        if isinstance(gate, list):
+            return self._reject(submission, request_id, 422, gate)
+        needs_approval, approval_reason = gate
         request = ProvisioningRequest(
             request_id=request_id,
             ticket=submission.ticket,
@@ -314,6 +324,23 @@ class IntakeService:
             key += "|" + _digest(variables)  # each distinct change is its own update
         body = {"request_id": request_id, "ticket": str(submission.ticket), "status": outcome}
         return self._publish_once(key, data, Reply(202, body, outcome))
+
+    def _approval_gate(
+        self, submission: Submission, product: str, variables: dict[str, Any]
+    ) -> tuple[bool, str] | list[RejectionReason]:
+        """Whether the request needs an approval, and why; or the policy's refusals."""
+        needs_approval = False
+        approval_reason = ""
+        if submission.action is not Action.DESTROY:
+            decision = evaluate_policy(product, self.settings.policies.get(product), variables)
+            if decision.reasons:
+                return decision.reasons
+            needs_approval = decision.approval_required
+            approval_reason = decision.approval_reason
+        if submission.itsm_approval is ApprovalState.REQUESTED:
+            needs_approval = True
+            approval_reason = approval_reason or "the request waits for its approval in the ITSM"
+        return needs_approval, approval_reason
 
     def _reject(
         self,

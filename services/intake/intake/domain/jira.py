@@ -116,9 +116,17 @@ def _ticket(source: JiraSource, key: str, issue_id: str) -> TicketRef:
 
 
 def _approval(source: JiraSource, status: str | None) -> ApprovalState:
-    if not source.approved_statuses:
-        return ApprovalState.NOT_REQUIRED
-    return ApprovalState.APPROVED if status in source.approved_statuses else ApprovalState.REQUESTED
+    """An issue in an approved status is approved; any other status says nothing.
+
+    Jira's status is not an approval state: an issue in its first status is not waiting
+    for an approval unless the product's policy needs one (intake then publishes
+    ``approval-required``, and the move into an approved status approves it). Holding
+    every issue until it reaches an approved status would hold dev requests that no
+    policy gates, and a Jira workflow that never takes them there would hold them forever.
+    """
+    if source.approved_statuses and status in source.approved_statuses:
+        return ApprovalState.APPROVED
+    return ApprovalState.NOT_REQUIRED
 
 
 def _match_rule(

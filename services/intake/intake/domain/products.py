@@ -1,9 +1,13 @@
 """Product variables: coerce what ITSM forms send, then validate against the schema.
 
-Forms send numbers and booleans as strings ("1", "true"), multi-values as
-comma-separated text, and unfilled optional variables as "". Coercion is guided by the
-product's JSON Schema; validation then reports *every* problem, one reason per
-variable, in words a requester understands. Schemas are compiled once per product.
+Forms send numbers and booleans as strings ("1", "true", "1.0"), multi-values as
+comma-separated text, unfilled optional variables as "", and choices in whatever case
+the form shows ("Dev", "  T3.Small "). Coercion is guided by the product's JSON Schema:
+text is trimmed; a whole number is an integer however it is written (``2``, ``2.0``,
+``"2.0"``); a value of an enumeration, or of a pattern that admits only lower case, is
+folded to its canonical case when only that case is valid. Validation then reports
+*every* problem, one reason per variable, in words a requester understands. Schemas
+are compiled once per product.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
@@ -23,8 +28,9 @@ __all__ = ["ProductVariables", "UnknownProductError", "validate_variables"]
 
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
-_INTEGER = re.compile(r"^[+-]?\d{1,15}$")
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER = re.compile(r"^[+-]?(\d{1,30}\.?\d{0,30}|\.\d{1,30})([eE][+-]?\d{1,3})?$")
+_LARGEST_INTEGER = 10**15
+"""Integers beyond this are not coerced (no variable needs them; floats lose digits)."""
 
 
 @dataclass(frozen=True)
@@ -52,21 +58,51 @@ def _compiled(product: str) -> ProductVariables:
     return ProductVariables(product, schema, validators)
 
 
+def _whole(value: Decimal | float) -> int | None:
+    """The integer a number written any way (``2``, ``2.0``, ``2e0``) stands for, if whole."""
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, ValueError):
+        return None
+    if not number.is_finite() or number != number.to_integral_value():
+        return None
+    if abs(number) > _LARGEST_INTEGER:
+        return None
+    return int(number)
+
+
+def _canonical_case(text: str, definition: dict[str, Any]) -> str:
+    """``text`` in the case the schema accepts, when only another case of it is valid."""
+    choices = [c for c in definition.get("enum", []) if isinstance(c, str)]
+    if choices and text not in choices:
+        folded = [c for c in choices if c.casefold() == text.casefold()]
+        if len(folded) == 1:
+            return folded[0]
+    pattern = definition.get("pattern")
+    if pattern and not re.search(pattern, text) and re.search(pattern, text.lower()):
+        return text.lower()
+    return text
+
+
 def _coerce(value: Any, definition: dict[str, Any]) -> Any:  # noqa: PLR0911 - a table of cases
     kind = definition.get("type")
     if isinstance(value, str):
         text = value.strip()
-        if kind == "integer" and _INTEGER.match(text):
-            return int(text)
-        if kind == "number" and _NUMBER.match(text):
-            return float(text)
+        if kind in ("integer", "number") and _NUMBER.match(text):
+            if kind == "number":
+                return float(text)
+            whole = _whole(Decimal(text))
+            return text if whole is None else whole
         if kind == "boolean" and text.lower() in _TRUE | _FALSE:
             return text.lower() in _TRUE
         if kind == "array":
             return [part.strip() for part in re.split(r"[,;\n]", text) if part.strip()]
+        if kind == "string":
+            return _canonical_case(text, definition)
         return text
-    if kind == "integer" and isinstance(value, float) and value.is_integer():
-        return int(value)
+    if kind == "integer" and isinstance(value, float):
+        whole = _whole(value)
+        return value if whole is None else whole
     if kind == "string" and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if kind == "array" and isinstance(value, str | int | float):
@@ -77,17 +113,28 @@ def _coerce(value: Any, definition: dict[str, Any]) -> Any:  # noqa: PLR0911 - a
 def _describe(
     name: str, definition: dict[str, Any], error: fastjsonschema.JsonSchemaValueException
 ) -> str:
+    shown = str(error.value)[:80]
     if error.rule == "pattern":
-        # A regular expression helps nobody on a ticket; the variable's description does.
-        shown = str(error.value)[:80]
-        return f"{name} {shown!r} is not valid: {definition.get('description', 'bad format')}"
+        # What failed first (the format), then what the variable is, in the schema's words.
+        about = definition.get("description")
+        return (
+            f"{name} {shown!r} does not match the expected format {definition.get('pattern')}"
+            + (f" ({about})" if about else "")
+        )[:900]
+    if error.rule == "enum":
+        choices = ", ".join(str(c) for c in definition.get("enum", []))
+        return f"{name} {shown!r} must be one of: {choices}"[:900]
     return str(error.message).replace("data", name, 1)[:900]
 
 
 def validate_variables(
-    product: str, raw: dict[str, Any]
+    product: str, raw: dict[str, Any], *, undeclared_remedy: str = ""
 ) -> tuple[dict[str, Any], list[RejectionReason]]:
-    """Coerced variables (with schema defaults) and every reason they are not acceptable."""
+    """Coerced variables (with schema defaults) and every reason they are not acceptable.
+
+    ``undeclared_remedy`` is appended to the reason of a variable the product does not
+    declare: how the sender stops sending it (it depends on the source).
+    """
     compiled = _compiled(product)
     reasons: list[RejectionReason] = []
     variables: dict[str, Any] = {}
@@ -100,7 +147,7 @@ def validate_variables(
                 RejectionReason(
                     code="schema_violation",
                     field=name[:128],
-                    message=f"{product} has no variable named {name[:100]!r}",
+                    message=f"{product} has no variable named {name[:100]!r}{undeclared_remedy}",
                 )
             )
             continue

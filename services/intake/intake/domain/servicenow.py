@@ -125,7 +125,7 @@ def normalize_servicenow(
     problems: list[FieldError] = []
     variables: dict[str, Any] = {}
     for name, value in delivery.variables.items():
-        if name == item.instance_variable:
+        if name == item.instance_variable or name in item.ignore_variables:
             continue
         if name in item.display_values:
             value = delivery.display_values.get(name) or value  # noqa: PLW2901

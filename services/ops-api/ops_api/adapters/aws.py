@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops_api.domain.models import Instance, Invocation
+from ops_api.domain.models import Association, AssociationTarget, Instance, Invocation
 from ops_api.domain.ports import (
     AssociationNotFoundError,
     CommandNotFoundError,
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["Ec2Instances", "SsmCommands"]
 
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+_NOT_TERMINATED = ("pending", "running", "stopping", "stopped")
 
 
 def _code(exc: ClientError) -> str:
@@ -55,6 +56,15 @@ class Ec2Instances:
         filters.append({"Name": "instance-state-name", "Values": ["running"]})
         try:
             return self._describe({"Filters": filters}, limit + 1)
+        except (ClientError, BotoCoreError) as exc:
+            raise SsmUnavailableError(str(exc)) from exc
+
+    def select(self, filters: Mapping[str, Sequence[str]], *, limit: int) -> list[Instance]:
+        """Instances not terminated matching every filter (stops after ``limit`` + 1)."""
+        request: list[Any] = [{"Name": k, "Values": list(v)} for k, v in filters.items()]
+        request.append({"Name": "instance-state-name", "Values": list(_NOT_TERMINATED)})
+        try:
+            return self._describe({"Filters": request}, limit + 1)
         except (ClientError, BotoCoreError) as exc:
             raise SsmUnavailableError(str(exc)) from exc
 
@@ -167,6 +177,35 @@ class SsmCommands:
             # SSM answers an unknown id with an empty listing rather than an error.
             raise CommandNotFoundError(command_id)
         return found
+
+    def association(self, association_id: str) -> Association:
+        """``DescribeAssociation`` (latest version)."""
+        try:
+            raw = self._client.describe_association(AssociationId=association_id)
+        except ClientError as exc:
+            code = _code(exc)
+            if code in {"AssociationDoesNotExist", "InvalidAssociation"}:
+                raise AssociationNotFoundError(association_id) from exc
+            if code in _DENIED:
+                raise SsmDeniedError(_message(exc)) from exc
+            raise SsmUnavailableError(f"{code}: {_message(exc)}") from exc
+        except BotoCoreError as exc:
+            raise SsmUnavailableError(str(exc)) from exc
+        description = raw["AssociationDescription"]
+        return Association(
+            association_id=association_id,
+            document_name=str(description.get("Name", "")),
+            parameters={
+                str(k): [str(v) for v in values]
+                for k, values in (description.get("Parameters") or {}).items()
+            },
+            instance_id=description.get("InstanceId") or None,
+            targets=tuple(
+                AssociationTarget(str(t.get("Key", "")), tuple(str(v) for v in t.get("Values", [])))
+                for t in description.get("Targets") or []
+            ),
+            elsewhere=bool(description.get("TargetLocations") or description.get("TargetMaps")),
+        )
 
     def start_associations_once(self, association_ids: Sequence[str]) -> None:
         """``StartAssociationsOnce``."""

@@ -12,6 +12,7 @@ __all__ = [
     "OpsError",
     "Outcome",
     "SsmFailureError",
+    "UnsupportedMediaTypeError",
     "WaitTimeoutError",
 ]
 
@@ -40,6 +41,14 @@ class InvalidRequestError(OpsError):
 
     status = 400
     code = "InvalidRequest"
+    outcome = "invalid"
+
+
+class UnsupportedMediaTypeError(OpsError):
+    """The body is sent as something other than JSON (415)."""
+
+    status = 415
+    code = "UnsupportedMediaType"
     outcome = "invalid"
 
 

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "TERMINAL_STATUSES",
+    "Association",
+    "AssociationTarget",
     "Instance",
     "Invocation",
     "InvocationResult",
@@ -64,6 +66,28 @@ class Instance:
     state: str
     platform: Literal["linux", "windows"]
     tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AssociationTarget:
+    """One entry of an association's ``Targets`` (``InstanceIds``, ``tag:<key>``, …)."""
+
+    key: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Association:
+    """What ``DescribeAssociation`` says about a State Manager association."""
+
+    association_id: str
+    document_name: str
+    parameters: dict[str, list[str]] = field(default_factory=dict)
+    instance_id: str | None = None
+    """The legacy single-instance form (``InstanceId``), when the association has it."""
+    targets: tuple[AssociationTarget, ...] = ()
+    elsewhere: bool = False
+    """It also targets other accounts or regions (``TargetLocations``) or ``TargetMaps``."""
 
 
 @dataclass(frozen=True)

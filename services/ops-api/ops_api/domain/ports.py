@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from ops_api.domain.models import Instance, Invocation
+from ops_api.domain.models import Association, Instance, Invocation
 
 __all__ = [
     "AssociationNotFoundError",
@@ -54,6 +54,11 @@ class Instances(Protocol):
         """Running instances carrying every tag, at most ``limit`` + 1 of them."""
         ...
 
+    def select(self, filters: Mapping[str, Sequence[str]], *, limit: int) -> list[Instance]:
+        """Instances in any state but terminated matching EC2 ``filters`` (any value of
+        each, every filter), at most ``limit`` + 1 of them."""
+        ...
+
 
 class Commands(Protocol):
     """SSM Run Command and State Manager."""
@@ -78,6 +83,11 @@ class Commands(Protocol):
 
     def invocations(self, command_id: str) -> list[Invocation]:
         """Every invocation of a command (raises :class:`CommandNotFoundError`)."""
+        ...
+
+    def association(self, association_id: str) -> Association:
+        """One association's document, parameters and targets (raises
+        :class:`AssociationNotFoundError`)."""
         ...
 
     def start_associations_once(self, association_ids: Sequence[str]) -> None:

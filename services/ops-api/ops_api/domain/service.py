@@ -26,6 +26,7 @@ from ops_api.domain.errors import (
     WaitTimeoutError,
 )
 from ops_api.domain.models import (
+    Association,
     Instance,
     Invocation,
     InvocationResult,
@@ -53,6 +54,12 @@ Operation = Literal["run-commands", "get-command", "start-association"]
 
 DOCUMENTS = {"linux": "AWS-RunShellScript", "windows": "AWS-RunPowerShellScript"}
 """The only documents the API sends (the function's IAM policy allows no other)."""
+
+ASSOCIATION_REACH_LIMIT = 1000
+"""The most instances the associations of one call may reach (each is checked for the tag)."""
+
+_SHELL_DOCUMENT_PARAMETERS = frozenset({"commands", "executionTimeout", "workingDirectory"})
+"""The parameters of AWS-RunShellScript and AWS-RunPowerShellScript."""
 
 SAFETY_MARGIN_SECONDS = 2.0
 """Time kept back from the Lambda deadline to answer 504 instead of being cut off."""
@@ -195,18 +202,52 @@ class OpsService:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def start_association(self, body: StartAssociationBody, caller: IamCaller) -> Reply:
-        """Apply State Manager associations once, now."""
+        """Apply State Manager associations once, now — when every one is vetted.
+
+        ``StartAssociationsOnce`` runs an association with State Manager's own rights,
+        so IAM cannot see its targets: each association's document and commands are
+        checked against the allow-list and every instance it reaches (instance ids and
+        tag targets, resolved now) must carry the allow tag. One refusal starts none.
+        """
         ids = list(body.association_ids)
         audit = _Audit("start-association", caller, association_ids=ids)
         with self._audited(audit) as outcome:
+            associations = [self._association(association_id) for association_id in ids]
+            audit.commands = [
+                command[:4096]
+                for association in associations
+                for command in association.parameters.get("commands", [])
+            ][:100]
+            documents = sorted({a.document_name for a in associations})
+            audit.document_name = ", ".join(documents)[:128] or None
+            refused = [r for a in associations for r in self._refused_association(a)]
+            if refused:
+                raise CommandNotAllowedError(
+                    f"{len({r['association_id'] for r in refused})} of {len(ids)} association(s) "
+                    "run what the allow-list does not allow; none was started",
+                    refused=refused,
+                )
+            audit.targets = OpsTargets(instance_ids=self._reached(associations))
+            key, value = self.allow_tag
             try:
                 self.commands.start_associations_once(ids)
             except AssociationNotFoundError as exc:
                 raise NotFoundError(f"unknown association: {exc}") from None
-            except (SsmDeniedError, SsmUnavailableError) as exc:
+            except SsmDeniedError as exc:
+                raise InstanceNotEligibleError(
+                    f"refused by IAM: {exc} (an association must carry the tag {key}={value})"
+                ) from None
+            except SsmUnavailableError as exc:
                 raise SsmFailureError(f"SSM refused or failed: {exc}") from None
             outcome.append("succeeded")
-            return Reply(202, {"association_ids": ids, "status": "started"})
+            return Reply(
+                202,
+                {
+                    "association_ids": ids,
+                    "status": "started",
+                    "instance_ids": audit.targets.instance_ids,
+                },
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def refuse(self, operation: Operation, caller: IamCaller, error: OpsError) -> None:
@@ -246,6 +287,140 @@ class OpsService:
                 f"the tags select more than {limit} instances; narrow them", max_targets=limit
             )
         return found
+
+    def _association(self, association_id: str) -> Association:
+        try:
+            return self.commands.association(association_id)
+        except AssociationNotFoundError:
+            raise NotFoundError(f"unknown association: {association_id}") from None
+        except SsmDeniedError as exc:
+            raise InstanceNotEligibleError(f"refused by IAM: {exc}") from None
+        except SsmUnavailableError as exc:
+            raise SsmFailureError(f"SSM failed: {exc}") from None
+
+    def _refused_association(self, association: Association) -> list[dict[str, str]]:
+        """What in the association's document or parameters the API would not send itself."""
+        association_id = association.association_id
+        if association.document_name not in DOCUMENTS.values():
+            allowed = ", ".join(DOCUMENTS.values())
+            reason = f"document {association.document_name!r} is not one the API runs ({allowed})"
+            return [{"association_id": association_id, "reason": reason}]
+        refused = [
+            {
+                "association_id": association_id,
+                "parameter": name,
+                "reason": f"not a parameter of {association.document_name} the API vets",
+            }
+            for name in sorted(set(association.parameters) - _SHELL_DOCUMENT_PARAMETERS)
+        ]
+        for name, values in sorted(association.parameters.items()):
+            if any("{{" in v for v in values):
+                refused.append(
+                    {
+                        "association_id": association_id,
+                        "parameter": name,
+                        "reason": "a parameter reference ({{…}}) is resolved when the association "
+                        "runs and cannot be vetted",
+                    }
+                )
+        refused.extend(
+            {"association_id": association_id, **entry}
+            for entry in refused_commands(self.settings, association.parameters.get("commands", []))
+        )
+        for timeout in association.parameters.get("executionTimeout", []):
+            limit = self.settings.execution_timeout_seconds
+            if not timeout.isdigit() or int(timeout) > limit:
+                refused.append(
+                    {
+                        "association_id": association_id,
+                        "parameter": "executionTimeout",
+                        "reason": f"{timeout!r} is not a number of seconds up to {limit}",
+                    }
+                )
+        for directory in association.parameters.get("workingDirectory", []):
+            if shell_metacharacters(directory):
+                refused.append(
+                    {
+                        "association_id": association_id,
+                        "parameter": "workingDirectory",
+                        "reason": "shell metacharacters",
+                    }
+                )
+        return refused
+
+    def _reached(self, associations: Sequence[Association]) -> list[str]:
+        """Every instance the associations reach, each carrying the allow tag (else 403)."""
+        key, value = self.allow_tag
+        limit = ASSOCIATION_REACH_LIMIT
+        reached: set[str] = set()
+        unknown: list[dict[str, str]] = []
+        refused: list[dict[str, str]] = []
+        try:
+            for association in associations:
+                named, selected = self._association_targets(association, limit)
+                known = self.instances.get(sorted(named)) if named else []
+                unknown.extend(
+                    {"association_id": association.association_id, "instance_id": i}
+                    for i in sorted(named - {k.instance_id for k in known})
+                )
+                for instance in [*known, *selected]:
+                    if instance.tags.get(key) != value:
+                        refused.append(
+                            {
+                                "association_id": association.association_id,
+                                "instance_id": instance.instance_id,
+                            }
+                        )
+                    reached.add(instance.instance_id)
+                if len(reached) > limit:
+                    raise InvalidRequestError(
+                        f"the associations reach more than {limit} instances, more than the API "
+                        "checks in one call; start fewer at once",
+                        max_targets=limit,
+                    )
+        except SsmUnavailableError as exc:
+            raise SsmFailureError(f"EC2 failed: {exc}") from None
+        if unknown:
+            raise InstanceNotEligibleError(
+                f"{len(unknown)} target(s) are not EC2 instances whose {key} tag the API can "
+                "check; none was started",
+                instances=unknown,
+            )
+        if refused:
+            raise InstanceNotEligibleError(
+                f"{len(refused)} instance(s) reached are not tagged {key}={value}; "
+                "none was started",
+                instances=refused,
+            )
+        return sorted(reached)
+
+    def _association_targets(
+        self, association: Association, limit: int
+    ) -> tuple[set[str], list[Instance]]:
+        """What one association reaches now: instance ids it names, instances its tags select."""
+        association_id = association.association_id
+        if association.elsewhere:
+            raise InstanceNotEligibleError(
+                f"association {association_id} targets other accounts, regions or target "
+                "maps, which the API cannot check"
+            )
+        named: set[str] = {association.instance_id} if association.instance_id else set()
+        selected: list[Instance] = []
+        for target in association.targets:
+            if target.key == "InstanceIds":
+                if "*" in target.values:
+                    raise InstanceNotEligibleError(
+                        f"association {association_id} targets every instance"
+                    )
+                named.update(target.values)
+            elif target.key.startswith("tag:") or target.key == "tag-key":
+                selected.extend(self.instances.select({target.key: target.values}, limit=limit))
+            else:
+                raise InstanceNotEligibleError(
+                    f"association {association_id} targets {target.key}, which the API "
+                    "cannot resolve to EC2 instances"
+                )
+        return named, selected
 
     def _eligible(self, listed: list[Invocation]) -> list[Invocation]:
         """The invocations on instances carrying the allow tag (whatever their state)."""

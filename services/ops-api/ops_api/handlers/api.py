@@ -16,7 +16,10 @@ from typing import Annotated, Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.parameters import SSMProvider
@@ -25,11 +28,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ops_api.adapters.aws import Ec2Instances, SsmCommands
 from ops_api.adapters.settings_store import load_settings
 from ops_api.config import OpsApiConfig
-from ops_api.domain.errors import InstanceNotEligibleError, InvalidRequestError, OpsError
+from ops_api.domain.errors import (
+    InstanceNotEligibleError,
+    InvalidRequestError,
+    OpsError,
+    UnsupportedMediaTypeError,
+)
 from ops_api.domain.models import RunCommandsBody, StartAssociationBody
 from ops_api.domain.service import OpsService, Reply
 from selfservice_contracts.config import load_config
 from selfservice_contracts.events import IamCaller, OpsCommandExecuted
+from selfservice_contracts.json_body import parse_json_body
 from selfservice_contracts.observability import Metric, count, count_by_reason
 from selfservice_contracts.publisher import EventBridgePublisher
 
@@ -38,7 +47,9 @@ CONFIG_MODEL = OpsApiConfig
 logger = Logger()
 tracer = Tracer(patch_modules=["boto3"])
 metrics = Metrics()
-app = APIGatewayHttpResolver(enable_validation=True)
+# Powertools parses the body with this: every way it can fail (depth, NaN, huge numbers)
+# is a JSONDecodeError, which validation turns into a 400 like any other bad body.
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body)
 
 _OPERATION_BY_PATH = {
     "/run-commands": "run-commands",
@@ -150,19 +161,32 @@ def invalid(error: RequestValidationError) -> Response[dict[str, Any]]:
     """A body or path that fails validation: 400 with field-level errors, audited."""
     fields = [
         {
-            "loc": ".".join(str(part) for part in entry.get("loc", ()) if part != "body"),
-            "message": str(entry.get("msg", "invalid")),
+            "loc": ".".join(
+                str(part) for part in entry.get("loc", ()) if part != "body" and not _is_int(part)
+            ),
+            "message": _message(entry),
         }
         for entry in error.errors()
     ]
-    return _invalid(InvalidRequestError("the request is not valid", errors=fields))
+    return _refuse_before_service(InvalidRequestError("the request is not valid", errors=fields))
+
+
+def _is_int(part: object) -> bool:
+    # A decode error's location is the character offset: not a field.
+    return isinstance(part, int) and not isinstance(part, bool)
+
+
+def _message(entry: dict[str, Any]) -> str:
+    if entry.get("type") == "json_invalid":
+        return f"the body is not valid JSON: {entry.get('ctx', {}).get('error', 'decode error')}"
+    return str(entry.get("msg", "invalid"))
 
 
 @app.exception_handler(UnicodeDecodeError)  # type: ignore[untyped-decorator]
 def undecodable(error: UnicodeDecodeError) -> Response[dict[str, Any]]:
     """A body that is not UTF-8 (so not JSON): 400, audited."""
     del error
-    return _invalid(
+    return _refuse_before_service(
         InvalidRequestError(
             "the request is not valid",
             errors=[{"loc": "", "message": "the body is not UTF-8 encoded JSON"}],
@@ -170,7 +194,17 @@ def undecodable(error: UnicodeDecodeError) -> Response[dict[str, Any]]:
     )
 
 
-def _invalid(refusal: InvalidRequestError) -> Response[dict[str, Any]]:
+@app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
+def unsupported_media_type(error: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
+    """A body sent as anything but JSON: 415 in the API's envelope, audited."""
+    del error
+    content_type = app.current_event.headers.get("content-type", "")
+    return _refuse_before_service(
+        UnsupportedMediaTypeError(f"send the body as application/json, not {content_type[:100]!r}")
+    )
+
+
+def _refuse_before_service(refusal: OpsError) -> Response[dict[str, Any]]:
     operation = _OPERATION_BY_PATH.get(app.current_event.path, "get-command")
     try:
         _service().refuse(operation, _caller(), refusal)  # type: ignore[arg-type]

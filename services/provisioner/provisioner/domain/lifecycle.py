@@ -93,11 +93,18 @@ def decide_request(  # noqa: PLR0911, PLR0912 - one branch per row of the transi
     action: Action,
     *,
     resuming: bool = False,
+    itsm_approved: bool = False,
 ) -> Decision | Refusal:
     """What a request event does to the ledger.
 
     ``resuming`` is true when the event is the very one that queued the request and is
     being retried (its first attempt queued it but could not start the build).
+    ``itsm_approved`` is true when the event's request says the ITSM approved it.
+
+    Only an approval moves a request awaiting approval on — the one rule intake follows
+    too: an ``approved`` event (the policy needed the approval), or a ``received`` one
+    whose request the ITSM approved (the ITSM held it, the policy needs nothing more:
+    a dev item that arrived with its approval requested, then approved).
     """
     if current is State.QUEUED and resuming:
         return Decision((State.QUEUED,), build=action)
@@ -116,7 +123,7 @@ def decide_request(  # noqa: PLR0911, PLR0912 - one branch per row of the transi
     if current is State.AWAITING_APPROVAL:
         if action is Action.DESTROY:
             return Decision((State.DESTROYED,))
-        if kind == "approved":
+        if kind == "approved" or (kind == "received" and itsm_approved):
             return Decision((State.APPROVED, State.QUEUED), build=action)
         return Refusal(f"{kind} while awaiting approval: only an approval moves it on")
     # succeeded or failed: an instance exists (possibly partly, after a failure).

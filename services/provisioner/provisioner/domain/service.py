@@ -39,7 +39,7 @@ from selfservice_contracts.events import (
 )
 from selfservice_contracts.observability import Metric
 from selfservice_contracts.publisher import EventPublisher
-from selfservice_contracts.request import Action, ProvisioningRequest
+from selfservice_contracts.request import Action, ApprovalState, ProvisioningRequest
 
 __all__ = [
     "Artifacts",
@@ -130,6 +130,22 @@ class BuildLogs(Protocol):
         ...
 
 
+def destroying(recorded: ProvisioningRequest, destroy: ProvisioningRequest) -> ProvisioningRequest:
+    """The destroy request, acting on what the ledger recorded for the instance.
+
+    A decommission names the instance and nothing else (no environment, cost center or
+    variables): Terraform destroys with the variables the instance was last built with.
+    The ticket, requester and approval stay the destroy's own (write-back goes there).
+    """
+    return destroy.model_copy(
+        update={
+            "parameters": dict(recorded.parameters),
+            "environment": recorded.environment,
+            "cost_center": recorded.cost_center,
+        }
+    )
+
+
 def terraform_error_lines(log: list[str], limit: int = 20) -> list[str]:
     """The lines from Terraform's last ``Error:`` on (or the log's end), trimmed."""
     start = max((i for i, line in enumerate(log) if "Error:" in line), default=-1)
@@ -165,10 +181,16 @@ class ProvisionerService:
         cause = f"{event.source}#{event.id}"
         resuming = entry is not None and entry.queued_by == cause
         decision = decide_request(
-            entry.state if entry else None, _KINDS[type(event)], request.action, resuming=resuming
+            entry.state if entry else None,
+            _KINDS[type(event)],
+            request.action,
+            resuming=resuming,
+            itsm_approved=request.approval is ApprovalState.APPROVED,
         )
         if isinstance(decision, Refusal):
             return self._refuse(request.request_id, f"{event.type} {event.id}", decision)
+        if request.action is Action.DESTROY and entry is not None:
+            request = destroying(entry.request, request)
         entry = self._record(entry, request, decision, f"{event.type} {event.id}", cause)
         if decision.build is None:
             return "recorded"
