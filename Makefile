@@ -103,8 +103,9 @@ pytest: $(STAMP) ## the test suite, end-to-end tier included
 test: lint typecheck cfn-lint scan deploy-check pytest ## every check: lint, types, templates, scans, deploy check, tests
 
 # The pure tier (tests/tiers.py): no embedded AWS, no sockets; under a minute on 2 cores.
+# Property tests run a tenth of their examples here (tests/conftest.py: fuzz_examples).
 test-fast: $(STAMP) ## the pure tier alone (no embedded AWS, no sockets), while iterating
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not integration and not e2e"
+	SELFSERVICE_TEST_TIER=fast $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not integration and not e2e"
 
 demo: $(STAMP) ## run the main job on the embedded stack
 	$(BIN)/selfservice demo

@@ -36,6 +36,14 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+def fuzz_examples(count: int) -> int:
+    """A property test's example count: all of them, but a tenth under ``make test-fast``
+    (``SELFSERVICE_TEST_TIER=fast``), which is for iterating; ``make test`` runs them all."""
+    if os.environ.get("SELFSERVICE_TEST_TIER") == "fast":
+        return max(100, count // 10)
+    return count
+
+
 class NetworkAccessError(RuntimeError):
     """A test tried to reach an address that is not loopback."""
 

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from intake.domain.intake import Delivery
 from intake.handlers import webhook
+from tests.conftest import fuzz_examples
 from tests.intake.conftest import (
     automation_delivery,
     fixture,
@@ -170,7 +171,7 @@ STATUSES: Counter[int] = Counter()
 
 @pytest.mark.usefixtures("wired")
 @settings(
-    max_examples=3000,
+    max_examples=fuzz_examples(3000),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -212,6 +213,6 @@ def test_the_fuzzer_reaches_past_authentication() -> None:
     # authentication and media-type checks, or the property above would prove little.
     if not STATUSES:
         pytest.skip("measures the property test above; run the module, not this test alone")
-    assert sum(STATUSES.values()) >= 3000
+    assert sum(STATUSES.values()) >= fuzz_examples(3000)
     assert STATUSES[401] + STATUSES[415] < sum(STATUSES.values()) / 2
     assert {202, 400, 422} <= set(STATUSES), STATUSES

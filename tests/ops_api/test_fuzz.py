@@ -26,7 +26,7 @@ from ops_api.handlers import api
 from ops_api.settings import OpsSettings
 from selfservice_contracts.events import OpsCommandExecuted
 from selfservice_contracts.publisher import InMemoryPublisher
-from tests.conftest import ROOT
+from tests.conftest import ROOT, fuzz_examples
 from tests.lambda_context import FakeContext
 from tests.ops_api.fakes import FakeClock, FakeCommands, FakeInstances
 
@@ -186,7 +186,7 @@ STARTED: list[list[list[str]]] = []
 
 
 @settings(
-    max_examples=2000,
+    max_examples=fuzz_examples(2000),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
