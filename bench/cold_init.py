@@ -185,9 +185,9 @@ INTAKE_STAGES = (
         "library",
     ),
     Stage(
-        "the platform's contracts (`selfservice_contracts`)",
-        "import selfservice_contracts.events, selfservice_contracts.publisher, "
-        "selfservice_contracts.dedupe, selfservice_contracts.observability",
+        "the platform's shared layer (`selfservice_contracts`, `selfservice_runtime`)",
+        "import selfservice_contracts.events, selfservice_runtime.publisher, "
+        "selfservice_runtime.dedupe, selfservice_runtime.observability",
         "platform",
     ),
     Stage(

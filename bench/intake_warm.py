@@ -31,8 +31,8 @@ def stub_handler() -> None:
     from intake.domain.intake import IntakeService, SecretIds
     from intake.handlers import webhook
     from intake.settings import IntakeSettings
-    from selfservice_contracts.dedupe import InMemoryDeduplicator
-    from selfservice_contracts.publisher import InMemoryPublisher
+    from selfservice_runtime.dedupe import InMemoryDeduplicator
+    from selfservice_runtime.publisher import InMemoryPublisher
 
     class Secrets:
         def values(self, secret_id: str) -> list[str]:

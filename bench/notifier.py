@@ -51,8 +51,8 @@ def measure_throughput(writes: int = 500) -> float:
     from notifier.domain.writeback import WriteBackService
     from notifier.settings import ServiceNowWriteBack
     from selfservice.local.itsm_sandbox import ItsmSandbox
-    from selfservice_contracts.publisher import InMemoryPublisher
     from selfservice_contracts.request import TicketSystem
+    from selfservice_runtime.publisher import InMemoryPublisher
 
     template = _event("started")
     with ItsmSandbox() as sandbox:
@@ -82,10 +82,10 @@ def measure_overhead(count: int = 2000, warmup: int = 100) -> tuple[float, float
     from notifier.domain.writeback import Attempt, TicketUpdate, WriteBackService
     from notifier.handlers import write_back
     from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
-    from selfservice_contracts.dedupe import InMemoryDeduplicator
     from selfservice_contracts.events import WriteBackChannel
-    from selfservice_contracts.publisher import InMemoryPublisher
     from selfservice_contracts.request import TicketSystem
+    from selfservice_runtime.dedupe import InMemoryDeduplicator
+    from selfservice_runtime.publisher import InMemoryPublisher
     from tests.lambda_context import FakeContext as Context
 
     class Instant:

@@ -40,8 +40,8 @@ def measure(count: int = 2000, warmup: int = 100) -> StartFigures:
     from provisioner.handlers import request_consumer
     from provisioner.runtime import Runtime
     from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
-    from selfservice_contracts.dedupe import InMemoryDeduplicator
     from selfservice_contracts.request import TicketRef, TicketSystem
+    from selfservice_runtime.dedupe import InMemoryDeduplicator
     from tests.lambda_context import FakeContext as Context
     from tests.provisioner.fakes import received, request, world
 

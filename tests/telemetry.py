@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 
-from selfservice_contracts.observability import NAMESPACE, REASON_DIMENSION
+from selfservice_runtime.observability import NAMESPACE, REASON_DIMENSION
 
 __all__ = ["EmfMetric", "PutEventsSpy", "Telemetry", "capture_put_events", "capture_telemetry"]
 

@@ -1,16 +1,14 @@
 """selfservice contracts: the canonical request, event data, typed CloudEvents, envelopes.
 
-This package is shared by every service (deployed as the contracts Lambda layer) and
-by the CLI. It holds no business logic: only the shapes services agree on and the
-helpers that move them across EventBridge and SQS.
+This package is shared by every service (deployed in the contracts Lambda layer) and
+by the CLI. It holds only shapes — pydantic models, the CloudEvents envelope, the names
+a DLQ message's reason travels under — and imports neither boto3 nor Powertools
+(``tests/contract/test_packages.py``), so any consumer can import it. What moves the
+shapes across AWS at run time (the EventBridge publisher, deduplication, the SQS batch
+processor, the environment and settings loaders, observability) is its sibling
+:mod:`selfservice_runtime`, shipped in the same layer.
 """
 
-from selfservice_contracts.config import (
-    ConfigurationError,
-    FunctionConfig,
-    env_var_names,
-    load_config,
-)
 from selfservice_contracts.envelope import (
     ContractError,
     build_event,
@@ -29,12 +27,6 @@ from selfservice_contracts.events import (
     spec_for_data,
     spec_for_type,
 )
-from selfservice_contracts.publisher import (
-    EventBridgePublisher,
-    EventPublisher,
-    InMemoryPublisher,
-    PublishError,
-)
 from selfservice_contracts.request import (
     Action,
     ApprovalState,
@@ -50,24 +42,16 @@ __all__ = [
     "Action",
     "AnyEvent",
     "ApprovalState",
-    "ConfigurationError",
     "ContractError",
-    "EventBridgePublisher",
-    "EventPublisher",
     "EventSpec",
-    "FunctionConfig",
-    "InMemoryPublisher",
     "ProvisioningRequest",
-    "PublishError",
     "Requester",
     "Service",
     "TicketRef",
     "TicketSystem",
     "build_event",
     "derive_request_id",
-    "env_var_names",
     "event_adapter",
-    "load_config",
     "parse_eventbridge_event",
     "parse_sqs_body",
     "spec_for_data",

@@ -5,7 +5,7 @@ A message reaches a DLQ in one of three ways, and each leaves its reason somewhe
 - **parked by our code** (the notifier's permanent refusals): the copy sent to the DLQ
   carries :func:`failure_attributes` — the error, its type, when, and the source queue;
 - **moved by SQS** after ``maxReceiveCount`` failed receives: every failed receive was
-  logged by the consumer (:class:`selfservice_contracts.batch.SqsBatchProcessor`) as one
+  logged by the consumer (:class:`selfservice_runtime.batch.SqsBatchProcessor`) as one
   structured line, :data:`RECORD_FAILED`, with the message id — the same id the message
   keeps in the DLQ — in the function's log group;
 - **undeliverable by EventBridge** (a rule target's DLQ): EventBridge's own attributes,

@@ -43,7 +43,7 @@ else:
     if model is None:
         report["problems"].append(f"handler module {module_name!r} declares no CONFIG_MODEL")
     else:
-        from selfservice_contracts.config import env_var_names
+        from selfservice_runtime.config import env_var_names
         report["env"] = sorted(env_var_names(model))
 print(json.dumps(report))
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from selfservice_contracts.config import (
+from selfservice_runtime.config import (
     ConfigurationError,
     FunctionConfig,
     env_var_names,

@@ -13,7 +13,6 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from selfservice.local.lambda_events import sqs_event
-from selfservice_contracts.batch import SqsBatchProcessor
 from selfservice_contracts.failures import (
     ERROR,
     ERROR_TYPE,
@@ -24,6 +23,7 @@ from selfservice_contracts.failures import (
     SOURCE_QUEUE,
     failure_attributes,
 )
+from selfservice_runtime.batch import SqsBatchProcessor
 
 
 def test_failure_attributes_are_sendable_strings_within_sqs_limits() -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from selfservice_contracts.json_body import (
+from selfservice_runtime.json_body import (
     MAX_DEPTH,
     InvalidJsonBodyError,
     parse_json_body,

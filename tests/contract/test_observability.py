@@ -11,7 +11,7 @@ from aws_lambda_powertools import Metrics
 
 from selfservice_contracts.envelope import parse_eventbridge_event
 from selfservice_contracts.events import EVENT_CATALOG, Service
-from selfservice_contracts.observability import (
+from selfservice_runtime.observability import (
     METRIC_CATALOG,
     NAMESPACE,
     Metric,
@@ -20,7 +20,7 @@ from selfservice_contracts.observability import (
     gauge,
     spec_for_metric,
 )
-from selfservice_contracts.publisher import EventBridgePublisher
+from selfservice_runtime.publisher import EventBridgePublisher
 from tests.conftest import ROOT
 from tests.contract.test_publisher import FlakyEvents
 from tests.telemetry import Telemetry

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from selfservice_contracts.envelope import parse_eventbridge_event, parse_sqs_body
 from selfservice_contracts.events import EVENT_CATALOG, AnyEvent
-from selfservice_contracts.publisher import (
+from selfservice_runtime.publisher import (
     EventBridgePublisher,
     InMemoryPublisher,
     PublishError,

@@ -14,9 +14,9 @@ import pytest
 from intake.domain.auth import sign_standard_webhook
 from intake.domain.intake import Delivery, IntakeService, SecretIds, Source
 from intake.settings import IntakeSettings
-from selfservice_contracts.dedupe import InMemoryDeduplicator
 from selfservice_contracts.events import AnyEvent
-from selfservice_contracts.publisher import InMemoryPublisher, PublishError
+from selfservice_runtime.dedupe import InMemoryDeduplicator
+from selfservice_runtime.publisher import InMemoryPublisher, PublishError
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests/fixtures"

@@ -22,9 +22,9 @@ from moto import mock_aws
 from intake.domain.errors import DeliveryInProgressError
 from intake.domain.intake import IntakeService, Reply
 from selfservice.local import moto_gaps
-from selfservice_contracts.dedupe import DynamoDBDeduplicator
 from selfservice_contracts.events import AnyEvent, RequestReceived
-from selfservice_contracts.publisher import InMemoryPublisher
+from selfservice_runtime.dedupe import DynamoDBDeduplicator
+from selfservice_runtime.publisher import InMemoryPublisher
 from tests.intake.conftest import (
     NOW,
     SECRET_IDS,

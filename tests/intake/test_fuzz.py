@@ -213,6 +213,8 @@ def test_the_fuzzer_reaches_past_authentication() -> None:
     # authentication and media-type checks, or the property above would prove little.
     if not STATUSES:
         pytest.skip("measures the property test above; run the module, not this test alone")
-    assert sum(STATUSES.values()) >= fuzz_examples(3000)
+    if fuzz_examples(3000) < 3000:
+        pytest.skip("make test-fast runs too few examples to judge coverage; make test does")
+    assert sum(STATUSES.values()) >= 3000
     assert STATUSES[401] + STATUSES[415] < sum(STATUSES.values()) / 2
     assert {202, 400, 422} <= set(STATUSES), STATUSES

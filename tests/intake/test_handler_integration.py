@@ -21,10 +21,10 @@ from moto import mock_aws
 
 from intake.domain.intake import Delivery
 from intake.handlers import webhook
-from selfservice_contracts import settings_document
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, TicketEventData
-from selfservice_contracts.observability import Metric
+from selfservice_runtime import settings_document
+from selfservice_runtime.observability import Metric
 from tests.intake.conftest import (
     ROOT,
     create_dedupe_table,

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError
 
 from selfservice.local.eventbridge_front import EventBridgeFront
 from selfservice.local.moto_server import EmbeddedAws, free_port
-from selfservice_contracts.publisher import EventBridgePublisher, PublishError
+from selfservice_runtime.publisher import EventBridgePublisher, PublishError
 from tests.contract.test_publisher import _many
 from tests.notifier.test_writeback import sample
 

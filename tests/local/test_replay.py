@@ -23,7 +23,7 @@ from selfservice.resources import PlatformResources, resolve, trail_events
 from selfservice.templates import load_platform
 from selfservice_contracts.envelope import parse_eventbridge_event
 from selfservice_contracts.events import AnyEvent
-from selfservice_contracts.publisher import EventBridgePublisher
+from selfservice_runtime.publisher import EventBridgePublisher
 from tests.conftest import ROOT
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -13,8 +13,8 @@ from notifier.adapters.email import EmailWriter
 from notifier.domain.writeback import PermanentWriteBackError, WriteBackService
 from notifier.settings import EmailWriteBack, NotifierSettings
 from selfservice_contracts.events import TicketUpdated
-from selfservice_contracts.publisher import InMemoryPublisher
 from selfservice_contracts.request import TicketSystem
+from selfservice_runtime.publisher import InMemoryPublisher
 from tests.notifier.test_writeback import APPROVAL, sample
 
 SETTINGS = EmailWriteBack(

@@ -18,7 +18,7 @@ from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
 from selfservice_contracts import failures
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, WriteBackFailed
-from selfservice_contracts.observability import Metric
+from selfservice_runtime.observability import Metric
 from tests.lambda_context import FakeContext
 from tests.notifier.test_writeback import sample
 from tests.telemetry import PutEventsSpy, Telemetry

@@ -22,8 +22,8 @@ from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
 from selfservice.local.moto_server import free_port
 from selfservice_contracts.envelope import parse_eventbridge_event
 from selfservice_contracts.events import AnyEvent, TicketUpdated, WriteBackFailed
-from selfservice_contracts.publisher import InMemoryPublisher
 from selfservice_contracts.request import TicketSystem
+from selfservice_runtime.publisher import InMemoryPublisher
 from tests.conftest import ROOT
 
 SN_SYS_ID = "9d385017c611228701d22104cc95c371"

@@ -25,7 +25,7 @@ from ops_api.domain.service import OpsService
 from ops_api.handlers import api
 from ops_api.settings import OpsSettings
 from selfservice_contracts.events import OpsCommandExecuted
-from selfservice_contracts.publisher import InMemoryPublisher
+from selfservice_runtime.publisher import InMemoryPublisher
 from tests.conftest import ROOT, fuzz_examples
 from tests.lambda_context import FakeContext
 from tests.ops_api.fakes import FakeClock, FakeCommands, FakeInstances

@@ -20,11 +20,11 @@ from moto import mock_aws
 
 from ops_api.adapters.aws import Ec2Instances
 from ops_api.handlers import api
-from selfservice_contracts import settings_document
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import OpsCommandExecuted
-from selfservice_contracts.observability import Metric
-from selfservice_contracts.publisher import EventBridgePublisher
+from selfservice_runtime import settings_document
+from selfservice_runtime.observability import Metric
+from selfservice_runtime.publisher import EventBridgePublisher
 from tests.conftest import ROOT
 from tests.lambda_context import FakeContext
 from tests.ops_api.fakes import FakeCommands

@@ -23,7 +23,7 @@ from ops_api.domain.ports import SsmDeniedError, SsmUnavailableError, TargetNotM
 from ops_api.domain.service import OpsService, refused_commands
 from ops_api.settings import DEFAULT_COMMANDS, AllowEntry, OpsSettings
 from selfservice_contracts.events import AnyEvent, IamCaller, OpsCommandExecuted
-from selfservice_contracts.publisher import InMemoryPublisher, PublishError
+from selfservice_runtime.publisher import InMemoryPublisher, PublishError
 from tests.ops_api.fakes import FakeClock, FakeCommands, FakeInstances
 
 CALLER = IamCaller(user_arn="arn:aws:iam::123456789012:user/jane", account_id="123456789012")

@@ -19,7 +19,6 @@ from selfservice_contracts.events import (
     RequestReceived,
     RequestReceivedEvent,
 )
-from selfservice_contracts.publisher import InMemoryPublisher
 from selfservice_contracts.request import (
     Action,
     ApprovalState,
@@ -29,6 +28,7 @@ from selfservice_contracts.request import (
     TicketSystem,
     derive_request_id,
 )
+from selfservice_runtime.publisher import InMemoryPublisher
 
 
 class MemoryLedger:

@@ -30,8 +30,8 @@ from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
 from selfservice.templates import load_template
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, ProvisioningStarted
-from selfservice_contracts.observability import Metric
 from selfservice_contracts.request import TicketRef, TicketSystem
+from selfservice_runtime.observability import Metric
 from tests.conftest import ROOT
 from tests.lambda_context import FakeContext
 from tests.provisioner.fakes import received, request

@@ -14,8 +14,8 @@ from selfservice_contracts.events import (
     ProvisioningStarted,
     ProvisioningSucceeded,
 )
-from selfservice_contracts.publisher import PublishError
 from selfservice_contracts.request import Action, TicketRef, TicketSystem
+from selfservice_runtime.publisher import PublishError
 from tests.provisioner.fakes import World, approval_required, approved, received, request, world
 
 

@@ -40,8 +40,8 @@ from notifier.adapters import itsm
 from notifier.handlers import write_back
 from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
-from selfservice_contracts import settings_document
 from selfservice_contracts.envelope import parse_sqs_body
+from selfservice_runtime import settings_document
 from tests.intake.conftest import (
     ROOT,
     automation_delivery,

@@ -23,8 +23,8 @@ from moto import mock_aws
 
 from provisioner.runtime import build_runtime
 from selfservice.templates import FunctionSpec, load_template
-from selfservice_contracts.config import ConfigurationError
 from selfservice_contracts.failures import RECORD_FAILED
+from selfservice_runtime.config import ConfigurationError
 from tests.conftest import ROOT, platform_functions
 from tests.lambda_context import FakeContext
 

@@ -28,7 +28,7 @@ from provisioner.adapters.ledger_dynamodb import (
 )
 from selfservice.templates import Template, load_platform
 from selfservice_contracts.events import EVENT_CATALOG, Service
-from selfservice_contracts.observability import (
+from selfservice_runtime.observability import (
     METRIC_CATALOG,
     NAMESPACE,
     Metric,

@@ -1,6 +1,6 @@
 """Configuration of the notifier functions: exactly the environment their template sets."""
 
-from selfservice_contracts.config import FunctionConfig
+from selfservice_runtime.config import FunctionConfig
 
 
 class WriteBackConfig(FunctionConfig):

@@ -1,6 +1,6 @@
 """Configuration of the ops-API function: exactly the environment its template sets."""
 
-from selfservice_contracts.config import FunctionConfig
+from selfservice_runtime.config import FunctionConfig
 
 
 class OpsApiConfig(FunctionConfig):

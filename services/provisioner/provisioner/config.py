@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from selfservice_contracts.config import FunctionConfig
+from selfservice_runtime.config import FunctionConfig
 
 
 class ProvisionerConfig(FunctionConfig):

@@ -17,9 +17,9 @@ from provisioner.adapters.ledger_dynamodb import DynamoDBLedger, DynamoDBSerialS
 from provisioner.config import ProvisionerConfig
 from provisioner.domain.products import load_product
 from provisioner.domain.service import ProvisionerService
-from selfservice_contracts.dedupe import DynamoDBDeduplicator
-from selfservice_contracts.observability import Metric
-from selfservice_contracts.publisher import EventBridgePublisher
+from selfservice_runtime.dedupe import DynamoDBDeduplicator
+from selfservice_runtime.observability import Metric
+from selfservice_runtime.publisher import EventBridgePublisher
 
 __all__ = ["EVENT_DEDUPE_SECONDS", "Runtime", "build_runtime"]
 

@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.parameters import SSMProvider
 
 from intake.domain.errors import ConfigurationUnavailableError
 from intake.settings import IntakeSettings
-from selfservice_contracts.settings_document import SettingsDocumentError, load_document
+from selfservice_runtime.settings_document import SettingsDocumentError, load_document
 
 __all__ = ["load_settings"]
 

@@ -42,7 +42,6 @@ from intake.domain.products import UnknownProductError, validate_variables
 from intake.domain.servicenow import normalize_servicenow
 from intake.domain.submission import Ignored, Submission
 from intake.settings import IntakeSettings
-from selfservice_contracts.dedupe import DeduplicationUnavailableError, DuplicateInProgressError
 from selfservice_contracts.envelope import build_event
 from selfservice_contracts.events import (
     ApprovalRequired,
@@ -51,8 +50,6 @@ from selfservice_contracts.events import (
     RequestReceived,
     RequestRejected,
 )
-from selfservice_contracts.json_body import InvalidJsonBodyError, parse_json_object
-from selfservice_contracts.publisher import EventPublisher, PublishError
 from selfservice_contracts.request import (
     Action,
     ApprovalState,
@@ -61,6 +58,9 @@ from selfservice_contracts.request import (
     TicketSystem,
     derive_request_id,
 )
+from selfservice_runtime.dedupe import DeduplicationUnavailableError, DuplicateInProgressError
+from selfservice_runtime.json_body import InvalidJsonBodyError, parse_json_object
+from selfservice_runtime.publisher import EventPublisher, PublishError
 
 __all__ = [
     "Deduplicator",

@@ -25,10 +25,10 @@ from intake.adapters.settings_store import load_settings
 from intake.config import WebhookConfig
 from intake.domain.errors import AuthenticationError, IntakeError
 from intake.domain.intake import Delivery, IntakeService, SecretIds, Source
-from selfservice_contracts.config import load_config
-from selfservice_contracts.dedupe import DynamoDBDeduplicator
-from selfservice_contracts.observability import Metric, count, count_by_reason
-from selfservice_contracts.publisher import EventBridgePublisher
+from selfservice_runtime.config import load_config
+from selfservice_runtime.dedupe import DynamoDBDeduplicator
+from selfservice_runtime.observability import Metric, count, count_by_reason
+from selfservice_runtime.publisher import EventBridgePublisher
 
 CONFIG_MODEL = WebhookConfig
 DEDUPE_TTL_SECONDS = 7 * 24 * 3600

@@ -29,8 +29,8 @@ from selfservice_contracts.events import (
     WriteBackChannel,
     WriteBackFailed,
 )
-from selfservice_contracts.publisher import EventPublisher
 from selfservice_contracts.request import TicketRef, TicketSystem
+from selfservice_runtime.publisher import EventPublisher
 
 __all__ = [
     "Attempt",

@@ -45,15 +45,15 @@ from notifier.domain.writeback import (
     WriteBackService,
 )
 from notifier.settings import NotifierSettings
-from selfservice_contracts.batch import SqsBatchProcessor
-from selfservice_contracts.config import load_config
-from selfservice_contracts.dedupe import DynamoDBDeduplicator
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, TicketEventData
 from selfservice_contracts.failures import FAILURE_ATTRIBUTE_NAMES, failure_attributes
-from selfservice_contracts.observability import Metric, count
-from selfservice_contracts.publisher import EventBridgePublisher
 from selfservice_contracts.request import TicketSystem
+from selfservice_runtime.batch import SqsBatchProcessor
+from selfservice_runtime.config import load_config
+from selfservice_runtime.dedupe import DynamoDBDeduplicator
+from selfservice_runtime.observability import Metric, count
+from selfservice_runtime.publisher import EventBridgePublisher
 
 CONFIG_MODEL = WriteBackConfig
 EVENT_DEDUPE_SECONDS = 7 * 24 * 3600

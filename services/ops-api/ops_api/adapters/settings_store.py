@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.parameters import SSMProvider
 
 from ops_api.domain.errors import SsmFailureError
 from ops_api.settings import OpsSettings
-from selfservice_contracts.settings_document import SettingsDocumentError, load_document
+from selfservice_runtime.settings_document import SettingsDocumentError, load_document
 
 __all__ = ["load_settings"]
 

@@ -46,7 +46,7 @@ from ops_api.domain.ports import (
 from ops_api.settings import OpsSettings, shell_metacharacters
 from selfservice_contracts.envelope import build_event
 from selfservice_contracts.events import IamCaller, OpsCommandExecuted, OpsTargets
-from selfservice_contracts.publisher import EventPublisher, PublishError
+from selfservice_runtime.publisher import EventPublisher, PublishError
 
 __all__ = ["DOCUMENTS", "OpsService", "Reply", "refused_commands"]
 

@@ -36,11 +36,11 @@ from ops_api.domain.errors import (
 )
 from ops_api.domain.models import RunCommandsBody, StartAssociationBody
 from ops_api.domain.service import OpsService, Reply
-from selfservice_contracts.config import load_config
 from selfservice_contracts.events import IamCaller, OpsCommandExecuted
-from selfservice_contracts.json_body import parse_json_body
-from selfservice_contracts.observability import Metric, count, count_by_reason
-from selfservice_contracts.publisher import EventBridgePublisher
+from selfservice_runtime.config import load_config
+from selfservice_runtime.json_body import parse_json_body
+from selfservice_runtime.observability import Metric, count, count_by_reason
+from selfservice_runtime.publisher import EventBridgePublisher
 
 CONFIG_MODEL = OpsApiConfig
 

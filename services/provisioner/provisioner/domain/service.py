@@ -37,9 +37,9 @@ from selfservice_contracts.events import (
     RequestApprovedEvent,
     RequestReceivedEvent,
 )
-from selfservice_contracts.observability import Metric
-from selfservice_contracts.publisher import EventPublisher
 from selfservice_contracts.request import Action, ApprovalState, ProvisioningRequest
+from selfservice_runtime.observability import Metric
+from selfservice_runtime.publisher import EventPublisher
 
 __all__ = [
     "Artifacts",

@@ -18,9 +18,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from provisioner.config import BuildEventsConfig
 from provisioner.domain.build_events import NotOurBuildError, parse_build_state_change
 from provisioner.runtime import Runtime, build_runtime
-from selfservice_contracts.batch import SqsBatchProcessor
-from selfservice_contracts.config import load_config
-from selfservice_contracts.observability import Metric, count
+from selfservice_runtime.batch import SqsBatchProcessor
+from selfservice_runtime.config import load_config
+from selfservice_runtime.observability import Metric, count
 
 CONFIG_MODEL = BuildEventsConfig
 

@@ -18,15 +18,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from provisioner.config import RequestConsumerConfig
 from provisioner.runtime import Runtime, build_runtime
-from selfservice_contracts.batch import SqsBatchProcessor
-from selfservice_contracts.config import load_config
 from selfservice_contracts.envelope import ContractError, parse_sqs_body
 from selfservice_contracts.events import (
     ApprovalRequiredEvent,
     RequestApprovedEvent,
     RequestReceivedEvent,
 )
-from selfservice_contracts.observability import Metric, count
+from selfservice_runtime.batch import SqsBatchProcessor
+from selfservice_runtime.config import load_config
+from selfservice_runtime.observability import Metric, count
 
 CONFIG_MODEL = RequestConsumerConfig
 

@@ -23,8 +23,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from provisioner.adapters.ledger_dynamodb import DynamoDBInFlightIndex
 from provisioner.config import StuckTicketsConfig
 from provisioner.domain.stuck import StuckReport, find_stuck
-from selfservice_contracts.config import load_config
-from selfservice_contracts.observability import Metric, gauge
+from selfservice_runtime.config import load_config
+from selfservice_runtime.observability import Metric, gauge
 
 CONFIG_MODEL = StuckTicketsConfig
 MAX_LOGGED = 100

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from selfservice_contracts.envelope import to_eventbridge_entry
 from selfservice_contracts.events import AnyEvent
-from selfservice_contracts.observability import lambda_trace_header
+from selfservice_runtime.observability import lambda_trace_header
 
 if TYPE_CHECKING:
     from mypy_boto3_events.client import EventBridgeClient
