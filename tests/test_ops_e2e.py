@@ -123,6 +123,7 @@ def up(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         process.send_signal(signal.SIGINT)
         try:
             assert process.wait(timeout=60) == 0
+            assert (workdir / "operator.env").is_file()  # --workdir: kept after the stop
         finally:
             if process.poll() is None:
                 process.kill()
