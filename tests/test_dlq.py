@@ -432,3 +432,93 @@ def test_the_cli_lists_as_json_and_redrives(
         "failed 0" in out
     )
     assert stack.depth(stack.request_dlq) == 0
+
+
+# -- source queues ---------------------------------------------------------------------
+
+
+def _failing_write_back(stack: Stack, message_id: str, *, minutes_ago: list[int]) -> None:
+    """The notifier's failure lines for one write-back, ``minutes_ago`` each."""
+    group = "/aws/selfservice-Notifier/WriteBackLogs"
+    stack.logs.create_log_group(logGroupName=group)
+    stack.logs.create_log_stream(logGroupName=group, logStreamName="w")
+    line = {
+        "message": failures.RECORD_FAILED,
+        "message_id": message_id,
+        "queue": "selfservice-Notifier-WriteBackQueue.fifo",
+        "error_type": "RetryLaterError",
+        "error": "servicenow:RITM0010042: 503",
+    }
+    stack.logs.put_log_events(
+        logGroupName=group,
+        logStreamName="w",
+        logEvents=[
+            {
+                "timestamp": _now_ms() - minutes * 60_000,
+                "message": json.dumps({**line, "receive_count": n}),
+            }
+            for n, minutes in enumerate(minutes_ago, start=1)
+        ],
+    )
+
+
+def test_a_held_fifo_source_queue_is_shown_though_its_dlq_is_empty(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One write-back retried for 40 minutes holds the queue's one group: every ticket's
+    updates wait, and no DLQ holds anything yet."""
+    for n in range(3):
+        stack.sqs.send_message(
+            QueueUrl=stack.writeback_queue,
+            MessageBody=stack_body(n),
+            MessageGroupId="ticket-updates",
+        )
+    (held,) = stack.sqs.receive_message(
+        QueueUrl=stack.writeback_queue, MaxNumberOfMessages=1, VisibilityTimeout=600
+    )["Messages"]
+    _failing_write_back(stack, held["MessageId"], minutes_ago=[40, 20, 2])
+    boto3.client("cloudwatch", region_name=REGION).put_metric_data(
+        Namespace="AWS/SQS",
+        MetricData=[
+            {
+                "MetricName": "ApproximateAgeOfOldestMessage",
+                "Dimensions": [
+                    {"Name": "QueueName", "Value": "selfservice-Notifier-WriteBackQueue.fifo"}
+                ],
+                "Value": 2400,
+                "Unit": "Seconds",
+            }
+        ],
+    )
+    assert main(["dlq", "list"]) == 0
+    text = capsys.readouterr().out
+    assert "selfservice-Notifier-WriteBackDLQ.fifo  (empty;" in text
+    assert (
+        "  source selfservice-Notifier-WriteBackQueue.fifo: 2 waiting, 1 in flight; oldest 40 min"
+        " — HELD: its one FIFO group waits behind the in-flight message(s)" in text
+    )
+    assert f"    failing: {held['MessageId']} since " in text
+    assert "RetryLaterError: servicenow:RITM0010042: 503" in text
+    assert main(["dlq", "list", "--json", "--held-minutes", "60"]) == 0
+    listing = {d["name"]: d for d in json.loads(capsys.readouterr().out)["dead_letter_queues"]}
+    (source,) = listing["selfservice-Notifier-WriteBackDLQ.fifo"]["sources"]
+    assert source["failing_message_id"] == held["MessageId"]
+    assert (source["waiting"], source["in_flight"], source["oldest_age_seconds"]) == (2, 1, 2400)
+    assert source["held"] is False  # 40 minutes is not an hour
+    assert listing["selfservice-Provisioner-RequestDLQ"]["sources"] == []  # nothing waits there
+
+
+def test_a_source_queue_with_only_an_old_finished_failure_is_not_held(
+    stack: Stack,
+) -> None:
+    stack.sqs.send_message(
+        QueueUrl=stack.writeback_queue, MessageBody=stack_body(0), MessageGroupId="ticket-updates"
+    )
+    _failing_write_back(stack, "an-earlier-message", minutes_ago=[300, 290])
+    (backlog,) = stack.tools().backlogs(stack.dlq("WriteBackDLQ"))
+    assert (backlog.waiting, backlog.in_flight, backlog.held) == (1, 0, False)
+    assert backlog.last_failure is None
+
+
+def stack_body(n: int) -> str:
+    return json.dumps({"detail-type": STARTED.type, "n": n})

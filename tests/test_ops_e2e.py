@@ -6,6 +6,7 @@ the CLI is a separate process too, with nothing but the credentials `up` wrote.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import queue
@@ -15,16 +16,21 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from selfservice.demo import Webhooks
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +44,7 @@ class Up:
     env: dict[str, str]
     instances: list[str]
     aws_endpoint: str
+    info: dict[str, Any]
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -111,11 +118,12 @@ def up(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         assert all(info["webhook_secrets"].values())
         instances = info["instances"]
         assert len(instances) == 2
-        yield Up(process, [first], env, instances, info["aws"]["endpoint_url"])
+        yield Up(process, [first], env, instances, info["aws"]["endpoint_url"], info)
     finally:
         process.send_signal(signal.SIGINT)
         try:
             assert process.wait(timeout=60) == 0
+            assert (workdir / "operator.env").is_file()  # --workdir: kept after the stop
         finally:
             if process.poll() is None:
                 process.kill()
@@ -175,3 +183,150 @@ def test_a_command_that_outlives_the_wait_gives_504_and_can_be_fetched_later(up:
     later = json.loads(up.cli("get-command", command_id.group(1), "--json").stdout)
     assert later["complete"] is True
     assert later["results"][0]["status"] == "Success"
+
+
+_SDK_SCRIPT = """
+import json, sys, boto3
+calls = json.loads(sys.argv[1])
+out = []
+for service, operation, arguments in calls:
+    out.append(getattr(boto3.client(service), operation)(**arguments))
+print(json.dumps(out, default=str))
+"""
+
+
+def _sdk(up: Up, *calls: tuple[str, str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """boto3 in a process of its own with exactly the environment `up` wrote, no config."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    result = subprocess.run(
+        [sys.executable, "-c", _SDK_SCRIPT, json.dumps(calls)],
+        env={
+            **clean,
+            **up.env,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    answers: list[dict[str, Any]] = json.loads(result.stdout)
+    return answers
+
+
+def _ticket_note(up: Up, sys_id: str, needle: str) -> str | None:
+    """The first work note or comment of a ServiceNow ticket in the sandbox holding ``needle``."""
+    query = urllib.parse.quote(f"element_id={sys_id}^valueLIKE{needle}")
+    request = urllib.request.Request(
+        f"{up.info['itsm_sandbox']}/api/now/table/sys_journal_field?sysparm_query={query}",
+        headers={
+            "Authorization": "Basic " + base64.b64encode(b"selfservice:sandbox-password").decode()
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        rows = json.loads(answer.read())["result"]
+    return str(rows[0]["value"]) if rows else None
+
+
+def test_the_printed_environment_reaches_the_builds_and_associations_the_platform_made(
+    root: Path, up: Up
+) -> None:
+    """As a user would: source operator.env, then the AWS CLI (here boto3, which reads the
+    same variables) lists the platform's builds and associations."""
+    aws = up.info["aws"]
+    # Every endpoint, printed and in the env file (before anything talks to them).
+    assert up.env["AWS_ENDPOINT_URL"] == aws["endpoint_url"] == up.aws_endpoint
+    assert up.env["AWS_ENDPOINT_URL_CODEBUILD"] == aws["codebuild_endpoint_url"]
+    assert up.env["AWS_ENDPOINT_URL_SSM"] == aws["ssm_endpoint_url"]
+    assert up.env["AWS_REGION"] == up.env["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert {"127.0.0.1"} == {
+        urllib.parse.urlsplit(up.env[name]).hostname
+        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CODEBUILD", "AWS_ENDPOINT_URL_SSM")
+    }
+    # A ServiceNow request, signed as the business rule signs it, starts a build.
+    body = (root / "demo/servicenow-ec2-request.json").read_bytes()
+    webhooks = Webhooks(
+        up.info["webhooks"]["servicenow"].removesuffix("/webhooks/servicenow"),
+        {"servicenow": up.info["webhook_secrets"]["servicenow_hmac"]},
+    )
+    status, _ = webhooks.send("servicenow", body, "msg_e2e_endpoints")
+    assert status == 202
+    # An association made with the SDK, started through the ops API.
+    (created,) = _sdk(
+        up,
+        (
+            "ssm",
+            "create_association",
+            {
+                "Name": "AWS-RunShellScript",
+                "Targets": [{"Key": "InstanceIds", "Values": [up.instances[0]]}],
+                "Parameters": {"commands": ["uptime"]},
+            },
+        ),
+    )
+    association = created["AssociationDescription"]["AssociationId"]
+    started = up.cli("start-association", association)
+    assert started.returncode == 0, started.stdout + started.stderr
+    deadline = time.monotonic() + 120
+    while True:
+        builds, associations, executions = _sdk(
+            up,
+            ("codebuild", "list_builds", {}),
+            ("ssm", "list_associations", {}),
+            ("ssm", "describe_association_executions", {"AssociationId": association}),
+        )
+        if (builds["ids"] and executions["AssociationExecutions"]) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert association in [a["AssociationId"] for a in associations["Associations"]]
+    assert executions["AssociationExecutions"], executions
+    (build_id,) = builds["ids"]
+    (described,) = _sdk(up, ("codebuild", "batch_get_builds", {"ids": [build_id]}))
+    (build,) = described["builds"]
+    link = build["logs"]["deepLink"]
+    assert link.startswith(aws["codebuild_endpoint_url"] + "/builds/")
+    # The ticket's build log link is that local log, not the AWS console.
+    sys_id = json.loads(body)["sys_id"]
+    while (note := _ticket_note(up, sys_id, "Build log")) is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert note is not None
+    assert f"Build log: {link}" in note
+    with urllib.request.urlopen(link, timeout=10) as answer:
+        assert answer.status == 200
+
+
+def test_ctrl_c_removes_the_state_directory_it_made(root: Path, tmp_path: Path) -> None:
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    progress = (tmp_path / "up.err").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "selfservice.cli",
+            "up",
+            "--root",
+            str(root),
+            "--instances",
+            "0",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=progress,
+        text=True,
+        env={**os.environ, "TMPDIR": str(temporary)},
+    )
+    try:
+        state = Path(json.loads(_first_line(process, tmp_path / "up.err"))["state_dir"])
+        assert state.parent == temporary
+        assert (state / "operator.env").is_file()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        progress.close()
+    assert not state.exists()

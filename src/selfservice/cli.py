@@ -115,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = commands.add_parser("up", help="run the whole platform locally until Ctrl-C")
     up.add_argument("--root", type=Path, default=None, help="repository root")
-    up.add_argument("--workdir", type=Path, default=None, help="state directory (default: temp)")
+    up.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="state directory, kept on stop (default: a temporary one, removed on stop)",
+    )
     up.add_argument(
         "--instances",
         type=int,

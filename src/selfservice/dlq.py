@@ -15,6 +15,14 @@ with ``FilterLogEvents`` in the stack's log groups.
 
 A redrive sends each message back to its source queue first and deletes it from the DLQ
 only once the send succeeded, so an error leaves it where it was, never lost.
+
+A DLQ can be empty while its source queue is stuck: a message retried for an hour holds
+a FIFO queue's group — every later message — all that time. ``dlq list`` therefore also
+shows each source queue that holds messages (:class:`SourceBacklog`): how many wait and
+how many are in flight, the age of its oldest message (CloudWatch's
+``ApproximateAgeOfOldestMessage``, where it exists), the message its consumer has been
+failing and since when (the consumer's failure lines), and whether it is **held**: that
+failure or that age reaches ``--held-minutes``.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ __all__ = [
     "QueueInfo",
     "Reason",
     "RedriveResult",
+    "SourceBacklog",
     "add_parser",
 ]
 
@@ -64,6 +73,13 @@ PEEK_VISIBILITY_SECONDS = 30
 REDRIVE_VISIBILITY_SECONDS = 120
 """How long a message being moved is hidden from other readers of the DLQ."""
 LOG_PAGES_PER_GROUP = 50
+HELD_MINUTES = 15
+"""A source queue whose oldest message (or whose consumer's current failure) is this old is held."""
+FAILURE_LOOKBACK_MS = 24 * 3600 * 1000
+"""How far back a source queue's failure lines are searched."""
+FAILURE_CURRENT_MS = 45 * 60 * 1000
+"""A failure line this recent is a failure still going on: longer than the longest wait
+between two receives (the notifier's ``queue_cap_seconds``, 30 minutes)."""
 _NOT_REDRIVABLE_ATTRIBUTES = FAILURE_ATTRIBUTE_NAMES | {
     EVENTBRIDGE_RULE_ARN,
     EVENTBRIDGE_TARGET_ARN,
@@ -184,6 +200,25 @@ class ParkedMessage:
         )
 
 
+@dataclass(frozen=True)
+class SourceBacklog:
+    """A source queue that holds messages, and whether something holds them up."""
+
+    name: str
+    fifo: bool
+    waiting: int
+    in_flight: int
+    oldest_age_seconds: int | None = None
+    """CloudWatch's ``ApproximateAgeOfOldestMessage`` (None where there is no such metric)."""
+    failing_message_id: str | None = None
+    """The message its consumer failed last, if it logged a failure in the last day."""
+    failing_since: str | None = None
+    """That message's first logged failure."""
+    last_failure: Reason | None = None
+    held: bool = False
+    """The oldest message, or the current failure, is at least ``--held-minutes`` old."""
+
+
 @dataclass
 class RedriveResult:
     """What one redrive did."""
@@ -288,12 +323,14 @@ class DeadLetters:
         *,
         prefix: str = DEFAULT_PREFIX,
         warn: Callable[[str], None] = lambda _: None,
+        cloudwatch: Any = None,
     ) -> None:
         self.sqs = sqs
         self.events = events
         self.logs = logs
         self.prefix = prefix
         self.warn = warn
+        self.cloudwatch = cloudwatch
 
     # -- discovery ----------------------------------------------------------------------
 
@@ -514,6 +551,108 @@ class DeadLetters:
             arguments["nextToken"] = page["nextToken"]
         self.warn(f"{group}: stopped after {LOG_PAGES_PER_GROUP} pages of failure lines")
 
+    # -- source queues ------------------------------------------------------------------
+
+    def backlogs(
+        self,
+        dlq: DeadLetterQueue,
+        log_groups: Sequence[str] | None = None,
+        *,
+        held_minutes: float = HELD_MINUTES,
+        now_ms: int | None = None,
+    ) -> list[SourceBacklog]:
+        """Each of the DLQ's source queues that holds messages, and what holds them up."""
+        now = now_ms if now_ms is not None else int(datetime.now(UTC).timestamp() * 1000)
+        found = []
+        groups: list[str] | None = list(log_groups) if log_groups is not None else None
+        for source in dlq.sources:
+            current = self._queue(source.url)
+            if current.visible + current.in_flight == 0:
+                continue
+            if groups is None:
+                groups = self.log_groups()
+            age = self._oldest_age(current, now)
+            failing = self._current_failure(current, groups, now - FAILURE_LOOKBACK_MS)
+            if failing is not None and now - failing[3] > FAILURE_CURRENT_MS:
+                failing = None  # a failure long over: whatever waits now is not behind it
+            limit_ms = held_minutes * 60_000
+            held = (age is not None and age * 1000 >= limit_ms) or (
+                failing is not None and now - failing[1] >= limit_ms
+            )
+            found.append(
+                SourceBacklog(
+                    name=current.name,
+                    fifo=current.fifo,
+                    waiting=current.visible,
+                    in_flight=current.in_flight,
+                    oldest_age_seconds=age,
+                    failing_message_id=failing[0] if failing else None,
+                    failing_since=_iso(failing[1]) if failing else None,
+                    last_failure=failing[2] if failing else None,
+                    held=held,
+                )
+            )
+        return found
+
+    def _oldest_age(self, queue: QueueInfo, now_ms: int) -> int | None:
+        if self.cloudwatch is None:
+            return None
+        try:
+            points = self.cloudwatch.get_metric_statistics(
+                Namespace="AWS/SQS",
+                MetricName="ApproximateAgeOfOldestMessage",
+                Dimensions=[{"Name": "QueueName", "Value": queue.name}],
+                StartTime=datetime.fromtimestamp(now_ms / 1000 - 600, UTC),
+                EndTime=datetime.fromtimestamp(now_ms / 1000 + 60, UTC),  # the current minute too
+                Period=60,
+                Statistics=["Maximum"],
+            ).get("Datapoints", [])
+        except (ClientError, BotoCoreError) as exc:
+            self.warn(f"cannot read {queue.name}'s age of oldest message ({exc})")
+            return None
+        if not points:
+            return None
+        latest = max(points, key=lambda p: p["Timestamp"])
+        return int(latest["Maximum"])
+
+    def _current_failure(
+        self, queue: QueueInfo, groups: Iterable[str], start_ms: int
+    ) -> tuple[str, int, Reason, int] | None:
+        """The message of ``queue`` its consumer failed last: its id, first failure, reason,
+        and when it last failed."""
+        first: dict[str, int] = {}
+        latest: tuple[int, str, Reason] | None = None
+        for group in groups:
+            arguments: dict[str, Any] = {
+                "logGroupName": group,
+                "startTime": start_ms,
+                "filterPattern": f'"{RECORD_FAILED}"',
+            }
+            try:
+                for _ in range(LOG_PAGES_PER_GROUP):
+                    page = self.logs.filter_log_events(**arguments)
+                    for event in page.get("events", []):
+                        line = _json_object(event.get("message", ""))
+                        if line.get("message") != RECORD_FAILED or line.get("queue") != queue.name:
+                            continue
+                        message_id, stamp = str(line.get("message_id")), int(event["timestamp"])
+                        first[message_id] = min(first.get(message_id, stamp), stamp)
+                        if latest is None or stamp >= latest[0]:
+                            kind, error = line.get("error_type"), line.get("error", "")
+                            origin = f"log group {group}, {_iso(stamp)}"
+                            if line.get("receive_count"):
+                                origin += f", receive {line['receive_count']}"
+                            reason = Reason(f"{kind}: {error}" if kind else error, origin)
+                            latest = (stamp, message_id, reason)
+                    if not page.get("nextToken"):
+                        break
+                    arguments["nextToken"] = page["nextToken"]
+            except (ClientError, BotoCoreError) as exc:
+                self.warn(f"cannot search {group} ({exc})")
+        if latest is None:
+            return None
+        return latest[1], first[latest[1]], latest[2], latest[0]
+
     # -- redrive ------------------------------------------------------------------------
 
     def redrive(
@@ -668,7 +807,37 @@ def _clients(args: argparse.Namespace) -> DeadLetters:
         client("logs"),
         prefix=args.prefix,
         warn=lambda text: print(f"warning: {text}", file=sys.stderr),
+        cloudwatch=client("cloudwatch"),
     )
+
+
+def _print_backlog(backlog: SourceBacklog) -> None:
+    age = (
+        f"; oldest {_minutes(backlog.oldest_age_seconds)}"
+        if backlog.oldest_age_seconds is not None
+        else ""
+    )
+    held = ""
+    if backlog.held:
+        held = " — HELD" + (
+            ": its one FIFO group waits behind the in-flight message(s)"
+            if backlog.fifo and backlog.in_flight
+            else ""
+        )
+    print(
+        f"  source {backlog.name}: {backlog.waiting} waiting, {backlog.in_flight} in flight"
+        f"{age}{held}"
+    )
+    if backlog.last_failure is not None:
+        print(
+            f"    failing: {backlog.failing_message_id} since {backlog.failing_since}: "
+            f"{backlog.last_failure.text}"
+        )
+        print(f"         ({backlog.last_failure.origin})")
+
+
+def _minutes(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"  # noqa: PLR2004
 
 
 def _print_listing(dlq: DeadLetterQueue, parked: Sequence[ParkedMessage]) -> None:
@@ -712,7 +881,8 @@ def _list(args: argparse.Namespace) -> int:
     for dlq in tools.discover():
         messages = tools.peek(dlq, args.max)
         parked = tools.explain(dlq, messages, args.log_group)
-        listing.append((dlq, parked))
+        backlogs = tools.backlogs(dlq, args.log_group, held_minutes=args.held_minutes)
+        listing.append((dlq, parked, backlogs))
     if args.json:
         document = [
             {
@@ -726,15 +896,18 @@ def _list(args: argparse.Namespace) -> int:
                 "eventbridge_rules": list(dlq.rules),
                 "note": dlq.describe(),
                 "messages": [asdict(p) for p in parked],
+                "sources": [asdict(b) for b in backlogs],
             }
-            for dlq, parked in listing
+            for dlq, parked, backlogs in listing
         ]
         print(json.dumps({"dead_letter_queues": document}, indent=2))
         return 0
     if not listing:
         print(f"no dead-letter queues found with the prefix {args.prefix!r}")
-    for dlq, parked in listing:
+    for dlq, parked, backlogs in listing:
         _print_listing(dlq, parked)
+        for backlog in backlogs:
+            _print_backlog(backlog)
     return 0
 
 
@@ -819,6 +992,13 @@ def add_parser(commands: Any) -> None:
         "--log-group",
         action="append",
         help="search only this log group for failure lines (repeatable; default: the stack's)",
+    )
+    listing.add_argument(
+        "--held-minutes",
+        type=float,
+        default=HELD_MINUTES,
+        help="a source queue whose oldest message or current failure is this old is shown"
+        f" as HELD (default {HELD_MINUTES})",
     )
     listing.add_argument("--json", action="store_true", help="print JSON")
     common(listing)

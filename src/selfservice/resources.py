@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +58,9 @@ class PlatformResources:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every operator tool shares."""
     parser.add_argument("--stack", default="selfservice", help="root stack name")
-    parser.add_argument("--region", help="AWS region (default: your configuration)")
+    parser.add_argument(
+        "--region", help="AWS region (default: $AWS_REGION, else your configuration)"
+    )
     parser.add_argument("--profile", help="AWS profile of the credential chain")
     parser.add_argument(
         "--endpoint-url", help="AWS endpoint (the local runtime's, printed by selfservice up)"
@@ -76,7 +79,15 @@ def _outputs(session: Any, endpoint_url: str | None, stack: str) -> dict[str, st
 
 def resolve(args: argparse.Namespace) -> PlatformResources:
     """Find the platform's resources for the options given."""
-    session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
+    # AWS_REGION too, as `selfservice dlq` reads it (what Lambda and `selfservice up`'s
+    # operator.env set; botocore reads only AWS_DEFAULT_REGION and the config files).
+    region = args.region or os.environ.get("AWS_REGION") or None
+    session = boto3.session.Session(profile_name=args.profile, region_name=region)
+    if not session.region_name:
+        raise ResourceError(
+            "no AWS region: pass --region or set AWS_REGION "
+            "(the local runtime's is us-east-1, in the operator.env `selfservice up` writes)"
+        )
     endpoint = args.endpoint_url
     outputs = _outputs(session, endpoint, args.stack)
     events = session.client("events", endpoint_url=endpoint)

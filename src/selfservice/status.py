@@ -4,7 +4,8 @@ Two records, merged into one timeline: the provisioner's ledger (the state of ea
 product instance of the ticket, every transition with its time and cause, the current
 build and its log link, the outputs) and the audit trail (every event about the
 ticket: received, approvals, rejections, builds, each write-back to the ticket and
-each write-back that failed).
+each write-back that failed), replayed events included, marked ``[replayed]`` with the
+replay's name.
 """
 
 from __future__ import annotations
@@ -162,12 +163,13 @@ def ticket_status(resources: Any, ticket: str) -> TicketStatus:
     for term in (ticket, *sorted(request_ids)):
         for event in trail_events(resources, pattern=f'"{term}"'):
             detail = event.get("detail") or {}
-            event_id = str(detail.get("id"))
-            if "replay-name" in event or event_id in seen:
+            # A replayed event keeps its id: each replay's delivery is a step of its own.
+            delivery = f"{detail.get('id')}|{event.get('replay-name', '')}"
+            if delivery in seen:
                 continue
             if detail.get("subject") != ticket and detail.get("requestid") not in request_ids:
                 continue
-            seen.add(event_id)
+            seen.add(delivery)
             steps.append(_step(event))
     steps.sort(key=lambda s: (s.at, s.source != "ledger"))
     return TicketStatus(ticket, instances, steps)
@@ -180,6 +182,8 @@ def _step(event: dict[str, Any]) -> Step:
         keep["ticket"] = detail["subject"]
     at = datetime.fromisoformat(str(detail.get("time", event.get("time"))).replace("Z", "+00:00"))
     source = str(detail.get("source", event.get("source", ""))).removeprefix("selfservice.")
+    if "replay-name" in event:  # at its original time, marked: the replay did not happen then
+        kind = f"{kind} [replayed]"
     return Step(at, source, kind, keep)
 
 

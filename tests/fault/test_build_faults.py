@@ -274,4 +274,13 @@ def test_a_reprocessing_replay_of_everything_changes_nothing(
     assert len(platform.itsm.state.journal) == journal  # nothing written to the ticket again
     after = ticket_status(resources, TICKET)
     assert after.instances == before.instances
-    assert [s.what for s in after.timeline] == [s.what for s in before.timeline]
+    # The live record is unchanged; the replay shows beside it, each delivery marked.
+    live = [s for s in after.timeline if "replay" not in s.detail]
+    assert [s.what for s in live] == [s.what for s in before.timeline]
+    replayed = [s for s in after.timeline if "replay" in s.detail]
+    assert replayed
+    assert {s.detail["replay"] for s in replayed} == {plan.name}
+    assert all(s.what.endswith(" [replayed]") for s in replayed)
+    assert {s.detail["event_id"] for s in replayed} <= {
+        s.detail.get("event_id") for s in before.timeline
+    }

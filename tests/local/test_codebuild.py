@@ -6,10 +6,12 @@ import json
 import os
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 
@@ -327,3 +329,58 @@ def test_concurrency_below_one_is_refused(tmp_path: Path) -> None:
         CodeBuildEndpoint(
             client, events=_Recorder(), logs=_Recorder(), log_group="/g", concurrency=0
         )
+
+
+def test_the_aws_sdk_lists_its_builds_and_their_local_log_links(tmp_path: Path) -> None:
+    """What `aws codebuild list-builds` / `batch-get-builds` with AWS_ENDPOINT_URL_CODEBUILD
+    see, and where the ticket's build log link leads: the log itself, served here."""
+    root = _bundle(tmp_path, ['echo "building $TOKEN"', 'test "$TOKEN" != bad'])
+    _, endpoint, recorder = _serving(root, tmp_path)
+    sdk = boto3.client(
+        "codebuild",
+        region_name="us-east-1",
+        endpoint_url=endpoint.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    try:
+        started = [
+            sdk.start_build(
+                projectName="p",
+                idempotencyToken=token,
+                environmentVariablesOverride=[{"name": "TOKEN", "value": token}],
+            )["build"]
+            for token in ("good", "bad")
+        ]
+        _wait(lambda: len(endpoint.finished) == 2)
+        ids = [b["id"] for b in started]
+        assert sdk.list_builds()["ids"] == ids[::-1]  # newest first
+        assert sdk.list_builds_for_project(projectName="p")["ids"] == ids[::-1]
+        assert sdk.list_builds_for_project(projectName="other")["ids"] == []
+        found = sdk.batch_get_builds(ids=[*ids, "p:nope"])
+        logs: dict[str, str] = {}
+        for build in found["builds"]:
+            link = build["logs"]["deepLink"]
+            assert link.startswith(f"{endpoint.url}/builds/")
+            with urllib.request.urlopen(link, timeout=10) as answer:
+                logs[build["id"]] = answer.read().decode()
+    finally:
+        endpoint.stop()
+    assert found["buildsNotFound"] == ["p:nope"]
+    assert [(b["buildStatus"], b["currentPhase"]) for b in found["builds"]] == [
+        ("SUCCEEDED", "COMPLETED"),
+        ("FAILED", "COMPLETED"),
+    ]
+    assert found["builds"][1]["phases"][0]["phaseType"] == "BUILD"
+    assert "building good" in logs[ids[0]]
+    assert "building bad" in logs[ids[1]]
+    # The same link in StartBuild's answer and in every state change (CodeBuild's deep-link).
+    links = {
+        json.loads(e["Detail"])["additional-information"]["logs"]["deep-link"]
+        for e in recorder.entries
+    }
+    assert (
+        links
+        == {b["logs"]["deepLink"] for b in started}
+        == {b["logs"]["deepLink"] for b in found["builds"]}
+    )

@@ -25,7 +25,7 @@ from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.events.models import Replay, Rule
 from moto.events.utils import EventTemplateParser
 from moto.sqs import models as sqs_models
-from moto.sqs.models import Queue, SQSBackend
+from moto.sqs.models import Message, Queue, SQSBackend
 
 from selfservice.local import moto_gaps
 
@@ -493,3 +493,56 @@ def test_without_the_request_lock_concurrent_updates_fail(monkeypatch: pytest.Mo
         if any("changed size during iteration" in e for e in _concurrent_updates_of_one_item()):
             return
     pytest.fail(f"no failed copy in {RACE_ROUNDS} racing rounds")
+
+
+def _group_back_from_different_visibilities() -> tuple[list[str], float]:
+    """Two messages of one group in flight, the first back after 1 s, the second after 2 s;
+    then one long poll: what it returns, and after how long."""
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(
+            QueueName="q.fifo",
+            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+        )["QueueUrl"]
+        for body in ("first", "second"):
+            sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="ticket-updates")
+        taken = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        for message, seconds in zip(taken, (1, 2), strict=True):
+            sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=seconds
+            )
+        began = time.monotonic()
+        again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=5)
+        return [m["Body"] for m in again.get("Messages", [])], time.monotonic() - began
+
+
+def test_a_fifo_group_comes_back_from_its_oldest_message_whatever_each_visibility() -> None:
+    bodies, waited = _group_back_from_different_visibilities()
+    assert bodies == ["first", "second"]
+    assert waited < 4  # returned once the group was free, not at the end of the poll
+
+
+def test_without_the_fix_a_long_poll_returns_the_later_message_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        SQSBackend, "receive_message", moto_gaps._receive_releasing_timed_out_messages
+    )
+    monkeypatch.setattr(
+        Message, "visible", property(lambda m: moto_utils.unix_time_millis() > m.visible_at)
+    )
+    assert _group_back_from_different_visibilities()[0] == ["second"]
+
+
+def test_a_long_poll_still_returns_as_soon_as_a_message_is_sent() -> None:
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sender = threading.Timer(0.5, lambda: sqs.send_message(QueueUrl=url, MessageBody="hi"))
+        began = time.monotonic()
+        sender.start()
+        got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=10).get("Messages", [])
+        waited = time.monotonic() - began
+        sender.join()
+    assert [m["Body"] for m in got] == ["hi"]
+    assert waited < 3

@@ -12,14 +12,17 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from selfservice import cli
 from selfservice.local.deploy import Deployment, deploy_platform
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.replay import in_window, plan_replay, run_replay
 from selfservice.resources import PlatformResources, resolve, trail_events
+from selfservice.status import ticket_status
 from selfservice.templates import load_platform
 from selfservice_contracts.envelope import parse_eventbridge_event
 from selfservice_contracts.events import AnyEvent
@@ -161,3 +164,44 @@ def test_bad_requests_are_refused_before_anything_starts(platform: Platform) -> 
         )
     with pytest.raises(ValueError, match="zone"):
         plan_replay(platform.resources, datetime(2026, 1, 1), datetime(2026, 1, 2))
+
+
+TICKET = "servicenow:RITM0010042"
+"""The ticket of every sample event."""
+
+
+def test_status_shows_replayed_events_marked_as_replays(platform: Platform) -> None:
+    start, end = NOW - timedelta(hours=1, minutes=30), NOW
+    plan = plan_replay(platform.resources, start, end, types=(RECEIVED,))
+    run_replay(platform.resources, plan, say=lambda _: None, settle_seconds=0)
+    (replayed_id,) = _window_ids(platform, start, end, RECEIVED)
+    steps = ticket_status(platform.resources, TICKET).timeline
+    live = [s for s in steps if "replay" not in s.detail]
+    assert sorted(str(s.detail["event_id"]) for s in live) == sorted(platform.published)
+    replays = [s for s in steps if s.detail.get("replay") == plan.name]
+    assert [(s.what, s.detail["event_id"]) for s in replays] == [
+        ("request.received [replayed]", replayed_id)
+    ]
+
+
+def test_status_and_replay_take_the_region_from_aws_region(
+    platform: Platform,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As `selfservice up` prints them: only --endpoint-url, the region in the env file."""
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    endpoint = ["--endpoint-url", platform.aws.endpoint]
+    window = ["--start", (NOW - timedelta(hours=5)).isoformat(), "--end", NOW.isoformat()]
+    status = ["status", TICKET, *endpoint]
+    replay = ["replay", *window, "--dry-run", *endpoint]
+    assert cli.main(status) == 2  # no region anywhere: said, not a NoRegionError traceback
+    assert "no AWS region: pass --region or set AWS_REGION" in capsys.readouterr().err
+    assert cli.main(replay) == 2
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    assert cli.main(status) == 0
+    assert TICKET in capsys.readouterr().out
+    assert cli.main(replay) == 0

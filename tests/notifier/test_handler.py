@@ -228,6 +228,33 @@ def test_a_permanent_refusal_is_parked_in_the_dlq_and_reported(stack: Stack) -> 
     assert failed.data.status_code == 404
 
 
+def _broken_contract(stack: Stack) -> str:
+    body = json.loads(stack.body(STARTED))
+    del body["detail"]["data"]["ticket"]
+    return json.dumps(body)
+
+
+@pytest.mark.parametrize("broken", ["not an event", "breaks its contract"])
+def test_a_message_that_cannot_be_parsed_is_parked_at_once_and_holds_nothing_up(
+    stack: Stack, broken: str
+) -> None:
+    """Retried, it would fail every receive and hold the one FIFO group (every ticket's
+    updates) for the queue's visibility timeout, eight times, with every DLQ empty."""
+    unreadable = "{not json" if broken == "not an event" else _broken_contract(stack)
+    event = _records(stack, [unreadable, stack.body(SUCCEEDED)])
+    assert write_back.lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
+    assert len(stack.sandbox.state.journal) == 1  # the update behind it was written
+    sqs = boto3.client("sqs", region_name=REGION)
+    (parked,) = sqs.receive_message(QueueUrl=stack.dlq_url, MessageAttributeNames=["All"])[
+        "Messages"
+    ]
+    assert parked["Body"] == unreadable
+    why = {name: value["StringValue"] for name, value in parked["MessageAttributes"].items()}
+    assert why[failures.ERROR_TYPE] == "ContractError"
+    assert why[failures.SOURCE_QUEUE] == "writeback.fifo"
+    assert why[failures.FAILED_AT].endswith("+00:00")
+
+
 def test_a_redelivered_event_is_not_written_twice(stack: Stack) -> None:
     body = stack.body(STARTED)
     write_back.lambda_handler(_records(stack, [body]), FakeContext())

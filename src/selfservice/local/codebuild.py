@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import json
 import logging
+import re
 import shlex
 import shutil
 import subprocess
@@ -264,6 +265,11 @@ class LocalCodeBuildClient:
         self.reported_at: dict[str, float] = {}
         """Epoch time each build's final state change was put on the bus."""
 
+    @property
+    def region(self) -> str:
+        """The region its builds run in."""
+        return self._region
+
     def inject_fault(self, environment: dict[str, str] | None = None) -> None:
         """Make the next build fail for real, as a broken Terraform run would.
 
@@ -362,6 +368,12 @@ class CodeBuildEndpoint(LoopbackServer):
     ``CodeBuild Build State Change`` events on the default bus — ``IN_PROGRESS`` when it
     starts, then ``SUCCEEDED`` or ``FAILED`` — and writes its log to CloudWatch Logs, as
     CodeBuild itself does; the templates' rules pick the events up from there.
+
+    ``ListBuilds``, ``ListBuildsForProject`` and ``BatchGetBuilds`` answer for the builds
+    it ran (an AWS CLI pointed here with ``AWS_ENDPOINT_URL_CODEBUILD`` sees them), and
+    each build's log link (``logs.deepLink`` of ``StartBuild`` and ``BatchGetBuilds``,
+    ``deep-link`` of the state changes — what CodeBuild points at the console with) is
+    :meth:`log_url`, where ``GET`` serves the build's log.
     """
 
     def __init__(
@@ -409,18 +421,77 @@ class CodeBuildEndpoint(LoopbackServer):
         self._stop.set()
         super().stop()
 
+    def log_url(self, build_id: str) -> str:
+        """Where this endpoint serves a build's log (``GET``; plain text)."""
+        return f"{self.url}/builds/{build_id.split(':', 1)[-1]}/log"
+
+    def build_ids(self) -> list[str]:
+        """Every build it was asked for, newest first (``ListBuilds``)."""
+        requested = dict(self.client.requested_at)
+        return sorted(requested, key=lambda b: requested[b], reverse=True)
+
+    def describe_build(self, build_id: str) -> dict[str, Any] | None:
+        """One build as ``BatchGetBuilds`` answers it, or None when it never existed."""
+        requested = self.client.requested_at.get(build_id)
+        if requested is None:
+            return None
+        run = next((r for r in list(self.client.runs) if r.build_id == build_id), None)
+        arn = f"arn:aws:codebuild:{self.client.region}:123456789012:build/{build_id}"
+        with self._lock:
+            started = any(e["detail"]["build-id"] == arn for e in self.started)
+        build: dict[str, Any] = {
+            "id": build_id,
+            "arn": arn,
+            "projectName": build_id.split(":", 1)[0],
+            "buildStatus": run.status if run else "IN_PROGRESS",
+            "currentPhase": "COMPLETED" if run else ("BUILD" if started else "QUEUED"),
+            "buildComplete": run is not None,
+            "startTime": run.started_at.timestamp() if run else requested,
+            "logs": {
+                "groupName": self._log_group,
+                "streamName": build_id.split(":", 1)[-1],
+                "deepLink": self.log_url(build_id),
+            },
+        }
+        if run is not None:
+            build["endTime"] = run.ended_at.timestamp()
+            if run.failed_phase:
+                build["phases"] = [
+                    {
+                        "phaseType": run.failed_phase,
+                        "phaseStatus": "FAILED",
+                        "contexts": [{"message": run.phase_context or ""}],
+                    }
+                ]
+        return build
+
+    def build_log(self, stream: str) -> str | None:
+        """A build's log by its stream (the id after the project), or None if unknown."""
+        for run in list(self.client.runs):
+            if run.build_id.split(":", 1)[-1] == stream:
+                return "\n".join(run.log) + "\n"
+        if any(b.split(":", 1)[-1] == stream for b in self.client.requested_at):
+            return "the build is still running: its log is here once it ends\n"
+        return None
+
     def _run_builds(self) -> None:
         while not self._stop.is_set():
             queued = self.client.next_build(timeout=0.5)
             if queued is None:
                 continue
             started = self.client.started(queued)
+            started["detail"]["additional-information"]["logs"]["deep-link"] = self.log_url(
+                queued.build_id
+            )
             self._put(started)
             with self._lock:
                 self.started.append(started)
             run, event = self.client.run(queued)
             self._ship_log(run)
             event["detail"]["additional-information"]["logs"]["group-name"] = self._log_group
+            event["detail"]["additional-information"]["logs"]["deep-link"] = self.log_url(
+                run.build_id
+            )
             self._put(event)
             self.client.reported_at[run.build_id] = time.time()
             with self._lock:
@@ -487,11 +558,26 @@ class CodeBuildEndpoint(LoopbackServer):
                 target = self.headers.get("X-Amz-Target", "")
                 length = int(self.headers.get("Content-Length") or 0)
                 request = json.loads(self.rfile.read(length) or b"{}")
-                status, body = (
-                    400,
-                    {"__type": "InvalidInputException", "message": f"unsupported {target}"},
-                )
-                if target.endswith(".StartBuild"):
+                status = 400
+                body: dict[str, Any] = {
+                    "__type": "InvalidInputException",
+                    "message": f"unsupported {target}",
+                }
+                action = target.rpartition(".")[2]
+                if action in {"ListBuilds", "ListBuildsForProject"}:
+                    project = request.get("projectName")
+                    ids = [b for b in endpoint.build_ids() if project in {None, b.split(":", 1)[0]}]
+                    status, body = 200, {"ids": ids}
+                elif action == "BatchGetBuilds":
+                    found = {b: endpoint.describe_build(b) for b in request.get("ids", [])}
+                    status, body = (
+                        200,
+                        {
+                            "builds": [b for b in found.values() if b],
+                            "buildsNotFound": [i for i, b in found.items() if not b],
+                        },
+                    )
+                elif target.endswith(".StartBuild"):
                     try:
                         body = endpoint.client.start_build(
                             projectName=request["projectName"],
@@ -500,6 +586,7 @@ class CodeBuildEndpoint(LoopbackServer):
                                 "environmentVariablesOverride", []
                             ),
                         )
+                        body["build"]["logs"]["deepLink"] = endpoint.log_url(body["build"]["id"])
                         status = 200
                     except ValueError as exc:
                         status, body = (
@@ -510,6 +597,15 @@ class CodeBuildEndpoint(LoopbackServer):
                     status,
                     json.dumps(body, default=str).encode(),
                     {"Content-Type": "application/x-amz-json-1.1"},
+                )
+
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib handler protocol
+                match = re.fullmatch(r"/builds/([^/]+)/log", self.path.split("?", 1)[0])
+                text = endpoint.build_log(match.group(1)) if match else None
+                self.send_body(
+                    404 if text is None else 200,
+                    (text or "no such build\n").encode(),
+                    {"Content-Type": "text/plain; charset=utf-8"},
                 )
 
         return Handler

@@ -4,7 +4,8 @@ The HTTP API fronts, the local CodeBuild and SSM endpoints and the ITSM sandbox 
 subclass :class:`LoopbackServer` with their own request handler, a
 :class:`QuietHandler` (no access log on stderr; one way to send a body). The endpoints
 that stand in front of the embedded AWS pass what they don't handle on with
-:func:`forward`.
+:func:`forward`. Every one queues :data:`LISTEN_BACKLOG` connections, so a burst of
+clients waits instead of being reset.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-__all__ = ["LoopbackServer", "QuietHandler", "forward"]
+__all__ = ["LISTEN_BACKLOG", "LoopbackServer", "QuietHandler", "forward"]
+
+LISTEN_BACKLOG = 128
+"""Connections the kernel queues before a server accepts them. The stdlib default of 5
+resets connections when a few dozen clients (a load test, a burst of webhooks, the
+functions' pollers) connect at once; 128 is the usual ``SOMAXCONN``."""
 
 _SET_BY_THE_CONNECTION = {"host", "content-length", "connection", "keep-alive", "transfer-encoding"}
 _SET_BY_THE_SERVER = {*_SET_BY_THE_CONNECTION, "server", "date"}
@@ -66,11 +72,15 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+
+
 class LoopbackServer:
     """A threaded HTTP server on 127.0.0.1 (a free port) serving in a daemon thread."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

@@ -7,6 +7,7 @@ Fixes are applied by :func:`apply` (idempotent) before moto serves any request.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.events.models import Archive, Replay, ReplayState, Rule, events_backends
 from moto.events.utils import EventTemplateParser
 from moto.sqs import models as sqs_models
-from moto.sqs.models import Queue, SQSBackend
+from moto.sqs.models import Message, Queue, SQSBackend
 
 __all__ = ["apply"]
 
@@ -212,10 +213,20 @@ _ORIGINAL_QUEUE_COUNTS = {
 }
 
 
+_RECEIVE_CLOCK = threading.local()
+"""The instant a receive scans its queue at (see :func:`_fifo_groups_wait_for_their_oldest`)."""
+
+
+def _clock() -> float:
+    """moto's clock (what ``Message.visible`` reads), or the instant of the receive scanning."""
+    frozen: float | None = getattr(_RECEIVE_CLOCK, "now", None)
+    return frozen if frozen is not None else moto_utils.unix_time_millis()
+
+
 def _ready(queue: Queue) -> list[Any]:
     # moto's own clock (what Message.visible and .delayed read), read once per call
     # instead of twice per message.
-    now = moto_utils.unix_time_millis()
+    now = _clock()
     return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
 
 
@@ -225,7 +236,7 @@ def _delayed_count(queue: Queue) -> int:
 
 
 def _not_visible_count(queue: Queue) -> int:
-    now = moto_utils.unix_time_millis()
+    now = _clock()
     return sum(1 for m in queue._messages if not now > m.visible_at)
 
 
@@ -247,6 +258,51 @@ def _queue_counts_read_the_clock_once() -> None:
     convert = vars(sqs_models)["camelcase_to_underscores"]
     if not hasattr(convert, "cache_info"):
         setattr(sqs_models, "camelcase_to_underscores", lru_cache(maxsize=256)(convert))  # noqa: B010
+
+
+LONG_POLL_STEP_SECONDS = 0.05
+"""How often a long poll looks again for messages whose visibility timeout ran out."""
+
+
+def _receive_scanning_at_one_instant(  # noqa: PLR0917 - moto's signature
+    self: SQSBackend,
+    queue_name: str,
+    count: int,
+    wait_seconds_timeout: int,
+    visibility_timeout: int,
+    message_attribute_names: list[str] | None = None,
+) -> Any:
+    queue = self.get_queue(queue_name)
+    deadline = time.monotonic() + int(wait_seconds_timeout or 0)
+    while True:
+        _RECEIVE_CLOCK.now = moto_utils.unix_time_millis()
+        try:
+            result = _receive_releasing_timed_out_messages(
+                self, queue_name, count, 0, visibility_timeout, message_attribute_names
+            )
+        finally:
+            _RECEIVE_CLOCK.now = None
+        left = deadline - time.monotonic()
+        if result or left <= 0:
+            return result
+        with queue._messages_lock:  # a send wakes the poll at once, as in SQS
+            queue._messages_lock.wait(timeout=min(left, LONG_POLL_STEP_SECONDS))
+
+
+def _fifo_groups_wait_for_their_oldest() -> None:
+    """Gap: a FIFO group's messages come back out of order when each has its own visibility.
+
+    SQS never returns a message of a group while an earlier message of that group is in
+    flight, and a receive sees the queue at one instant. moto decides which groups are
+    in flight once per long poll and reads the clock again for every message: when an
+    earlier message's visibility runs out during a long poll and a later one's after
+    it, the earlier one is passed over (its group still looked in flight) and the later
+    one is returned alone — a ticket's second update before its first. Each look of a
+    long poll is now a fresh receive (in-flight messages that timed out released first)
+    scanning the queue at one instant.
+    """
+    Message.visible = property(lambda message: _clock() > message.visible_at)  # type: ignore[method-assign,assignment]
+    SQSBackend.receive_message = _receive_scanning_at_one_instant  # type: ignore[method-assign]
 
 
 _DYNAMODB_ITEM_OPERATIONS = (
@@ -317,4 +373,5 @@ def apply() -> None:
     _jsonpath_compiled_once()
     _queue_counts_read_the_clock_once()
     _dynamodb_transactions_are_atomic()
+    _fifo_groups_wait_for_their_oldest()
     _applied = True

@@ -7,8 +7,11 @@ ticket's updates never overtake each other. A ``Retry-After`` longer than the fu
 should wait becomes the message's visibility timeout. A permanent refusal parks the
 message in the DLQ at once, with the error in its attributes (``selfservice dlq list``
 shows it; a redrive delivers it after the fix), and publishes "write-back failed"; so
-does the last receive of a transient failure. Each record's log lines carry its
-request id (the CloudEvent's ``requestid``) as correlation id.
+does the last receive of a transient failure. A message that is not a lifecycle event
+(it breaks its contract) is parked at once too, with the parse error: retried, it
+would fail every receive and, in flight, hold the one FIFO group — every ticket's
+updates — for the queue's visibility timeout, eight times over. Each record's log
+lines carry its request id (the CloudEvent's ``requestid``) as correlation id.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from notifier.domain.writeback import (
     WriteBackService,
 )
 from notifier.settings import NotifierSettings
-from selfservice_contracts.envelope import parse_sqs_body
+from selfservice_contracts.envelope import ContractError, parse_sqs_body
 from selfservice_contracts.events import AnyEvent, TicketEventData
 from selfservice_contracts.failures import FAILURE_ATTRIBUTE_NAMES, failure_attributes
 from selfservice_contracts.request import TicketSystem
@@ -177,7 +180,17 @@ def _carried_attributes(record: SQSRecord) -> dict[str, Any]:
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     """Write one event back; raising marks only this record as failed."""
-    event = parse_sqs_body(record.body)
+    try:
+        event = parse_sqs_body(record.body)
+    except ContractError as exc:
+        # Unreadable now means unreadable on every receive: no retry can help.
+        _park(runtime(), record, exc)
+        count(metrics, Metric.WRITE_BACKS_FAILED)
+        logger.exception(
+            "not a lifecycle event; parked in the DLQ",
+            extra={"reason": str(exc), "message_id": record.message_id},
+        )
+        return
     with logger.append_context_keys(correlation_id=event.requestid, ticket=event.subject):
         if event.requestid:
             tracer.put_annotation(key="request_id", value=event.requestid)
@@ -194,6 +207,23 @@ def _come_back_after(run: Runtime, record: SQSRecord, wait_seconds: float) -> No
         QueueUrl=_queue_url(record),
         ReceiptHandle=record.receipt_handle,
         VisibilityTimeout=min(int(wait_seconds) + 1, MAX_VISIBILITY_SECONDS),
+    )
+
+
+def _park(run: Runtime, record: SQSRecord, error: Exception) -> None:
+    """Send the record to the DLQ at once; returning normally then deletes it from the queue.
+
+    Why it is parked travels with it (``selfservice dlq list`` shows it; a redrive drops it).
+    """
+    run.sqs.send_message(
+        QueueUrl=config().write_back_dlq_url,
+        MessageBody=record.body,
+        MessageGroupId="ticket-updates",
+        MessageDeduplicationId=record.message_id,
+        MessageAttributes={
+            **_carried_attributes(record),
+            **failure_attributes(error, source_queue=_queue_name(record)),
+        },
     )
 
 
@@ -235,17 +265,7 @@ def _write_back(record: SQSRecord, event: AnyEvent) -> None:
         )
         raise
     except PermanentWriteBackError as exc:
-        # Why it is parked travels with it (selfservice dlq list shows it; a redrive drops it).
-        run.sqs.send_message(
-            QueueUrl=settings.write_back_dlq_url,
-            MessageBody=record.body,
-            MessageGroupId="ticket-updates",
-            MessageDeduplicationId=record.message_id,
-            MessageAttributes={
-                **_carried_attributes(record),
-                **failure_attributes(exc, source_queue=_queue_name(record)),
-            },
-        )
+        _park(run, record, exc)
         count(metrics, Metric.WRITE_BACKS_FAILED)
         logger.exception("write-back refused; parked in the DLQ", extra={"reason": str(exc)})
         return
