@@ -8,6 +8,7 @@ from provisioner.domain.plan.budget import check_budget
 from provisioner.domain.plan.cost import estimate
 from provisioner.domain.plan.policies import evaluate
 from provisioner.domain.plan.prices import PriceTable, UnsupportedRegionError, load_prices
+from provisioner.domain.plan.review import PlanReview, ReviewContext, Verdict, review_plan
 from provisioner.domain.plan.settings import (
     BudgetRule,
     Check,
@@ -29,15 +30,19 @@ __all__ = [
     "EnvironmentPlanPolicy",
     "PlanFormatError",
     "PlanGuardrails",
+    "PlanReview",
     "PlannedResource",
     "PriceTable",
     "ProductPlanSettings",
+    "ReviewContext",
     "TerraformPlan",
     "UnsupportedRegionError",
+    "Verdict",
     "check_budget",
     "estimate",
     "evaluate",
     "load_prices",
     "plan_sha256",
+    "review_plan",
     "summarize",
 ]
