@@ -27,7 +27,8 @@ def main(source: str, destination: str, *more: str) -> int:
     """
     s3 = boto3.client("s3")
     if more:
-        *files, prefix = (source, destination, *more)
+        arguments = [source, destination, *more]
+        files, prefix = arguments[:-1], arguments[-1]
         if not prefix.startswith("s3://") or not prefix.endswith("/"):
             raise SystemExit(f"s3copy: {prefix} is not an s3://bucket/prefix/ to upload into")
         bucket, key = _split(prefix)
