@@ -120,7 +120,7 @@ def _label(command: str) -> str:
     first = command.strip().splitlines()[0]
     if "show -no-color -json" in first:
         return "show -json + uploads, beside apply tfplan"
-    return first[:60]
+    return first[:60].replace("|", "\\|")  # a table cell
 
 
 def _new_build(module: Path, env: dict[str, str], ticket: str) -> dict[str, float]:
