@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PY_SOURCES := schemas src services tests bench
 TEMPLATES := template.yaml $(sort $(wildcard sam/*.yaml))
 
-.PHONY: help setup test test-fast lint typecheck cfn-lint scan deploy-check pytest demo schemas bench bundle lock lock-scan lock-sam clean
+.PHONY: help setup test test-fast lint typecheck cfn-lint scan deploy-check pytest demo schemas plans bench bundle lock lock-scan lock-sam clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -115,6 +115,9 @@ bench: $(STAMP) ## run the benchmarks and write docs/benchmarks.md
 
 bundle: $(STAMP) ## zip the provisioner's buildspec and products (CodeBuild source)
 	$(BIN)/selfservice bundle
+
+plans: $(STAMP) ## re-record tests/fixtures/plans/ with real Terraform on the embedded AWS (~3 min)
+	$(BIN)/python -m selfservice.record_plans
 
 schemas: $(STAMP) ## re-export the JSON Schemas and the event catalog from the models
 	$(BIN)/selfservice contracts export

@@ -16,6 +16,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AwareDatetime, ConfigDict, Field, JsonValue, TypeAdapter, model_validator
 
+from selfservice_contracts.plan import BudgetResult, CostEstimate, PlanSummary, PolicyResult
 from selfservice_contracts.request import (
     Action,
     ContractModel,
@@ -36,8 +37,11 @@ __all__ = [
     "OpsCommandExecuted",
     "OpsCommandExecutedEvent",
     "OpsTargets",
+    "PlanArtifacts",
     "ProvisioningFailed",
     "ProvisioningFailedEvent",
+    "ProvisioningPlanned",
+    "ProvisioningPlannedEvent",
     "ProvisioningStarted",
     "ProvisioningStartedEvent",
     "ProvisioningSucceeded",
@@ -158,6 +162,33 @@ class ProvisioningStarted(_ProvisioningData):
     """A CodeBuild build running Terraform for this request has started."""
 
     build_id: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class PlanArtifacts(ContractModel):
+    """Where the saved plan and its JSON are kept (artifacts bucket, per ticket and attempt)."""
+
+    plan_s3_uri: Annotated[str, Field(pattern=r"^s3://[a-z0-9.-]+/.+", max_length=1024)]
+    """The binary plan file (``tfplan``) the apply runs; its SHA-256 is ``plan_sha256``."""
+    plan_json_s3_uri: Annotated[str, Field(pattern=r"^s3://[a-z0-9.-]+/.+", max_length=1024)]
+    """``terraform show -json`` of it: the full plan for those who need it."""
+
+
+class ProvisioningPlanned(_ProvisioningData):
+    """Terraform planned the change: what it does, what it costs, whether policy allows it.
+
+    An approval, when one is needed, approves exactly ``plan_sha256``; the apply runs that
+    saved plan and nothing else.
+    """
+
+    build_id: Annotated[str, Field(min_length=1, max_length=512)]
+    plan_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    summary: PlanSummary
+    cost: CostEstimate
+    policy: PolicyResult
+    budget: BudgetResult | None = None
+    artifacts: PlanArtifacts
+    needs_approval: bool
+    """The plan waits for an approval of its hash before it is applied."""
 
 
 class ProvisioningSucceeded(_ProvisioningData):
@@ -320,6 +351,11 @@ class ProvisioningStartedEvent(CloudEventModel):
     data: ProvisioningStarted
 
 
+class ProvisioningPlannedEvent(CloudEventModel):
+    type: Literal["selfservice.provisioning.planned.v1"]
+    data: ProvisioningPlanned
+
+
 class ProvisioningSucceededEvent(CloudEventModel):
     type: Literal["selfservice.provisioning.succeeded.v1"]
     data: ProvisioningSucceeded
@@ -351,6 +387,7 @@ AnyEvent = Annotated[
     | ApprovalRequiredEvent
     | RequestApprovedEvent
     | ProvisioningStartedEvent
+    | ProvisioningPlannedEvent
     | ProvisioningSucceededEvent
     | ProvisioningFailedEvent
     | TicketUpdatedEvent
@@ -432,6 +469,14 @@ EVENT_CATALOG: tuple[EventSpec, ...] = (
         Service.PROVISIONER,
         (Service.NOTIFIER,),
         "A CodeBuild build running Terraform started; carries the build id and log link.",
+    ),
+    EventSpec(
+        ProvisioningPlannedEvent,
+        ProvisioningPlanned,
+        Service.PROVISIONER,
+        (Service.NOTIFIER,),
+        "Terraform planned the change; carries the plan summary, its monthly cost, the plan "
+        "policy and budget results, the plan's SHA-256 and where the plan is kept.",
     ),
     EventSpec(
         ProvisioningSucceededEvent,

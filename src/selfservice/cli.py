@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from selfservice import contracts_export, dlq, ops_client, replay, status
+from selfservice import contracts_export, dlq, ops_client, prices, replay, status
 
 __all__ = ["main"]
 
@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_parser(commands)
     status.add_parser(commands)
     dlq.add_parser(commands)
+    prices.add_parser(commands)
 
     contracts = commands.add_parser("contracts", help="event contracts tooling")
     contracts_commands = contracts.add_subparsers(dest="contracts_command", required=True)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from notifier.domain.messages import render
 from notifier.settings import NotifierSettings
 from selfservice_contracts.envelope import parse_eventbridge_event
-from selfservice_contracts.events import EVENT_CATALOG, Service
+from selfservice_contracts.events import EVENT_CATALOG, ProvisioningPlannedEvent, Service
+from selfservice_contracts.plan import CheckResult, PolicyResult
 from tests.conftest import ROOT
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -28,6 +30,7 @@ def test_every_event_the_notifier_consumes_has_a_message() -> None:
         "selfservice.request.approval-required.v1",
         "selfservice.request.approved.v1",
         "selfservice.provisioning.started.v1",
+        "selfservice.provisioning.planned.v1",
         "selfservice.provisioning.succeeded.v1",
         "selfservice.provisioning.failed.v1",
     }
@@ -61,3 +64,37 @@ def test_the_example_notifier_configuration_is_valid() -> None:
     assert (
         NotifierSettings.model_validate({}).servicenow.journal == "work_notes"
     )  # the stack default
+
+
+def _planned(**changes: Any) -> ProvisioningPlannedEvent:
+    sample = parse_eventbridge_event(
+        (ROOT / "events/catalog/selfservice.provisioning.planned.v1.json").read_text()
+    )
+    assert isinstance(sample, ProvisioningPlannedEvent)
+    return sample.model_copy(update={"data": sample.data.model_copy(update=changes)})
+
+
+def test_a_refused_plan_names_each_failed_check_and_the_budget_figures() -> None:
+    data = _planned().data
+    policy = PolicyResult(
+        environment="prod",
+        checks=[
+            CheckResult(check="no_public_ssh", passed=True),
+            CheckResult(
+                check="allowed_instance_types",
+                passed=False,
+                reasons=["aws_launch_template.this uses instance type m6i.4xlarge, not allowed"],
+            ),
+        ],
+    )
+    assert data.budget is not None
+    budget = data.budget.model_copy(
+        update={"within": False, "reason": "estimated 900.00 USD/month is over 500.00"}
+    )
+    message = render(_planned(policy=policy, budget=budget, needs_approval=False))
+    assert message is not None
+    text = message.text
+    assert "Plan policies: 1 of 2 checks failed." in text
+    assert "  - aws_launch_template.this uses instance type m6i.4xlarge, not allowed" in text
+    assert "estimated 900.00 USD/month is over 500.00" in text
+    assert "Applying exactly this plan now." in text

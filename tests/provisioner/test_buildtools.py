@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from selfservice.local.terraform import TerraformUnavailableError, cli_config
 from tests.conftest import ROOT
@@ -77,3 +81,35 @@ def test_the_local_cli_configuration_disables_calls_home(tmp_path: Path) -> None
 def test_builds_disable_the_checkpoint_too() -> None:
     buildspec = (ROOT / "services/provisioner/buildspec.yml").read_text()
     assert 'CHECKPOINT_DISABLE: "1"' in buildspec
+
+
+def _s3copy() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "s3copy", ROOT / "services/provisioner/buildtools/s3copy.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_s3copy_uploads_several_files_under_a_prefix_encrypted(tmp_path: Path) -> None:
+    s3copy = _s3copy()
+    for name, body in (("tfplan", b"PK plan"), ("plan.json", b"{}"), ("tfplan.sha256", b"ab\n")):
+        (tmp_path / name).write_bytes(body)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="artifacts")
+        files = [str(tmp_path / n) for n in ("tfplan", "plan.json", "tfplan.sha256")]
+        assert s3copy.main(*files, "s3://artifacts/plans/req-1/2/") == 0
+        listed = s3.list_objects_v2(Bucket="artifacts", Prefix="plans/req-1/2/")["Contents"]
+        assert sorted(o["Key"] for o in listed) == [
+            "plans/req-1/2/plan.json",
+            "plans/req-1/2/tfplan",
+            "plans/req-1/2/tfplan.sha256",
+        ]
+        head = s3.head_object(Bucket="artifacts", Key="plans/req-1/2/tfplan")
+        assert head["ServerSideEncryption"] == "aws:kms"
+        with pytest.raises(SystemExit, match="not an s3://bucket/prefix/"):
+            s3copy.main(*files, "s3://artifacts/plans/req-1/2")

@@ -22,6 +22,8 @@ import pytest
 
 from provisioner.adapters.aws import CodeBuildStarter
 from provisioner.domain.lifecycle import State
+from provisioner.domain.plan import TerraformPlan, plan_sha256, summarize
+from provisioner.domain.products import load_product
 from provisioner.handlers import build_events, request_consumer
 from provisioner.runtime import build_runtime
 from selfservice.local.codebuild import LocalCodeBuildClient
@@ -266,6 +268,19 @@ def test_ec2_app_create_update_destroy(platform: Platform) -> None:
         )["AutoScalingGroups"]
         == []
     )
+    # Every action planned first: a saved plan, its JSON and its SHA-256 per attempt.
+    plans = _plans(platform, create.request_id)
+    assert sorted(plans) == ["1", "2", "3"]
+    actions = []
+    for _attempt, files in sorted(plans.items()):
+        assert set(files) == {"tfplan", "plan.json", "tfplan.sha256"}
+        assert files["tfplan.sha256"].decode().strip() == plan_sha256(files["tfplan"])
+        document = json.loads(files["plan.json"])
+        actions.append(
+            {a for c in document["resource_changes"] for a in c["change"]["actions"]}
+            - {"no-op", "read"}
+        )
+    assert actions == [{"create"}, {"update"}, {"delete"}]
     history = request_consumer.runtime().service.ledger.history(create.request_id)
     assert [t.to_state for t in history] == [
         State.RECEIVED,
@@ -279,6 +294,64 @@ def test_ec2_app_create_update_destroy(platform: Platform) -> None:
         State.DESTROYING,
         State.DESTROYED,
     ]
+
+
+def _plans(platform: Platform, request_id: str) -> dict[str, dict[str, bytes]]:
+    """attempt → file name → content, under plans/<request>/ in the artifacts bucket."""
+    s3 = platform.client("s3")
+    found: dict[str, dict[str, bytes]] = {}
+    listed = s3.list_objects_v2(Bucket="selfservice-artifacts", Prefix=f"plans/{request_id}/")
+    for item in listed.get("Contents", []):
+        _, _, attempt, name = item["Key"].split("/")
+        body = s3.get_object(Bucket="selfservice-artifacts", Key=item["Key"])["Body"].read()
+        found.setdefault(attempt, {})[name] = body
+    return found
+
+
+def test_a_plan_only_build_keeps_the_plan_and_builds_nothing(platform: Platform) -> None:
+    """A plan waiting for approval: the build plans, keeps the plan, and applies nothing."""
+    ticket = TicketRef(
+        system=TicketSystem.SERVICENOW,
+        key="RITM0010099",
+        internal_id="0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+        url="https://acme.service-now.com/sc_req_item.do?sys_id=0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+    )
+    pending = request(ticket=ticket, environment="staging", instance_type="t3.small")
+    product = load_product("ec2-app")
+    artifacts = request_consumer.runtime().service.artifacts
+    variables = {
+        "REQUEST_ID": pending.request_id,
+        "TICKET_REF": str(ticket),
+        "PRODUCT": "ec2-app",
+        "ACTION": "create",
+        "ATTEMPT": "1",
+        "TFVARS_S3_URI": artifacts.put_tfvars(pending.request_id, 1, product.tfvars(pending)),
+        "OUTPUTS_S3_URI": artifacts.outputs_uri(pending.request_id, 1),
+        "STATE_KEY": product.state_key(pending),
+        "PLAN_ONLY": "true",
+    }
+    platform.codebuild.start_build(
+        projectName=PROJECT,
+        idempotencyToken=f"plan-only-{pending.request_id}",
+        environmentVariablesOverride=[
+            {"name": k, "value": v, "type": "PLAINTEXT"} for k, v in variables.items()
+        ],
+    )
+    (change,) = platform.codebuild.run_pending()
+    assert change["detail"]["build-status"] == "SUCCEEDED", "\n".join(
+        platform.codebuild.runs[-1].log[-40:]
+    )
+    ec2 = platform.client("ec2")
+    assert _tagged(ec2, "vpcs", str(ticket)) == []
+    assert _tagged(ec2, "instances", str(ticket)) == []
+    files = _plans(platform, pending.request_id)["1"]
+    plan = TerraformPlan.from_json(json.loads(files["plan.json"]))
+    summary = summarize(plan, product.plan, "ec2-app", plan_sha256(files["tfplan"]))
+    # dev-style defaults of the fakes' request: no load balancer, no NAT gateway.
+    assert summary.counts.model_dump() == {"add": 26, "change": 0, "replace": 0, "destroy": 0}
+    assert summary.plan_sha256 == files["tfplan.sha256"].decode().strip()
+    template = next(r for r in summary.resources if r.address == "aws_launch_template.this")
+    assert {a.path: a.after for a in template.attributes}["instance_type"] == "t3.small"
 
 
 def test_aws_account_create_and_close(platform: Platform) -> None:

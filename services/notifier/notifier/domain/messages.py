@@ -20,12 +20,14 @@ from selfservice_contracts.events import (
     AnyEvent,
     ApprovalRequired,
     ProvisioningFailed,
+    ProvisioningPlanned,
     ProvisioningStarted,
     ProvisioningSucceeded,
     RequestApproved,
     RequestRejected,
     TicketEventData,
 )
+from selfservice_contracts.plan import AttributeChange
 
 __all__ = ["Message", "render"]
 
@@ -89,8 +91,12 @@ def _fields(data: TicketEventData) -> tuple[dict[str, str], dict[str, list[str]]
         lists["approvers"] = [f"approver: {a}" for a in data.approvers]
     if isinstance(data, RequestApproved):
         fields["approved_by_phrase"] = f" by {data.approved_by}" if data.approved_by else ""
-    if isinstance(data, ProvisioningStarted | ProvisioningSucceeded | ProvisioningFailed):
+    if isinstance(
+        data, ProvisioningStarted | ProvisioningPlanned | ProvisioningSucceeded | ProvisioningFailed
+    ):
         fields["attempt"] = str(data.attempt)
+    if isinstance(data, ProvisioningPlanned):
+        _plan_fields(data, fields, lists)
     if isinstance(data, ProvisioningSucceeded):
         seconds = data.duration_seconds
         fields["duration_phrase"] = f" in {round(seconds / 60, 1)} min" if seconds else ""
@@ -101,6 +107,72 @@ def _fields(data: TicketEventData) -> tuple[dict[str, str], dict[str, list[str]]
         fields["reason"] = data.reason
         lists["error_tail"] = list(data.error_tail)
     return fields, lists
+
+
+def _attribute_text(attribute: AttributeChange) -> str:
+    """``instance_type t3.small -> m6i.large``, or the one value there is."""
+    before, after = attribute.before, attribute.after
+    if attribute.known_after_apply:
+        return f"{attribute.path} (known after apply)"
+    if before is not None and after is not None and before != after:
+        return f"{attribute.path} {_format_value(before)} -> {_format_value(after)}"
+    return f"{attribute.path} {_format_value(after if after is not None else before)}"
+
+
+def _plan_fields(
+    data: ProvisioningPlanned, fields: dict[str, str], lists: dict[str, list[str]]
+) -> None:
+    """The plan as a few lines: counts, resources, cost, policy, budget, the approval."""
+    counts = data.summary.counts
+    fields["counts"] = (
+        f"{counts.add} to add, {counts.change} to change, {counts.replace} to replace, "
+        f"{counts.destroy} to destroy"
+    )
+    # Resources with attributes worth reading one by one; the rest counted per type.
+    detailed: list[str] = []
+    grouped: dict[tuple[str, str], int] = {}
+    for resource in data.summary.resources:
+        if resource.attributes:
+            shown = "; ".join(_attribute_text(a) for a in resource.attributes)
+            detailed.append(f"{resource.action.value} {resource.address}: {shown}")
+        else:
+            key = (resource.action.value, resource.type)
+            grouped[key] = grouped.get(key, 0) + 1
+    by_action: dict[str, list[str]] = {}
+    for (action, kind), count in grouped.items():
+        by_action.setdefault(action, []).append(f"{count} x {kind}")
+    lists["resources"] = detailed + [
+        f"{action} also: {', '.join(kinds)}" for action, kinds in by_action.items()
+    ]
+    cost = data.cost
+    fields["cost_phrase"] = (
+        f"{cost.monthly_after} {cost.currency}/month (was {cost.monthly_before}, change "
+        f"{cost.monthly_delta:+}; on-demand prices of {cost.prices_as_of}, {cost.region})"
+    )
+    lists["cost_notes"] = list(cost.not_priced)
+    failed = [c for c in data.policy.checks if not c.passed]
+    total = len(data.policy.checks)
+    fields["policy_phrase"] = (
+        f"all {total} checks passed" if not failed else f"{len(failed)} of {total} checks failed"
+    )
+    lists["findings"] = data.policy.reasons + [
+        f"{f.address}: {f.detail}" for f in data.summary.findings
+    ]
+    budget = data.budget
+    fields["budget_phrase"] = (
+        budget.reason
+        if budget is not None and budget.reason
+        else "Within budget."
+        if budget is not None and budget.ceiling is not None
+        else "No budget applies."
+    )
+    fields["approval_phrase"] = (
+        f"Waiting for approval of plan {data.plan_sha256[:12]}: nothing is applied until it "
+        "is approved, and then exactly this plan."
+        if data.needs_approval
+        else "Applying exactly this plan now."
+    )
+    fields["plan_json_s3_uri"] = data.artifacts.plan_json_s3_uri
 
 
 def render(event: AnyEvent) -> Message | None:

@@ -2,27 +2,35 @@
 
 Each folder holds ``product.json`` (the manifest: which variable schema it implements,
 whether builds must run one at a time, where the SSM allow tag is set, which Terraform
-variables the module declares), the Terraform module in ``terraform/``, and
+variables the module declares, and under ``plan`` what a reviewer is shown of its plans
+and which plan policies apply), the Terraform module in ``terraform/``, and
 ``deploy-policy.json``, the IAM policy of the role Terraform assumes for it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from provisioner.domain.plan.settings import ProductPlanSettings
 from selfservice_contracts.request import ProvisioningRequest
 
-__all__ = ["PRODUCTS_DIR", "Product", "UnknownProductError", "load_product"]
+__all__ = ["PRODUCTS_DIR", "InvalidProductError", "Product", "UnknownProductError", "load_product"]
 
 PRODUCTS_DIR = Path(__file__).resolve().parents[2] / "products"
 
 
 class UnknownProductError(KeyError):
     """No product folder exists for the name."""
+
+
+class InvalidProductError(ValueError):
+    """A product's manifest does not validate."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,8 @@ class Product:
     serial: bool
     terraform_variables: tuple[str, ...]
     ssm_run_allowed_environments: tuple[str, ...] = ()
+    plan: ProductPlanSettings = field(default_factory=ProductPlanSettings)
+    """What the plan summary shows and which plan policies apply."""
 
     @property
     def folder(self) -> Path:
@@ -73,10 +83,15 @@ def load_product(name: str) -> Product:
     if not manifest_path.is_file():
         raise UnknownProductError(name)
     manifest = json.loads(manifest_path.read_text())
+    try:
+        plan = ProductPlanSettings.model_validate(manifest.get("plan", {}))
+    except ValidationError as exc:
+        raise InvalidProductError(f"{manifest_path}: plan: {exc}") from None
     return Product(
         name=name,
         schema=manifest["schema"],
         serial=manifest.get("concurrency") == "serial",
         terraform_variables=tuple(manifest["terraform_variables"]),
         ssm_run_allowed_environments=tuple(manifest.get("ssm_run_allowed_environments", [])),
+        plan=plan,
     )
