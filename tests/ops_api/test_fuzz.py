@@ -216,4 +216,6 @@ def test_the_fuzzer_reached_every_outcome() -> None:
     """Guards the generator: a fuzzer that only ever hits 400 would prove little."""
     if not STATUSES:
         pytest.skip("runs after the property test in the same session")
+    if fuzz_examples(2000) < 2000:
+        pytest.skip("make test-fast runs too few examples to judge coverage; make test does")
     assert {200, 202, 400, 403, 404, 415} <= set(STATUSES), STATUSES
