@@ -67,26 +67,34 @@ def substitute(value: str, context: Context) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    parts = ("." if ch == "?" else ".*" if ch == "*" else re.escape(ch) for ch in pattern)
+def _glob(pattern: str, ignore_case: bool, arn: bool) -> re.Pattern[str]:
+    parts = []
+    for index, ch in enumerate(pattern):
+        if ch == "?":
+            parts.append(".")
+        elif ch != "*":
+            parts.append(re.escape(ch))
+        elif arn and pattern[index + 1 : index + 2] not in ("", ":"):
+            # In an ARN a "*" inside a segment stays in it; one that ends a segment
+            # may run on past its colons (as IAM documents).
+            parts.append("[^:]*")
+        else:
+            parts.append(".*")
     return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
 
 
-def glob_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
-    """IAM's wildcard match: ``*`` any run of characters, ``?`` any one character."""
+def glob_match(pattern: str, value: str, *, ignore_case: bool = False, arn: bool = False) -> bool:
+    """IAM's wildcard match: ``*`` any run of characters, ``?`` any one character.
+
+    With ``arn``, a ``*`` in the middle of an ARN segment does not cross a colon.
+    """
     if "*" not in pattern and "?" not in pattern:
         return pattern.lower() == value.lower() if ignore_case else pattern == value
-    return _glob(pattern, ignore_case).fullmatch(value) is not None
+    return _glob(pattern, ignore_case, arn).fullmatch(value) is not None
 
 
 def _arn_match(pattern: str, value: str) -> bool:
-    # ARNs compare segment by segment (the resource part keeps its colons); each
-    # segment may carry wildcards. A pattern of fewer segments compares as a whole.
-    pattern_parts = pattern.split(":", 5)
-    value_parts = value.split(":", 5)
-    if len(pattern_parts) != 6 or len(value_parts) != 6:  # noqa: PLR2004
-        return glob_match(pattern, value)
-    return all(glob_match(p, v) for p, v in zip(pattern_parts, value_parts, strict=True))
+    return glob_match(pattern, value, arn=True)
 
 
 def _number(text: str) -> float | None:

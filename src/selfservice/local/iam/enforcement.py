@@ -20,7 +20,7 @@ from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from selfservice.local.iam import errors
+from selfservice.local.iam import errors, resources_data, resources_infra
 from selfservice.local.iam.evaluator import (
     Decision,
     Outcome,
@@ -41,6 +41,9 @@ from selfservice.local.iam.raw import RAW_BODY
 from selfservice.local.iam.resources import Call, Check, resolve_checks, s3_checks
 
 __all__ = ["AccessDenied", "Enforcer", "enable", "sign_check", "verify_signature"]
+
+# Imported for their resolvers (they register themselves).
+_RESOLVER_MODULES = (resources_data, resources_infra)
 
 # Set by a local front that forwards a signed call with a changed body (the SHA-256 of
 # the body the caller signed); the same name as eventbridge_front.SIGNED_PAYLOAD_HEADER.
@@ -106,7 +109,7 @@ def sign_check(
     if declared and not s3:
         # A local front changed the body of a signed call and says which body was
         # signed: the signature is checked over that one.
-        auth.payload = lambda _request: declared  # type: ignore[method-assign]
+        auth.payload = lambda _request: str(declared)  # type: ignore[method-assign,assignment]
     expected = auth.signature(
         auth.string_to_sign(request, auth.canonical_request(request)), request
     )

@@ -219,7 +219,7 @@ def _resource_matches(patterns: tuple[str, ...], resource: str, context: Context
     for pattern in patterns:
         if pattern == "*":
             return True
-        if glob_match(substitute(pattern, context), resource):
+        if glob_match(substitute(pattern, context), resource, arn=True):
             return True
     return False
 

@@ -26,9 +26,14 @@ __all__ = [
     "Call",
     "Check",
     "Resolver",
+    "always",
+    "policy_of",
     "register",
+    "request_tag_context",
     "resolve_checks",
+    "s3_checks",
     "tag_context",
+    "tags_of",
 ]
 
 
@@ -85,6 +90,8 @@ class Call:
 
 Resolver = Callable[[Call], list[Check]]
 _RESOLVERS: dict[str, Resolver] = {}
+# Actions AWS authorizes on "*" (no resource-level permissions), registered by always().
+_STAR: set[str] = set()
 # Actions that fell back to "*" because no resolver knows their resources.
 UNRESOLVED: set[str] = set()
 
@@ -131,7 +138,14 @@ def resolve_checks(call: Call) -> list[Check]:
     if resolver is None:
         UNRESOLVED.add(call.action)
         return [call.check("*")]
-    return resolver(call)
+    checks = resolver(call)
+    if (
+        all(check.resource == "*" for check in checks)
+        and call.action.lower() not in _STAR
+        and not call.operation.startswith(("Describe", "List", "Get"))
+    ):
+        UNRESOLVED.add(call.action)
+    return checks
 
 
 def tag_context(
@@ -145,6 +159,15 @@ def tag_context(
     return context
 
 
+def tags_of(raw: object) -> dict[str, str]:
+    """Tags as moto keeps them (``{k: v}``, ``{k: {Key, Value}}`` or ``[{Key, Value}]``)."""
+    if isinstance(raw, dict):
+        return {str(k): str(v["Value"]) if isinstance(v, dict) else str(v) for k, v in raw.items()}
+    if isinstance(raw, list):
+        return {str(t["Key"]): str(t.get("Value", "")) for t in raw if "Key" in t}
+    return {}
+
+
 def request_tag_context(tags: Mapping[str, str]) -> dict[str, list[str]]:
     """``aws:RequestTag/k`` and ``aws:TagKeys`` for tags given in a request."""
     context = {f"aws:requesttag/{k}".lower(): [v] for k, v in tags.items()}
@@ -153,7 +176,7 @@ def request_tag_context(tags: Mapping[str, str]) -> dict[str, list[str]]:
     return context
 
 
-def _policy(document: object, name: str) -> Policy | None:
+def policy_of(document: object, name: str) -> Policy | None:
     if not document:
         return None
     if isinstance(document, bytes):
@@ -164,17 +187,18 @@ def _policy(document: object, name: str) -> Policy | None:
         return None
 
 
-def _always(*actions: str) -> None:
+def always(*actions: str) -> None:
     """Actions AWS authorizes on ``*`` (no resource-level permissions)."""
 
     def star(call: Call) -> list[Check]:
         return [call.check("*")]
 
     register(*actions)(star)
+    _STAR.update(action.lower() for action in actions)
 
 
 # --- sts -------------------------------------------------------------------------
-_always("sts:GetSessionToken", "sts:DecodeAuthorizationMessage", "sts:GetAccessKeyInfo")
+always("sts:GetSessionToken", "sts:DecodeAuthorizationMessage", "sts:GetAccessKeyInfo")
 
 
 @register("sts:AssumeRole")
@@ -190,7 +214,7 @@ def _assume_role(call: Call) -> list[Check]:
 
 
 # --- sqs -------------------------------------------------------------------------
-_always("sqs:ListQueues")
+always("sqs:ListQueues")
 
 
 def _queue_checks(call: Call, name: str, action: str | None = None) -> list[Check]:
@@ -204,8 +228,8 @@ def _queue_checks(call: Call, name: str, action: str | None = None) -> list[Chec
         Check(
             action or call.action,
             queue.queue_arn,
-            context=tag_context(queue.tags),
-            resource_policy=_policy(queue.policy, f"queue-policy:{name}"),
+            context=tag_context(tags_of(queue.tags)),
+            resource_policy=policy_of(queue.policy, f"queue-policy:{name}"),
         )
     ]
 
@@ -240,7 +264,7 @@ def s3_checks(call: Call, bucket: str | None, key: str | None) -> list[Check]:
     backend = s3_backends[call.account]["aws"]
     found = backend.buckets.get(bucket)
     if found is not None:
-        policy = _policy(found.policy, f"bucket-policy:{bucket}")
+        policy = policy_of(found.policy, f"bucket-policy:{bucket}")
     if key is None and operation == "DeleteObject":
         keys = re.findall(r"<Key>([^<]*)</Key>", str(call.response.body or ""))
         targets = [f"arn:aws:s3:::{bucket}/{k}" for k in keys] or [f"arn:aws:s3:::{bucket}"]
@@ -314,4 +338,4 @@ def _archive(call: Call) -> list[Check]:
     return [call.check(call.arn("events", f"archive/{name}"))]
 
 
-_always("events:ListRules", "events:ListEventBuses", "events:ListArchives", "events:ListReplays")
+always("events:ListRules", "events:ListEventBuses", "events:ListArchives", "events:ListReplays")
