@@ -499,3 +499,39 @@ def test_every_decision_of_an_iam_principal_is_recorded(stack: Stack) -> None:
     ]
     assert trust[0]["principal"] == LAMBDA
     assert trust[0]["decision"] == "Allow"
+
+
+def test_eventbridge_delivers_to_a_queue_only_from_the_rules_its_policy_names(
+    stack: Stack,
+) -> None:
+    sqs, events = stack.client("sqs"), stack.client("events")
+    url = sqs.create_queue(QueueName="deliveries")["QueueUrl"]
+    queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    rules = {}
+    for name, source in (("allowed", "selfservice.intake"), ("stranger", "selfservice.other")):
+        rules[name] = events.put_rule(
+            Name=f"deliver-{name}", EventPattern=json.dumps({"source": [source]})
+        )["RuleArn"]
+        events.put_targets(Rule=f"deliver-{name}", Targets=[{"Id": "q", "Arn": queue}])
+    policy = statements(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue,
+            "Condition": {"ArnEquals": {"aws:SourceArn": rules["allowed"]}},
+        }
+    )
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    for source in ("selfservice.other", "selfservice.intake"):
+        events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}"}])
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["source"] for m in messages] == ["selfservice.intake"]
+    lines = [json.loads(line) for line in stack.usage_log.read_text().splitlines()]
+    refused = [line for line in lines if line["principal"] == "events.amazonaws.com"]
+    assert [(r["resource"], r["decision"]) for r in refused] == [
+        (queue, "ImplicitDeny"),
+        (queue, "Allow"),
+    ]

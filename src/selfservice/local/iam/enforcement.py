@@ -296,7 +296,10 @@ def enable(usage_log: Path | None = None) -> None:
     from moto.core.authorization import ActionAuthenticatorMixin  # noqa: PLC0415
     from moto.core.responses import BaseResponse  # noqa: PLC0415
 
+    from selfservice.local.iam import deliveries  # noqa: PLC0415 - it imports this module
+
     _enforcer = Enforcer(usage_log)
+    deliveries.enable_delivery_checks()
     if _original_call_action is not None:
         return
     _original_call_action = BaseResponse.call_action
@@ -325,6 +328,9 @@ def disable() -> None:
     from moto.core.authorization import ActionAuthenticatorMixin  # noqa: PLC0415
     from moto.core.responses import BaseResponse  # noqa: PLC0415
 
+    from selfservice.local.iam import deliveries  # noqa: PLC0415
+
+    deliveries.undo()
     if _original_call_action is not None:
         BaseResponse.call_action = _original_call_action  # type: ignore[method-assign]
         ActionAuthenticatorMixin._authenticate_and_authorize_s3_action = _original_s3_hook  # type: ignore[method-assign]
