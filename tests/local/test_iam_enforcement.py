@@ -535,3 +535,138 @@ def test_eventbridge_delivers_to_a_queue_only_from_the_rules_its_policy_names(
         (queue, "ImplicitDeny"),
         (queue, "Allow"),
     ]
+
+
+def test_tag_conditioned_create_and_delete_of_ec2_resources(stack: Stack) -> None:
+    owned = {"StringEquals": {"aws:RequestTag/selfservice:product": "ec2-app"}}
+    _, credentials = stack.as_role(
+        statements(
+            allow("ec2:CreateVpc", "*", Condition=owned),
+            allow(
+                "ec2:CreateTags", "*", Condition={"StringEquals": {"ec2:CreateAction": "CreateVpc"}}
+            ),
+            allow(
+                "ec2:DeleteVpc",
+                "*",
+                Condition={"StringEquals": {"ec2:ResourceTag/selfservice:product": "ec2-app"}},
+            ),
+        )
+    )
+    ec2 = stack.client("ec2", credentials)
+    tag = {"Key": "selfservice:product", "Value": "ec2-app"}
+    vpc = ec2.create_vpc(
+        CidrBlock="10.1.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [tag]}]
+    )["Vpc"]["VpcId"]
+    untagged = error_of(ec2.create_vpc, CidrBlock="10.2.0.0/16")
+    assert untagged["Code"] == "UnauthorizedOperation"
+    assert (
+        "ec2:CreateVpc on resource: arn:aws:ec2:us-east-1:123456789012:vpc/*" in untagged["Message"]
+    )
+    foreign = stack.client("ec2").create_vpc(CidrBlock="10.3.0.0/16")["Vpc"]["VpcId"]
+    assert f"vpc/{foreign}" in error_of(ec2.delete_vpc, VpcId=foreign)["Message"]
+    ec2.delete_vpc(VpcId=vpc)
+
+
+def test_create_service_linked_role_scoped_by_service_name(stack: Stack) -> None:
+    scoped = allow(
+        "iam:CreateServiceLinkedRole",
+        "*",
+        Condition={"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},
+    )
+    _, credentials = stack.as_role(statements(scoped))
+    iam = stack.client("iam", credentials)
+    error = error_of(iam.create_service_linked_role, AWSServiceName="autoscaling.amazonaws.com")
+    assert "iam:CreateServiceLinkedRole" in error["Message"]
+    iam.create_service_linked_role(AWSServiceName="elasticloadbalancing.amazonaws.com")
+
+
+def test_attach_role_policy_conditioned_on_the_policy_arn(stack: Stack) -> None:
+    core = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    stack.client("iam").create_role(
+        RoleName="ec2-app-t1-instance", AssumeRolePolicyDocument=json.dumps(statements())
+    )
+    _, credentials = stack.as_role(
+        statements(
+            allow(
+                "iam:AttachRolePolicy",
+                "arn:aws:iam::*:role/ec2-app-*-instance",
+                Condition={"ArnEquals": {"iam:PolicyARN": core}},
+            )
+        )
+    )
+    iam = stack.client("iam", credentials)
+    iam.attach_role_policy(RoleName="ec2-app-t1-instance", PolicyArn=core)
+    admin = "arn:aws:iam::aws:policy/AdministratorAccess"
+    assert (
+        error_of(iam.attach_role_policy, RoleName="ec2-app-t1-instance", PolicyArn=admin)["Code"]
+        == "AccessDenied"
+    )
+
+
+def test_unresolved_actions_are_listed(stack: Stack) -> None:
+    _, credentials = stack.as_role(statements(allow("cloudformation:*", "*")))
+    stack.client("cloudformation", credentials).list_stacks()
+    stack.client("cloudformation", credentials).describe_stacks()
+    stack.client("sqs").tag_queue(
+        QueueUrl=stack.client("sqs").create_queue(QueueName="tagged")["QueueUrl"],
+        Tags={"a": "b"},
+    )
+    listed = stack.aws.unresolved_actions()
+    assert "cloudformation:ListStacks" in listed
+    assert "sqs:TagQueue" not in listed
+
+
+def test_an_auto_scaling_group_passes_its_template_role_and_creates_the_linked_role(
+    stack: Stack,
+) -> None:
+    iam, ec2 = stack.client("iam"), stack.client("ec2")
+    ec2_trust = statements(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    )
+    iam.create_role(RoleName="asg-instance", AssumeRolePolicyDocument=json.dumps(ec2_trust))
+    iam.create_instance_profile(InstanceProfileName="asg-instance")
+    iam.add_role_to_instance_profile(InstanceProfileName="asg-instance", RoleName="asg-instance")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    template = ec2.create_launch_template(
+        LaunchTemplateName="asg",
+        LaunchTemplateData={"ImageId": image, "IamInstanceProfile": {"Name": "asg-instance"}},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    base = [allow(["autoscaling:CreateAutoScalingGroup", "ec2:RunInstances"], "*")]
+    pass_role = allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/asg-instance")
+    linked = allow(
+        "iam:CreateServiceLinkedRole",
+        "*",
+        Condition={"StringEquals": {"iam:AWSServiceName": "autoscaling.amazonaws.com"}},
+    )
+    group = {
+        "LaunchTemplate": {"LaunchTemplateId": template, "Version": "$Latest"},
+        "MinSize": 0,
+        "MaxSize": 1,
+        "AvailabilityZones": ["us-east-1a"],
+    }
+    _, no_pass = stack.as_role(statements(*base, linked))
+    error = error_of(
+        stack.client("autoscaling", no_pass).create_auto_scaling_group,
+        AutoScalingGroupName="g1",
+        **group,
+    )
+    assert (
+        "iam:PassRole on resource: arn:aws:iam::123456789012:role/asg-instance" in error["Message"]
+    )
+    _, no_link = stack.as_role(statements(*base, pass_role))
+    error = error_of(
+        stack.client("autoscaling", no_link).create_auto_scaling_group,
+        AutoScalingGroupName="g1",
+        **group,
+    )
+    assert "iam:CreateServiceLinkedRole" in error["Message"]
+    _, full = stack.as_role(statements(*base, pass_role, linked))
+    stack.client("autoscaling", full).create_auto_scaling_group(AutoScalingGroupName="g1", **group)
+    # AWS created the linked role on first use: the next group needs no such permission.
+    stack.client("autoscaling", no_link).create_auto_scaling_group(
+        AutoScalingGroupName="g2", **group
+    )

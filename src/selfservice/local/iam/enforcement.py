@@ -281,9 +281,11 @@ def _handle(response: Any, s3_target: tuple[str | None, str | None] | None) -> N
         return  # always allowed, as in AWS
     call = Call(response, service, operation, response.current_account, region)
     checks = s3_checks(call, *s3_target) if s3_target is not None else resolve_checks(call)
-    if identity.principal.kind == "root" and all(c.resource_policy is None for c in checks):
-        return
-    _enforcer.authorize(identity, checks, region)
+    if identity.principal.kind != "root" or any(c.resource_policy for c in checks):
+        _enforcer.authorize(identity, checks, region)
+    for check in checks:
+        if check.after is not None:
+            check.after()
 
 
 _original_call_action: Any = None

@@ -43,6 +43,7 @@ class Check:
 
     ``alternatives`` are other spellings of the same resource IAM also accepts (a log
     group with and without its ``:*``); the check passes when any one is allowed.
+    ``after`` is what AWS does once the call is authorized (create a service-linked role).
     """
 
     action: str
@@ -51,6 +52,7 @@ class Check:
     resource_policy: Policy | None = None
     resource_account: str | None = None
     alternatives: tuple[str, ...] = ()
+    after: Callable[[], object] | None = None
 
 
 @dataclass

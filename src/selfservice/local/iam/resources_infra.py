@@ -208,7 +208,13 @@ def service_linked_role(call: Call, service: str, role_name: str) -> list[Check]
         return []
     arn = f"arn:aws:iam::{call.account}:role/aws-service-role/{service}/{role_name}"
     context = {"iam:awsservicename": [service]}
-    return [Check("iam:CreateServiceLinkedRole", arn, context=context)]
+
+    def create() -> object:
+        if not any(role.name == role_name for role in list(backend.roles.values())):
+            backend.create_service_linked_role(service, "", "")
+        return None
+
+    return [Check("iam:CreateServiceLinkedRole", arn, context=context, after=create)]
 
 
 @register("autoscaling:CreateAutoScalingGroup", "autoscaling:UpdateAutoScalingGroup")
