@@ -670,3 +670,17 @@ def test_an_auto_scaling_group_passes_its_template_role_and_creates_the_linked_r
     stack.client("autoscaling", no_link).create_auto_scaling_group(
         AutoScalingGroupName="g2", **group
     )
+
+
+def test_a_permissions_boundary_on_the_role_caps_its_policies(stack: Stack) -> None:
+    iam = stack.client("iam")
+    boundary = iam.create_policy(
+        PolicyName="only-sqs", PolicyDocument=json.dumps(statements(allow("sqs:*", "*")))
+    )["Policy"]["Arn"]
+    arn = stack.role(statements(allow("*", "*")))
+    iam.put_role_permissions_boundary(RoleName=arn.split("/")[-1], PermissionsBoundary=boundary)
+    credentials = stack.aws.assume_role_as_service(arn, LAMBDA, session_name="fn")
+    stack.client("sqs", credentials).list_queues()
+    assert error_of(stack.client("dynamodb", credentials).list_tables)["Code"] == (
+        "AccessDeniedException"
+    )

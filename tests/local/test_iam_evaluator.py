@@ -417,3 +417,17 @@ def test_glob_match() -> None:
     assert glob_match("A*", "abc", ignore_case=True)
     assert glob_match("a.c", "a.c")
     assert not glob_match("a.c", "abc")  # regex metacharacters are literal
+
+
+def test_a_permissions_boundary_caps_the_identity_policies() -> None:
+    boundary = policy(allow("sqs:*", "*"), name="boundary")
+    request = Request(SESSION, "sqs:SendMessage", QUEUE, {})
+    everything = [policy(allow("*", "*"))]
+    assert evaluate(request, identity_policies=everything, boundary=boundary).allowed
+    outside = Request(SESSION, "dynamodb:PutItem", "*", {})
+    capped = evaluate(outside, identity_policies=everything, boundary=boundary)
+    assert capped.decision is Decision.IMPLICIT_DENY
+    # A resource policy's own grant is not capped.
+    grant = queue_policy({"AWS": ROLE_ARN})
+    narrow = policy(allow("dynamodb:*", "*"), name="boundary")
+    assert evaluate(request, identity_policies=[], resource_policy=grant, boundary=narrow).allowed

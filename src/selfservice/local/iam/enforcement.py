@@ -33,6 +33,7 @@ from selfservice.local.iam.evaluator import (
 from selfservice.local.iam.identities import (
     CredentialError,
     Identity,
+    boundary_policy,
     identity_policies,
     resolve,
     role_by_arn,
@@ -155,7 +156,9 @@ class Enforcer:
         context = self.context(identity, region, check)
         policies = [] if principal.kind == "root" else identity_policies(identity)
         if check.action.lower() == "sts:assumerole":
-            role = role_by_arn(principal.account, check.resource)
+            parts = check.resource.split(":")
+            owner = parts[4] if len(parts) > 5 and parts[4] else principal.account  # noqa: PLR2004
+            role = role_by_arn(owner, check.resource)
             if role is None:
                 return Outcome(Decision.IMPLICIT_DENY)
             trust = parse_policy(role.assume_role_policy_document, f"{role.name}/trust-policy")
@@ -165,12 +168,14 @@ class Enforcer:
                 identity_policies=policies,
             )
         outcome = Outcome(Decision.IMPLICIT_DENY)
+        boundary = None if principal.kind == "root" else boundary_policy(identity)
         for resource in (check.resource, *check.alternatives):
             outcome = evaluate(
                 Request(principal, check.action, resource, context),
                 identity_policies=policies,
                 resource_policy=check.resource_policy,
                 resource_account=check.resource_account,
+                boundary=boundary,
             )
             if outcome.decision is not Decision.IMPLICIT_DENY:
                 break

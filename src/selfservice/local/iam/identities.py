@@ -23,6 +23,7 @@ __all__ = [
     "ROOT_SECRET_KEY",
     "CredentialError",
     "Identity",
+    "boundary_policy",
     "identity_policies",
     "resolve",
     "role_by_arn",
@@ -172,3 +173,18 @@ def identity_policies(identity: Identity) -> list[Policy]:
                 policies += _managed(group.managed_policies)
         return policies
     return []
+
+
+def boundary_policy(identity: Identity) -> Policy | None:
+    """The permissions boundary of the caller's role or user, if it has one."""
+    backend = iam_backends[identity.principal.account][PARTITION]
+    owner: Any = None
+    if identity.role_name is not None:
+        owner = role_by_arn(identity.principal.account, identity.principal.role_arn or "")
+    elif identity.user_name is not None:
+        owner = backend.users.get(identity.user_name)
+    arn = getattr(owner, "permissions_boundary_arn", None) if owner is not None else None
+    if not arn:
+        return None
+    policy = backend.managed_policies.get(arn)
+    return _managed({arn: policy})[0] if policy is not None else None
