@@ -189,6 +189,12 @@ def test_a_narrow_role_is_refused_outside_its_policy_with_the_aws_message(stack:
         "identity-based policy allows the sqs:SendMessage action"
     )
     assert error_of(fn.receive_message, QueueUrl=mine)["Code"] == "AccessDenied"
+    # A batch is authorized as its single-message action.
+    fn.send_message_batch(QueueUrl=mine, Entries=[{"Id": "1", "MessageBody": "ok"}])
+    error = error_of(
+        fn.delete_message_batch, QueueUrl=mine, Entries=[{"Id": "1", "ReceiptHandle": "x"}]
+    )
+    assert "sqs:DeleteMessage on resource" in error["Message"]
 
 
 def test_an_explicit_deny_is_named_in_the_message(stack: Stack) -> None:
@@ -296,10 +302,18 @@ def test_log_streams_under_the_group_arn_and_the_broken_arn(stack: Stack) -> Non
         logStreamName="b2",
     )
     assert "log-group:/aws/codebuild/provision:log-stream:b2" in error["Message"]
-    error_of(
+    error = error_of(
         stack.client("logs", broken).get_log_events,
         logGroupName="/aws/codebuild/provision",
         logStreamName="b1",
+    )
+    assert "logs:GetLogEvents on resource: " in error["Message"]
+    assert (
+        error["Message"]
+        .split("on resource: ")[1]
+        .startswith(
+            f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/codebuild/provision:log-stream:b1 "
+        )
     )
 
 

@@ -236,13 +236,21 @@ def _queue_checks(call: Call, name: str, action: str | None = None) -> list[Chec
     ]
 
 
+# Batch operations have no IAM action of their own.
+_SQS_BATCHES = {
+    "SendMessageBatch": "sqs:SendMessage",
+    "DeleteMessageBatch": "sqs:DeleteMessage",
+    "ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
+
+
 @register("sqs:*")
 def _sqs(call: Call) -> list[Check]:
     name = call.params.get("QueueName")
     if name is None:
         url = call.params.get("QueueUrl") or call.response.path
         name = str(url).rstrip("/").rsplit("/", 1)[-1]
-    return _queue_checks(call, str(name))
+    return _queue_checks(call, str(name), _SQS_BATCHES.get(call.operation))
 
 
 # --- s3 (moto's S3 hook gives bucket and key) ------------------------------------

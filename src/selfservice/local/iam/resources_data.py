@@ -90,20 +90,12 @@ def _group_checks(call: Call, name: str) -> list[Check]:
     return [call.check(f"{group}:*", alternatives=(group,))]
 
 
-@register("logs:CreateLogStream", "logs:PutLogEvents", "logs:DeleteLogStream")
+@register("logs:CreateLogStream", "logs:PutLogEvents", "logs:DeleteLogStream", "logs:GetLogEvents")
 def _stream(call: Call) -> list[Check]:
     name, stream = _group_name(call), call.params.get("logStreamName")
     if not name or not stream:
         return [call.check("*")]
     return [call.check(call.arn("logs", f"log-group:{name}:log-stream:{stream}"))]
-
-
-@register("logs:GetLogEvents")
-def _get_log_events(call: Call) -> list[Check]:
-    name = _group_name(call)
-    if not name:
-        return [call.check("*")]
-    return _group_checks(call, name)
 
 
 @register("logs:DescribeLogGroups")
