@@ -698,3 +698,19 @@ def test_a_permissions_boundary_on_the_role_caps_its_policies(stack: Stack) -> N
     assert error_of(stack.client("dynamodb", credentials).list_tables)["Code"] == (
         "AccessDeniedException"
     )
+
+
+def test_principal_tags_as_policy_variables(stack: Stack) -> None:
+    sqs = stack.client("sqs")
+    blue = sqs.create_queue(QueueName="blue-work")["QueueUrl"]
+    red = sqs.create_queue(QueueName="red-work")["QueueUrl"]
+    arn = stack.role(
+        statements(allow("sqs:SendMessage", "arn:aws:sqs:*:*:${aws:PrincipalTag/team}-*"))
+    )
+    stack.client("iam").tag_role(
+        RoleName=arn.split("/")[-1], Tags=[{"Key": "team", "Value": "blue"}]
+    )
+    credentials = stack.aws.assume_role_as_service(arn, LAMBDA, session_name="fn")
+    fn = stack.client("sqs", credentials)
+    fn.send_message(QueueUrl=blue, MessageBody="x")
+    assert error_of(fn.send_message, QueueUrl=red, MessageBody="x")["Code"] == "AccessDenied"

@@ -24,6 +24,7 @@ from selfservice.local.iam import errors, resources_data, resources_infra
 from selfservice.local.iam.evaluator import (
     Decision,
     Outcome,
+    Policy,
     Principal,
     Request,
     evaluate,
@@ -150,11 +151,20 @@ class Enforcer:
         self.usage_log = usage_log
         self._lock = threading.Lock()
 
-    def decide(self, identity: Identity, check: Check, region: str) -> Outcome:
-        """The outcome of one check (root is allowed unless a resource policy denies)."""
+    def decide(
+        self,
+        identity: Identity,
+        check: Check,
+        region: str,
+        policies: tuple[list[Policy], Policy | None] | None = None,
+    ) -> Outcome:
+        """The outcome of one check (root is allowed unless a resource policy denies).
+
+        ``policies``: the caller's identity policies and boundary, when already known.
+        """
         principal = identity.principal
         context = self.context(identity, region, check)
-        policies = [] if principal.kind == "root" else identity_policies(identity)
+        identity_set, boundary = policies or self.policies(identity)
         if check.action.lower() == "sts:assumerole":
             parts = check.resource.split(":")
             owner = parts[4] if len(parts) > 5 and parts[4] else principal.account  # noqa: PLR2004
@@ -165,14 +175,13 @@ class Enforcer:
             return evaluate_trust(
                 Request(principal, check.action, check.resource, context),
                 trust_policy=trust,
-                identity_policies=policies,
+                identity_policies=identity_set,
             )
         outcome = Outcome(Decision.IMPLICIT_DENY)
-        boundary = None if principal.kind == "root" else boundary_policy(identity)
         for resource in (check.resource, *check.alternatives):
             outcome = evaluate(
                 Request(principal, check.action, resource, context),
-                identity_policies=policies,
+                identity_policies=identity_set,
                 resource_policy=check.resource_policy,
                 resource_account=check.resource_account,
                 boundary=boundary,
@@ -180,6 +189,13 @@ class Enforcer:
             if outcome.decision is not Decision.IMPLICIT_DENY:
                 break
         return outcome
+
+    @staticmethod
+    def policies(identity: Identity) -> tuple[list[Policy], Policy | None]:
+        """The caller's identity-based policies and permissions boundary."""
+        if identity.principal.kind in ("root", "service"):
+            return [], None
+        return identity_policies(identity), boundary_policy(identity)
 
     @staticmethod
     def context(identity: Identity, region: str, check: Check) -> dict[str, list[str]]:
@@ -203,7 +219,8 @@ class Enforcer:
         }
         if identity.user_name:
             context["aws:username"] = [identity.user_name]
-        context["aws:userid"] = [identity.access_key_id]
+        if identity.user_id:
+            context["aws:userid"] = [identity.user_id]
         for key, value in identity.tags.items():
             context[f"aws:principaltag/{key}".lower()] = [value]
         context.update(check.context)
@@ -211,8 +228,9 @@ class Enforcer:
 
     def authorize(self, identity: Identity, checks: list[Check], region: str) -> None:
         """Raise :class:`AccessDenied` at the first refused check; log every decision."""
+        policies = self.policies(identity)
         for check in checks:
-            outcome = self.decide(identity, check, region)
+            outcome = self.decide(identity, check, region, policies)
             self.record(identity, check, outcome)
             if not outcome.allowed:
                 raise AccessDenied(identity.principal, check, outcome)

@@ -54,6 +54,7 @@ class Identity:
     tags: Mapping[str, str] = field(default_factory=dict)
     user_name: str | None = None
     role_name: str | None = None
+    user_id: str | None = None  # aws:userid: AIDA... for a user, AROA...:session for a session
 
 
 # Per account: STS sessions by access key id, rebuilt when the backend's list grows.
@@ -93,7 +94,7 @@ def resolve(
     """
     if access_key_id == ROOT_ACCESS_KEY:
         root = Principal("root", f"arn:aws:iam::{account_id}:root", account_id)
-        return Identity(root, ROOT_ACCESS_KEY, ROOT_SECRET_KEY, session_token)
+        return Identity(root, ROOT_ACCESS_KEY, ROOT_SECRET_KEY, session_token, user_id=account_id)
     backend = iam_backends[account_id][PARTITION]
     key = backend.access_keys.get(access_key_id)
     if key is None:
@@ -123,6 +124,7 @@ def resolve(
             session.session_token,
             tags=_tags(role.tags) if role is not None else {},
             role_name=role_name,
+            user_id=f"{role.id}:{session.session_name}" if role is not None else None,
         )
     user = backend.users.get(key.user_name or "")
     if user is None or key.status != "Active":
@@ -138,6 +140,7 @@ def resolve(
         key.secret_access_key,
         tags=_tags(getattr(user, "tags", {})),
         user_name=user.name,
+        user_id=user.id,
     )
 
 
