@@ -628,6 +628,10 @@ def test_unresolved_actions_are_listed(stack: Stack) -> None:
     listed = stack.aws.unresolved_actions()
     assert "cloudformation:ListStacks" in listed
     assert "sqs:TagQueue" not in listed
+    lines = [json.loads(line) for line in stack.usage_log.read_text().splitlines()]
+    marked = {line["action"] for line in lines if line.get("unresolved")}
+    assert "cloudformation:ListStacks" in marked
+    assert "sqs:SendMessage" not in marked
 
 
 def test_an_auto_scaling_group_passes_its_template_role_and_creates_the_linked_role(

@@ -239,17 +239,18 @@ class Enforcer:
         """Append one JSON line to the usage log (IAM principals only, not root)."""
         if self.usage_log is None or identity.principal.kind == "root":
             return
-        line = json.dumps(
-            {
-                "principal": identity.principal.name,
-                "principal_arn": identity.principal.arn,
-                "action": check.action,
-                "resource": check.resource,
-                "decision": outcome.decision.value,
-                "statement": outcome.matched.describe() if outcome.matched else None,
-                "time": time.time(),
-            }
-        )
+        entry: dict[str, object] = {
+            "principal": identity.principal.name,
+            "principal_arn": identity.principal.arn,
+            "action": check.action,
+            "resource": check.resource,
+            "decision": outcome.decision.value,
+            "statement": outcome.matched.describe() if outcome.matched else None,
+            "time": time.time(),
+        }
+        if check.unresolved:
+            entry["unresolved"] = True  # checked on "*": no resolver knows its resources
+        line = json.dumps(entry)
         with self._lock, self.usage_log.open("a", encoding="utf-8") as log:
             log.write(line + "\n")
 

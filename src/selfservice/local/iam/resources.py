@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from moto.core.parse import PROTOCOL_PARSERS
@@ -53,6 +53,7 @@ class Check:
     resource_account: str | None = None
     alternatives: tuple[str, ...] = ()
     after: Callable[[], object] | None = None
+    unresolved: bool = False  # checked on "*" because no resolver knows the resources
 
 
 @dataclass
@@ -139,7 +140,7 @@ def resolve_checks(call: Call) -> list[Check]:
     resolver = _RESOLVERS.get(call.action.lower()) or _RESOLVERS.get(f"{call.service}:*")
     if resolver is None:
         UNRESOLVED.add(call.action)
-        return [call.check("*")]
+        return [Check(call.action, "*", unresolved=True)]
     checks = resolver(call)
     if (
         all(check.resource == "*" for check in checks)
@@ -147,6 +148,7 @@ def resolve_checks(call: Call) -> list[Check]:
         and not call.operation.startswith(("Describe", "List", "Get"))
     ):
         UNRESOLVED.add(call.action)
+        return [replace(check, unresolved=True) for check in checks]
     return checks
 
 
