@@ -718,3 +718,13 @@ def test_principal_tags_as_policy_variables(stack: Stack) -> None:
     fn = stack.client("sqs", credentials)
     fn.send_message(QueueUrl=blue, MessageBody="x")
     assert error_of(fn.send_message, QueueUrl=red, MessageBody="x")["Code"] == "AccessDenied"
+
+
+def test_refusals_of_cbor_services_are_read_by_the_sdk(stack: Stack) -> None:
+    _, credentials = stack.as_role(statements(allow("sqs:ListQueues", "*")))
+    cloudwatch = error_of(stack.client("cloudwatch", credentials).describe_alarms)
+    assert cloudwatch["Code"] == "AccessDenied"
+    assert "cloudwatch:DescribeAlarms" in cloudwatch["Message"]
+    codebuild = error_of(stack.client("codebuild", credentials).list_projects)
+    assert codebuild["Code"] == "AccessDeniedException"
+    assert "codebuild:ListProjects" in codebuild["Message"]

@@ -3,8 +3,9 @@
 Query services (sts, iam, autoscaling, elasticloadbalancing, cloudwatch, sns) answer
 403 ``<ErrorResponse>`` with ``AccessDenied``; EC2 403 ``UnauthorizedOperation``;
 JSON services 400 ``AccessDeniedException`` (SQS's JSON protocol 403 with the
-``x-amzn-query-error: AccessDenied;Sender`` header its SDKs read); S3 403
-``<Error><Code>AccessDenied``.
+``x-amzn-query-error: AccessDenied;Sender`` header its SDKs read); Smithy RPC v2 CBOR
+services (CloudWatch, CodeBuild) the same in CBOR, serialized by moto's serializer;
+S3 403 ``<Error><Code>AccessDenied``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from functools import cache
 from typing import Any
 from xml.sax.saxutils import escape
 
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
 from moto.core.utils import get_service_model
 from werkzeug.exceptions import HTTPException
 
@@ -66,7 +69,7 @@ def _protocol(service_name: str) -> tuple[str, bool]:
     compatible = "awsQueryCompatible" in metadata
     if service_name == "ec2":
         return "ec2", False
-    if protocol in ("json", "rest-json"):
+    if protocol in ("json", "rest-json", "smithy-rpc-v2-cbor"):
         return "json", compatible
     if protocol == "rest-xml":
         return "s3", False
@@ -89,10 +92,21 @@ def _code(family: str, refusal: Exception) -> tuple[str, int, str]:
     return "AccessDenied", 403, message
 
 
-def response(handler: Any, refusal: Exception) -> tuple[int, dict[str, str], str]:
+def _cbor(handler: Any, code: str, status: int, message: str) -> tuple[int, dict[str, str], Any]:
+    """A refusal in Smithy RPC v2 CBOR, serialized by moto's own serializer."""
+    _, headers, body = handler.serialized(ActionResult(ServiceException(code, message)))
+    headers.pop("status", None)
+    return status, dict(headers), body
+
+
+def response(handler: Any, refusal: Exception) -> tuple[int, dict[str, str], Any]:
     """The (status, headers, body) a moto handler returns for ``refusal``."""
     family, compatible = _protocol(handler.boto3_service_name)
     code, status, message = _code(family, refusal)
+    if family == "json" and "cbor" in str(handler.headers.get("Content-Type", "")):
+        if compatible and code == "AccessDeniedException":
+            status = 403
+        return _cbor(handler, code, status, message)
     request_id = str(uuid.uuid4())
     headers = {"x-amzn-RequestId": request_id}
     if family == "json":
