@@ -728,3 +728,22 @@ def test_refusals_of_cbor_services_are_read_by_the_sdk(stack: Stack) -> None:
     codebuild = error_of(stack.client("codebuild", credentials).list_projects)
     assert codebuild["Code"] == "AccessDeniedException"
     assert "codebuild:ListProjects" in codebuild["Message"]
+
+
+def test_a_target_role_is_passed_to_eventbridge(stack: Stack) -> None:
+    target_role = stack.role(statements(allow("events:PutEvents", "*")))
+    bus = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
+    rules = allow(["events:PutRule", "events:PutTargets"], "*")
+    passing = allow(
+        "iam:PassRole",
+        target_role,
+        Condition={"StringEquals": {"iam:PassedToService": "events.amazonaws.com"}},
+    )
+    target = {"Id": "bus", "Arn": bus, "RoleArn": target_role}
+    _, without = stack.as_role(statements(rules))
+    events = stack.client("events", without)
+    events.put_rule(Name="forward", EventPattern=json.dumps({"source": ["x"]}))
+    error = error_of(events.put_targets, Rule="forward", Targets=[target])
+    assert f"iam:PassRole on resource: {target_role}" in error["Message"]
+    _, with_pass = stack.as_role(statements(rules, passing))
+    stack.client("events", with_pass).put_targets(Rule="forward", Targets=[target])

@@ -330,7 +330,12 @@ def _rule(call: Call) -> list[Check]:
     if bus and str(bus).startswith("arn:"):
         bus = str(bus).rsplit("/", 1)[-1]
     path = f"rule/{bus}/{name}" if bus and bus != "default" else f"rule/{name}"
-    return [call.check(call.arn("events", path))]
+    checks = [call.check(call.arn("events", path))]
+    roles = {t.get("RoleArn") for t in call.params.get("Targets") or []}
+    roles.add(call.params.get("RoleArn"))
+    passed = {"iam:passedtoservice": ["events.amazonaws.com"]}
+    checks += [Check("iam:PassRole", str(r), context=passed) for r in sorted(roles - {None})]
+    return checks
 
 
 @register("events:CreateEventBus", "events:DeleteEventBus", "events:DescribeEventBus")

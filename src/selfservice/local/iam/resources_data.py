@@ -294,9 +294,28 @@ def _topic(call: Call) -> list[Check]:
     return [call.check(str(arn) if arn else "*")]
 
 
-@register("codebuild:StartBuild", "codebuild:BatchGetProjects", "codebuild:CreateProject")
+def passed_role(role_arn: object, service: str) -> list[Check]:
+    """``iam:PassRole`` on ``role_arn`` to ``service`` (when a role is given)."""
+    if not role_arn:
+        return []
+    return [Check("iam:PassRole", str(role_arn), context={"iam:passedtoservice": [service]})]
+
+
+@register(
+    "codebuild:StartBuild",
+    "codebuild:BatchGetProjects",
+    "codebuild:CreateProject",
+    "codebuild:UpdateProject",
+)
 def _project(call: Call) -> list[Check]:
     names = call.params.get("names") or [call.params.get("projectName") or call.params.get("name")]
-    return [call.check(call.arn("codebuild", f"project/{n}")) for n in names if n] or [
-        call.check("*")
-    ]
+    checks = [call.check(call.arn("codebuild", f"project/{n}")) for n in names if n]
+    checks += passed_role(call.params.get("serviceRole"), "codebuild.amazonaws.com")
+    return checks or [call.check("*")]
+
+
+@register("lambda:CreateFunction", "lambda:UpdateFunctionConfiguration")
+def _function(call: Call) -> list[Check]:
+    name = str(call.params.get("FunctionName", ""))
+    arn = name if name.startswith("arn:") else call.arn("lambda", f"function:{name}")
+    return [call.check(arn), *passed_role(call.params.get("Role"), "lambda.amazonaws.com")]
