@@ -14,6 +14,7 @@ import boto3
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
@@ -747,3 +748,33 @@ def test_a_target_role_is_passed_to_eventbridge(stack: Stack) -> None:
     assert f"iam:PassRole on resource: {target_role}" in error["Message"]
     _, with_pass = stack.as_role(statements(rules, passing))
     stack.client("events", with_pass).put_targets(Rule="forward", Targets=[target])
+
+
+def test_a_presigned_url_is_checked_and_authorized(stack: Stack) -> None:
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    stack.client("s3").create_bucket(Bucket="outputs")
+    stack.client("s3").put_object(Bucket="outputs", Key="run/1.txt", Body=b"output")
+    _, credentials = stack.as_role(statements(allow("s3:GetObject", "arn:aws:s3:::outputs/run/*")))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.aws.endpoint,
+        region_name=REGION,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        config=Config(signature_version="s3v4"),
+    )
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "outputs", "Key": "run/1.txt"})
+    with urllib.request.urlopen(url) as answer:
+        assert answer.read() == b"output"
+    tampered = url.replace("X-Amz-Signature=", "X-Amz-Signature=0")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(tampered)
+    assert refused.value.code == 403
+    stack.client("s3").put_object(Bucket="outputs", Key="other", Body=b"x")
+    outside = s3.generate_presigned_url("get_object", Params={"Bucket": "outputs", "Key": "other"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(outside)
+    assert b"AccessDenied" in refused.value.read()

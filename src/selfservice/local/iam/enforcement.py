@@ -8,6 +8,7 @@ the evaluator. Refusals are answered the way the service's protocol answers them
 
 from __future__ import annotations
 
+import calendar
 import hmac
 import json
 import threading
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from botocore.auth import S3SigV4Auth, SigV4Auth
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -121,6 +122,47 @@ def sign_check(
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method. Consult the service "
             "documentation for details.",
+        )
+
+
+def presigned_check(method: str, path: str, headers: Any, identity: Identity) -> None:
+    """Raise :class:`CredentialError` unless a presigned URL's signature and age are good."""
+    base, _, raw_query = path.partition("?")
+    pairs = [pair for pair in raw_query.split("&") if pair]
+    given = ""
+    kept = []
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name == "X-Amz-Signature":
+            given = value
+        else:
+            kept.append(pair)
+    query = {k: v[0] for k, v in parse_qs(raw_query).items()}
+    key, _, region, service = query.get("X-Amz-Credential", "////").split("/")[:4]
+    stamp = query.get("X-Amz-Date", "")
+    try:
+        signed_at = calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ"))
+        expires = int(query.get("X-Amz-Expires", "0"))
+    except ValueError:
+        raise CredentialError("Signature", "Invalid X-Amz-Date or X-Amz-Expires") from None
+    if time.time() > signed_at + expires:
+        raise CredentialError("Expired", "Request has expired")
+    signed = {name.lower() for name in query.get("X-Amz-SignedHeaders", "host").split(";")}
+    request = AWSRequest(
+        method=method,
+        url=f"{base}?{'&'.join(kept)}",
+        headers={k: v for k, v in headers.items() if k.lower() in signed},
+    )
+    request.context["timestamp"] = stamp
+    credentials = Credentials(key, identity.secret_access_key, identity.session_token)
+    auth = S3SigV4QueryAuth(credentials, service, region, expires=expires)
+    expected = auth.signature(
+        auth.string_to_sign(request, auth.canonical_request(request)), request
+    )
+    if not hmac.compare_digest(expected, given):
+        raise CredentialError(
+            "Signature",
+            "The request signature we calculated does not match the signature you provided.",
         )
 
 
@@ -276,12 +318,13 @@ def _authenticate(response: Any) -> tuple[Identity, str, str]:
     if not authorization:
         query = parse_qs(urlparse(response.uri).query)
         credential = query.get("X-Amz-Credential", [""])[0].split("/")
-        if len(credential) >= 5:  # noqa: PLR2004 - a presigned URL (signature not checked)
+        if len(credential) >= 5:  # noqa: PLR2004 - a presigned URL
             identity = resolve(
                 response.current_account,
                 credential[0],
                 query.get("X-Amz-Security-Token", [None])[0],
             )
+            presigned_check(response.method, _path(response), headers, identity)
             return identity, credential[2], _IAM_PREFIX.get(credential[3], credential[3])
         raise CredentialError("Missing", "Request is missing Authentication Token")
     _, region, service = _credential_scope(authorization)
