@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 from botocore.exceptions import ClientError
@@ -204,3 +205,56 @@ def test_a_refused_call_names_the_action_and_the_resource(platform: LocalPlatfor
     message = str(refused.value)
     assert "dynamodb:PutItem" in message
     assert f"table/{table}" in message
+
+
+def _local_endpoint(platform: LocalPlatform, service: str, url: str, function: str) -> Any:
+    credentials = platform.workers[function].credentials
+    return boto3.client(  # type: ignore[call-overload]
+        service,
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"],
+    )
+
+
+def test_the_local_codebuild_refuses_start_build_to_a_role_without_it(
+    platform: LocalPlatform,
+) -> None:
+    assert platform.codebuild is not None
+    notifier = _local_endpoint(platform, "codebuild", platform.codebuild.url, "WriteBackFunction")
+    project = platform.stack("Provisioner").refs["ProvisionProject"]
+    with pytest.raises(ClientError) as refused:
+        notifier.start_build(projectName=project, idempotencyToken="not-mine")
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert (
+        f"not authorized to perform: codebuild:StartBuild on resource: "
+        f"arn:aws:codebuild:us-east-1:{ACCOUNT}:project/{project}"
+    ) in str(refused.value)
+
+
+def test_the_local_ssm_sends_commands_only_to_instances_the_ops_role_may_target(
+    platform: LocalPlatform,
+) -> None:
+    assert platform.ssm is not None
+    allowed = platform.launch_instances(1)
+    untagged = platform.launch_instances(1, tags={"Name": "not-for-the-ops-api"})
+    ssm = _local_endpoint(platform, "ssm", platform.ssm.url, "OpsApiFunction")
+    sent = ssm.send_command(
+        InstanceIds=allowed,
+        DocumentName="AWS-RunShellScript",
+        Parameters={"commands": ["uptime"]},
+    )
+    assert sent["Command"]["CommandId"]
+    with pytest.raises(ClientError) as refused:
+        ssm.send_command(
+            InstanceIds=untagged,
+            DocumentName="AWS-RunShellScript",
+            Parameters={"commands": ["uptime"]},
+        )
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert (
+        f"ssm:SendCommand on resource: arn:aws:ec2:us-east-1:{ACCOUNT}:instance/{untagged[0]}"
+        in (str(refused.value))
+    )

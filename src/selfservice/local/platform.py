@@ -196,7 +196,9 @@ class LocalPlatform:
         self._secret_values = self._read_secrets()
         self.eventbridge = EventBridgeFront(self.aws.endpoint).start()
         self.ssm = SsmEndpoint(
-            LocalRunCommand(self.client("ec2"), self.workdir, region=REGION), self.aws.endpoint
+            LocalRunCommand(self.client("ec2"), self.workdir, region=REGION),
+            self.aws.endpoint,
+            authorize=self._authorize_signed,
         ).start()
         self._start_codebuild()
         self._start_functions()
