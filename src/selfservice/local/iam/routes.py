@@ -23,11 +23,12 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sts.models import sts_backends
 
 from selfservice.local.iam import enforcement
-from selfservice.local.iam.enforcement import AccessDenied, verify_signature
+from selfservice.local.iam.enforcement import AccessDenied
 from selfservice.local.iam.evaluator import Principal, Request, evaluate_trust, parse_policy
 from selfservice.local.iam.identities import CredentialError, Identity, resolve, role_by_arn
 from selfservice.local.iam.raw import RAW_BODY
 from selfservice.local.iam.resources import UNRESOLVED, Check
+from selfservice.local.iam.signatures import verify_signature
 
 __all__ = ["PREFIX", "IamRoutes"]
 
