@@ -778,3 +778,27 @@ def test_a_presigned_url_is_checked_and_authorized(stack: Stack) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(outside)
     assert b"AccessDenied" in refused.value.read()
+
+
+def test_a_flow_log_passes_its_delivery_role(stack: Stack) -> None:
+    vpc = stack.client("ec2").create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    stack.client("logs").create_log_group(logGroupName="/flow")
+    delivery = stack.role(statements(allow("logs:*", "*")))
+    flow_logs = allow("ec2:CreateFlowLogs", "*")
+    passing = allow(
+        "iam:PassRole",
+        delivery,
+        Condition={"StringEquals": {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"}},
+    )
+    request = {
+        "ResourceIds": [vpc],
+        "ResourceType": "VPC",
+        "TrafficType": "ALL",
+        "LogGroupName": "/flow",
+        "DeliverLogsPermissionArn": delivery,
+    }
+    _, without = stack.as_role(statements(flow_logs))
+    error = error_of(stack.client("ec2", without).create_flow_logs, **request)
+    assert f"iam:PassRole on resource: {delivery}" in error["Message"]
+    _, with_pass = stack.as_role(statements(flow_logs, passing))
+    stack.client("ec2", with_pass).create_flow_logs(**request)

@@ -188,6 +188,10 @@ def _ec2(call: Call) -> list[Check]:
         elif name.endswith("Ids") and isinstance(value, list):
             ids += [v for v in value if isinstance(v, str)]
     checks += [_ec2_check(call, call.action, i, {}) for i in ids]
+    role = call.params.get("DeliverLogsPermissionArn")
+    if role:  # a flow log's delivery role is passed to the flow-logs service
+        context = {"iam:passedtoservice": ["vpc-flow-logs.amazonaws.com"]}
+        checks.append(Check("iam:PassRole", str(role), context=context))
     return (checks or [call.check("*")]) + _created_tags(call, specs)
 
 
