@@ -227,11 +227,25 @@ def _create_vpc(aws: EmbeddedAws, credentials: dict[str, str]) -> str:
     return vpc
 
 
+def _other_regions(statement: dict[str, Any]) -> None:
+    values = statement.get("Condition", {}).get("StringEquals", {})
+    if "aws:RequestedRegion" in values:
+        values["aws:RequestedRegion"] = ["eu-central-1"]
+
+
+def _another_tag(statement: dict[str, Any]) -> None:
+    values = statement.get("Condition", {}).get("StringEquals", {})
+    if "aws:RequestTag/ManagedBy" in values:
+        values["aws:RequestTag/ManagedBy"] = "someone-else"
+
+
+@pytest.mark.parametrize("narrow", [_other_regions, _another_tag], ids=["region", "request-tag"])
 def test_a_deploy_policy_condition_that_no_longer_matches_refuses_the_create(
-    aws: EmbeddedAws,
+    aws: EmbeddedAws, narrow: Callable[[dict[str, Any]], None]
 ) -> None:
-    """The ec2-app role creates only in the platform's regions: narrow the condition's
-    values to another region and the product's first create is refused."""
+    """The ec2-app role creates only in the platform's regions and only with the
+    platform's tags (``ManagedBy=selfservice``, the products' default tags): narrow
+    either condition's values and the product's first create is refused."""
     deployment = _fresh(aws)
     deploy_product_roles(deployment, PRODUCTS, endpoint_url=aws.endpoint)
     build = _build_credentials(aws, deployment)
@@ -239,9 +253,7 @@ def test_a_deploy_policy_condition_that_no_longer_matches_refuses_the_create(
 
     narrowed = _ec2_app_policy()
     for statement in narrowed["Statement"]:
-        region = statement.get("Condition", {}).get("StringEquals", {})
-        if "aws:RequestedRegion" in region:
-            region["aws:RequestedRegion"] = ["eu-central-1"]
+        narrow(statement)
     deployment = _fresh(aws)
     deploy_product_roles(
         deployment, PRODUCTS, endpoint_url=aws.endpoint, policies={"ec2-app": narrowed}
@@ -251,6 +263,18 @@ def test_a_deploy_policy_condition_that_no_longer_matches_refuses_the_create(
         _create_vpc(aws, _as_deploy_role(aws, build, "ec2-app"))
     assert refused.value.response["Error"]["Code"] == "UnauthorizedOperation"
     assert "ec2:CreateVpc" in str(refused.value)
+
+
+def test_the_ec2_app_role_deletes_only_what_the_platform_tagged(aws: EmbeddedAws) -> None:
+    deployment = _fresh(aws)
+    deploy_product_roles(deployment, PRODUCTS, endpoint_url=aws.endpoint)
+    product = _as_deploy_role(aws, _build_credentials(aws, deployment), "ec2-app")
+    root = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    foreign = _client(aws, "ec2", root).create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+    with pytest.raises(ClientError) as refused:
+        _client(aws, "ec2", product).delete_vpc(VpcId=foreign)
+    assert "ec2:DeleteVpc" in str(refused.value)
+    _client(aws, "ec2", product).delete_vpc(VpcId=_create_vpc(aws, product))
 
 
 def test_a_function_role_without_the_trust_of_lambda_cannot_be_assumed(
