@@ -802,3 +802,17 @@ def test_a_flow_log_passes_its_delivery_role(stack: Stack) -> None:
     assert f"iam:PassRole on resource: {delivery}" in error["Message"]
     _, with_pass = stack.as_role(statements(flow_logs, passing))
     stack.client("ec2", with_pass).create_flow_logs(**request)
+
+
+def test_create_account_is_authorized_on_star_with_its_request_tags(stack: Stack) -> None:
+    stack.client("organizations").create_organization(FeatureSet="ALL")
+    tagged = {"StringEquals": {"aws:RequestTag/selfservice:ticket": "RITM1"}}
+    _, credentials = stack.as_role(
+        statements(allow("organizations:CreateAccount", "*", Condition=tagged))
+    )
+    organizations = stack.client("organizations", credentials)
+    account = {"Email": "team@example.com", "AccountName": "team"}
+    tags = [{"Key": "selfservice:ticket", "Value": "RITM1"}]
+    organizations.create_account(**account, Tags=tags)
+    assert error_of(organizations.create_account, **account)["Code"] == "AccessDeniedException"
+    assert "organizations:CreateAccount" not in stack.aws.unresolved_actions()

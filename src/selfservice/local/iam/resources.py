@@ -27,6 +27,7 @@ __all__ = [
     "Check",
     "Resolver",
     "always",
+    "no_resource_types",
     "policy_of",
     "register",
     "request_tag_context",
@@ -198,6 +199,11 @@ def always(*actions: str) -> None:
         return [call.check("*")]
 
     register(*actions)(star)
+    _STAR.update(action.lower() for action in actions)
+
+
+def no_resource_types(*actions: str) -> None:
+    """Actions whose resolver checks ``*`` because AWS has no resource type for them."""
     _STAR.update(action.lower() for action in actions)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from selfservice.local.iam.resources import (
     Call,
     Check,
+    no_resource_types,
     register,
     request_tag_context,
     tag_context,
@@ -358,6 +359,14 @@ def _account(call: Call) -> list[Check]:
             arn = f"arn:aws:organizations::{org.master_account_id}:{kind}/{org.id}/{parent}"
             checks.append(call.check(arn))
     return checks
+
+
+no_resource_types(
+    "organizations:CreateAccount",
+    "organizations:CreateOrganization",
+    "organizations:EnableAWSServiceAccess",
+    "organizations:DisableAWSServiceAccess",
+)
 
 
 @register("organizations:*")
