@@ -816,3 +816,23 @@ def test_create_account_is_authorized_on_star_with_its_request_tags(stack: Stack
     organizations.create_account(**account, Tags=tags)
     assert error_of(organizations.create_account, **account)["Code"] == "AccessDeniedException"
     assert "organizations:CreateAccount" not in stack.aws.unresolved_actions()
+
+
+def test_a_session_policy_caps_the_assumed_role(stack: Stack) -> None:
+    _, caller = stack.as_role(statements(allow("sts:AssumeRole", "*")))
+    trusted = statements(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "sts:AssumeRole",
+        }
+    )
+    wide = stack.role(statements(allow(["sqs:*", "dynamodb:*"], "*")), trust=trusted)
+    narrow = json.dumps(statements(allow("sqs:ListQueues", "*")))
+    session = stack.client("sts", caller).assume_role(
+        RoleArn=wide, RoleSessionName="capped", Policy=narrow
+    )["Credentials"]
+    stack.client("sqs", session).list_queues()
+    assert error_of(stack.client("dynamodb", session).list_tables)["Code"] == (
+        "AccessDeniedException"
+    )

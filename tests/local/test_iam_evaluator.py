@@ -431,3 +431,13 @@ def test_a_permissions_boundary_caps_the_identity_policies() -> None:
     grant = queue_policy({"AWS": ROLE_ARN})
     narrow = policy(allow("dynamodb:*", "*"), name="boundary")
     assert evaluate(request, identity_policies=[], resource_policy=grant, boundary=narrow).allowed
+
+
+def test_a_session_policy_caps_the_identity_policies_too() -> None:
+    session = policy(allow("sqs:SendMessage", QUEUE), name="session")
+    everything = [policy(allow("*", "*"))]
+    inside = Request(SESSION, "sqs:SendMessage", QUEUE, {})
+    outside = Request(SESSION, "sqs:DeleteQueue", QUEUE, {})
+    assert evaluate(inside, identity_policies=everything, session_policy=session).allowed
+    capped = evaluate(outside, identity_policies=everything, session_policy=session)
+    assert capped.decision is Decision.IMPLICIT_DENY

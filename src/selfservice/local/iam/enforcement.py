@@ -96,6 +96,11 @@ class Enforcer:
         principal = identity.principal
         context = self.context(identity, region, check)
         identity_set, boundary = policies or self.policies(identity)
+        session = (
+            parse_policy(identity.session_policy, f"{identity.principal.arn}/session-policy")
+            if identity.session_policy
+            else None
+        )
         if check.action.lower() == "sts:assumerole":
             parts = check.resource.split(":")
             owner = parts[4] if len(parts) > 5 and parts[4] else principal.account  # noqa: PLR2004
@@ -116,6 +121,7 @@ class Enforcer:
                 resource_policy=check.resource_policy,
                 resource_account=check.resource_account,
                 boundary=boundary,
+                session_policy=session,
             )
             if outcome.decision is not Decision.IMPLICIT_DENY:
                 break

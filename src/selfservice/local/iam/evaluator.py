@@ -7,7 +7,7 @@ A role's trust policy is the resource-based policy of ``sts:AssumeRole`` on the 
 
 A resource-based policy that names an *account* (``"AWS": "123456789012"`` or its
 ``:root`` ARN) delegates to that account's IAM policies: it does not allow by itself.
-A permissions boundary caps the identity policies; session policies and SCPs are not
+A permissions boundary and a session policy cap the identity policies; SCPs are not
 evaluated.
 """
 
@@ -316,24 +316,26 @@ def evaluate(  # noqa: PLR0911 - one exit per rule of the evaluation logic
     resource_policy: Policy | None = None,
     resource_account: str | None = None,
     boundary: Policy | None = None,
+    session_policy: Policy | None = None,
 ) -> Outcome:
     """Decide ``request`` from the caller's identity policies and the resource's policy.
 
     The root user of an account is allowed everything in it (a resource policy can still
     deny it explicitly). ``resource_account`` is the resource's owner (default: the
     caller's account); a cross-account request needs both sides to allow. A permissions
-    ``boundary`` caps what the identity policies allow (a resource policy's own grant
-    is not capped).
+    ``boundary`` and a ``session_policy`` (``AssumeRole``'s ``Policy``) cap what the
+    identity policies allow (a resource policy's own grant is not capped).
     """
     deny, identity_allow, _ = _scan(identity_policies, request, "identity")
     if deny:
         return Outcome(Decision.EXPLICIT_DENY, deny)
-    if boundary is not None:
-        deny, boundary_allow, _ = _scan([boundary], request, "identity")
-        if deny:
-            return Outcome(Decision.EXPLICIT_DENY, deny)
-        if boundary_allow is None:
-            identity_allow = None
+    for cap in (boundary, session_policy):
+        if cap is not None:
+            deny, cap_allow, _ = _scan([cap], request, "identity")
+            if deny:
+                return Outcome(Decision.EXPLICIT_DENY, deny)
+            if cap_allow is None:
+                identity_allow = None
     resource_allow: MatchedStatement | None = None
     delegated = False
     if resource_policy is not None:

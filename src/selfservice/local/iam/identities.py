@@ -55,6 +55,7 @@ class Identity:
     user_name: str | None = None
     role_name: str | None = None
     user_id: str | None = None  # aws:userid: AIDA... for a user, AROA...:session for a session
+    session_policy: str | None = None  # AssumeRole's Policy, which caps the role's policies
 
 
 # Per account: STS sessions by access key id, rebuilt when the backend's list grows.
@@ -125,6 +126,7 @@ def resolve(
             tags=_tags(role.tags) if role is not None else {},
             role_name=role_name,
             user_id=f"{role.id}:{session.session_name}" if role is not None else None,
+            session_policy=session.policy or None,
         )
     user = backend.users.get(key.user_name or "")
     if user is None or key.status != "Active":
