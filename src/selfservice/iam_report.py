@@ -24,6 +24,7 @@ from selfservice.local.deploy import deploy_platform
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.templates import load_platform
 
+READ_ONLY = ("Describe", "Get", "List")
 LISTED_ACTIONS = 12
 """More unused actions than this are counted, not listed (a managed policy's dozens)."""
 
@@ -145,7 +146,10 @@ def render(roles: dict[str, RoleReport], sources: list[str]) -> str:
         "below were allowed through it, and the granted actions nothing used. A statement",
         "with no use, or a wide grant (`*`, a managed policy) of which little was used, is",
         "a grant to question; a use is what the local runtime observed, so a path these",
-        "runs did not take (an update of an ALB, a redrive) shows as unused too.",
+        "runs did not take (an update of an ALB, a redrive) shows as unused too. X-Ray is",
+        "not emulated (its grants never show use), and a call a resource-based policy",
+        "allowed on its own (a role's trust naming the caller, a queue policy) is counted",
+        "there, not against the caller's identity statement.",
         "",
         f"Usage from: {', '.join(sources) or 'no run'}.",
         "",
@@ -155,6 +159,30 @@ def render(roles: dict[str, RoleReport], sources: list[str]) -> str:
     for role in roles.values():
         used = sum(1 for g in role.grants if g.used)
         lines.append(f"| {role.name} | {len(role.grants)} | {used} | {len(role.grants) - used} |")
+    wide = [
+        (role.name, grant)
+        for role in roles.values()
+        for grant in role.grants
+        if any("*" in r.split(":")[-1] or r == "*" for r in grant.resources)
+        and any(not a.split(":")[-1].startswith(READ_ONLY) for a in grant.actions)
+    ]
+    lines += [
+        "",
+        "## Wide grants",
+        "",
+        "Statements that allow a change (an action other than Describe/Get/List) on a",
+        "resource pattern ending in a wildcard, with what the runs used of them:",
+        "",
+        "| role | statement | on | used | never used |",
+        "|---|---|---|---|---|",
+    ]
+    for name, grant in wide:
+        unused = grant.unused_actions()
+        never = _cell(unused) if len(unused) <= LISTED_ACTIONS else f"{len(unused)} actions"
+        lines.append(
+            f"| {name} | `{grant.key}` | {_cell(grant.resources)} | "
+            f"{len(grant.actions) - len(unused)} of {len(grant.actions)} | {never} |"
+        )
     for role in roles.values():
         lines += ["", f"## {role.name}", ""]
         lines += ["| statement | granted actions | on | used (calls) | never used |"]
@@ -192,7 +220,13 @@ def build_report(root: Path, usage_logs: list[Path]) -> str:
         )
         roles = granted(iam, deployment.roles())
     usage = read_usage(p for p in usage_logs if p.is_file())
-    sources = [str(p) for p in usage_logs if p.is_file()]
+    sources = [
+        str(p.resolve().relative_to(root.resolve()))
+        if p.resolve().is_relative_to(root.resolve())
+        else p.name
+        for p in usage_logs
+        if p.is_file()
+    ]
     return render(report(roles, usage), sources)
 
 
