@@ -535,17 +535,8 @@ class _Creator:
 
 
 def _policy_text(document: Any) -> str:
-    """A policy document as IAM's API takes it (a template may give JSON text or a map).
-
-    IAM takes a document without ``Version`` (the 2008-10-17 language, which differs
-    only in having no policy variables) and SAM generates some; moto refuses them, so
-    such a document is given the current version (IAM_GAPS.md; none uses a variable).
-    """
-    if isinstance(document, str):
-        return document
-    if "Version" not in document:
-        document = {"Version": "2012-10-17", **document}
-    return json.dumps(document)
+    """A policy document as IAM's API takes it (a template may give JSON text or a map)."""
+    return document if isinstance(document, str) else json.dumps(document)
 
 
 _PSEUDO_FOR_SAM = {
