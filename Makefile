@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PY_SOURCES := schemas src services tests bench
 TEMPLATES := template.yaml $(sort $(wildcard sam/*.yaml))
 
-.PHONY: help setup test test-fast lint typecheck cfn-lint scan deploy-check pytest demo schemas plans bench bundle lock lock-scan lock-sam clean
+.PHONY: help setup test test-fast lint typecheck cfn-lint scan deploy-check pytest demo schemas plans bench bundle lock lock-scan lock-sam clean iam-report
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -109,6 +109,17 @@ test-fast: $(STAMP) ## the pure tier alone (no embedded AWS, no sockets), while 
 
 demo: $(STAMP) ## run the main job on the embedded stack
 	$(BIN)/selfservice demo
+
+# The demo and the e2e tests with Terraform and the ops API write the embedded AWS's
+# authorization decisions to build/iam-usage/; the report sets them against the grants.
+IAM_USAGE := $(abspath build/iam-usage)
+
+iam-report: $(STAMP) ## per role: IAM permissions granted vs used by the demo and e2e runs (docs/iam-report.md)
+	rm -rf $(IAM_USAGE) && mkdir -p $(IAM_USAGE)
+	SELFSERVICE_IAM_USAGE_LOG=$(IAM_USAGE)/demo.jsonl $(BIN)/selfservice demo
+	SELFSERVICE_IAM_USAGE_LOG=$(IAM_USAGE)/e2e.jsonl $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/provisioner/test_e2e_terraform.py tests/test_ops_e2e.py
+	$(BIN)/selfservice iam-report $(IAM_USAGE)/demo.jsonl $(IAM_USAGE)/e2e.jsonl --output docs/iam-report.md
 
 bench: $(STAMP) ## run the benchmarks and write docs/benchmarks.md
 	PYTHONPATH=.:services/intake:services/provisioner:services/notifier $(BIN)/python -m bench.run

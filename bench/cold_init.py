@@ -69,14 +69,15 @@ INTAKE_MODULE = "intake.handlers.webhook"
 LAMBDA_RUNTIME = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_EC2_METADATA_DISABLED": "true",
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
     "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
 }
 """What the Lambda runtime sets besides the function's own variables (function name and
-task root are per function; credentials are placeholders the embedded AWS accepts)."""
+task root are per function; the credentials are the embedded AWS's root user, which its
+IAM enforcement accepts everywhere)."""
 
 INIT = """
 import importlib

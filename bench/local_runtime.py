@@ -59,8 +59,8 @@ def delivery_rate() -> float:
     """Events per second from PutEvents to the SQS target, through the HTTP moto server."""
     with EmbeddedAws() as aws:
         session = boto3.session.Session(
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",  # noqa: S106 - the embedded AWS takes any
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - the embedded AWS's root user
             region_name="us-east-1",
         )
         events = session.client("events", endpoint_url=aws.endpoint)

@@ -73,6 +73,12 @@ def _contracts_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _iam_report(args: argparse.Namespace) -> int:
+    from selfservice.iam_report import main as report  # noqa: PLC0415 - deploys a stack
+
+    return report(args.root or find_root(Path.cwd()), list(args.usage), args.output)
+
+
 def _bundle(args: argparse.Namespace) -> int:
     import zipfile  # noqa: PLC0415 - only this command needs it
 
@@ -178,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--output", type=Path, default=Path("build/provisioner.zip"))
     bundle.add_argument("--root", type=Path, default=None, help="repository root")
     bundle.set_defaults(func=_bundle)
+    iam_report = commands.add_parser(
+        "iam-report", help="per role: the permissions granted and those the usage logs show used"
+    )
+    iam_report.add_argument(
+        "usage", type=Path, nargs="*", help="usage logs ($SELFSERVICE_IAM_USAGE_LOG files)"
+    )
+    iam_report.add_argument("--output", type=Path, default=None, help="default: stdout")
+    iam_report.add_argument("--root", type=Path, default=None, help="repository root")
+    iam_report.set_defaults(func=_iam_report)
     return parser
 
 

@@ -284,3 +284,42 @@ def test_a_reprocessing_replay_of_everything_changes_nothing(
     assert {s.detail["event_id"] for s in replayed} <= {
         s.detail.get("event_id") for s in before.timeline
     }
+
+
+def test_a_deploy_role_the_build_may_not_assume_is_told_on_the_ticket(
+    story: tuple[LocalPlatform, PlatformResources, datetime], root: Path
+) -> None:
+    """IAM refusing Terraform (here: a deploy role outside the build role's
+    ``AssumeProductRoles`` grant) fails the build, and the ticket says who was refused what."""
+    platform, _, _ = story
+    assert platform.codebuild is not None
+    builds = len(platform.codebuild.client.runs)
+    platform.codebuild.client.inject_fault({"PRODUCT_ROLE_PREFIX": "not-a-product-role-"})
+    request = json.loads((root / "demo/servicenow-ec2-request.json").read_text())
+    request.update(number="RITM0010062", sys_id="d2" * 16)
+    _deliver(platform, request, "msg_fault_deploy_role")
+    _wait_for(
+        lambda: _ledger(platform).get("servicenow:RITM0010062") == "failed",
+        "the refused build",
+        timeout=180,
+    )
+    run = platform.codebuild.client.runs[builds]
+    assert (run.status, run.failed_phase) == ("FAILED", "BUILD")
+    log = _unwrapped(run.log)  # Terraform wraps its diagnostics in a box, 80 columns wide
+    assert "AccessDenied" in log
+    assert "sts:AssumeRole" in log
+    _wait_for(
+        lambda: len(servicenow_notes(platform, "d2" * 16)) == 2,
+        "the failure on the ticket",
+    )
+    notes = [
+        row["value"]
+        for row in platform.itsm.state.journal
+        if row["element_id"] == "d2" * 16 and row["element"] == "work_notes"
+    ]
+    assert notes[1].startswith("[selfservice] Provisioning failed")
+    assert "AccessDenied" in _unwrapped(notes[1].splitlines())
+
+
+def _unwrapped(lines: list[str]) -> str:
+    return "".join(line.strip().strip("│╷╵").strip() for line in lines)

@@ -58,6 +58,17 @@ class Wired:
         return sources
 
 
+def _delivery_policy(queue_arn: str, rule_arn: str) -> str:
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
 @pytest.fixture(scope="module")
 def wired() -> Iterator[Wired]:
     with EmbeddedAws() as aws:
@@ -71,10 +82,14 @@ def wired() -> Iterator[Wired]:
             arn = sqs.get_queue_attributes(QueueUrl=setup.queue_url, AttributeNames=["QueueArn"])[
                 "Attributes"
             ]["QueueArn"]
-            events.put_rule(
+            rule = events.put_rule(
                 Name="all", EventBusName=BUS, EventPattern='{"source": [{"prefix": ""}]}'
-            )
+            )["RuleArn"]
             events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
+            # As in AWS, the queue's policy lets the rule deliver (IAM is enforced).
+            sqs.set_queue_attributes(
+                QueueUrl=setup.queue_url, Attributes={"Policy": _delivery_policy(arn, rule)}
+            )
             yield setup
         finally:
             front.stop()

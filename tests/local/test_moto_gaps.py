@@ -14,6 +14,7 @@ import boto3
 import jsonpath_ng.ext
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core import utils as moto_utils
@@ -24,6 +25,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.events.models import Replay, Rule
 from moto.events.utils import EventTemplateParser
+from moto.iam.policy_validation import IAMPolicyDocumentValidator
 from moto.sqs import models as sqs_models
 from moto.sqs.models import Message, Queue, SQSBackend
 
@@ -546,3 +548,29 @@ def test_a_long_poll_still_returns_as_soon_as_a_message_is_sent() -> None:
         sender.join()
     assert [m["Body"] for m in got] == ["hi"]
     assert waited < 3
+
+
+def _put_role_policy_without_version() -> None:
+    with mock_aws():
+        iam = boto3.client("iam", region_name="us-east-1")
+        iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps({"Statement": []}))
+        for version in ({}, {"Version": "2008-10-17"}):
+            document = {
+                **version,
+                "Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}],
+            }
+            iam.put_role_policy(RoleName="r", PolicyName="p", PolicyDocument=json.dumps(document))
+
+
+def test_policies_without_the_current_version_are_accepted() -> None:
+    _put_role_policy_without_version()
+
+
+def test_without_the_fix_policies_without_version_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        IAMPolicyDocumentValidator, "_validate_version", moto_gaps._ORIGINAL_VALIDATE_VERSION
+    )
+    with pytest.raises(ClientError, match="must be version 2012-10-17"):
+        _put_role_policy_without_version()

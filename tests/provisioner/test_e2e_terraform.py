@@ -5,6 +5,11 @@ call it); the real ``CodeBuildStarter`` starts builds on a local CodeBuild that 
 real buildspec in a fresh workspace; the resulting ``CodeBuild Build State Change``
 events go through ``BuildEventsFunction``. ec2-app is created (dev, no ALB), updated
 (new instance type) and destroyed; aws-account is created and closed.
+
+The templates are deployed for real (IAM enforced): the build runs as the project's
+service role and Terraform assumes the product's deploy role, which the embedded AWS's
+usage log shows. (The handlers run in this process with the account's root key; each
+function's own role is exercised by tests/local/test_execution_roles.py and the demo.)
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ from provisioner.domain.products import load_product
 from provisioner.handlers import build_events, request_consumer
 from provisioner.runtime import build_runtime
 from selfservice.local.codebuild import LocalCodeBuildClient
+from selfservice.local.deploy import deploy_platform
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
-from selfservice.local.moto_server import EmbeddedAws
+from selfservice.local.moto_server import USAGE_LOG_ENV, EmbeddedAws
 from selfservice.local.terraform import TerraformUnavailableError, cli_config, find_provider_mirror
+from selfservice.templates import load_platform
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, ProvisioningSucceeded
 from selfservice_contracts.request import Action, TicketRef, TicketSystem
@@ -40,7 +47,6 @@ from tests.provisioner.fakes import received, request
 pytestmark = pytest.mark.e2e
 
 REGION = "us-east-1"
-PROJECT = "selfservice-provision"
 TICKET_TAG = "selfservice:ticket"
 
 
@@ -59,6 +65,12 @@ class Platform:
     aws: EmbeddedAws
     codebuild: LocalCodeBuildClient
     observer_url: str
+    usage_log: Path
+
+    def calls_by(self, role: str) -> set[str]:
+        """The actions a role's sessions were allowed, from the embedded AWS's usage log."""
+        entries = [json.loads(line) for line in self.usage_log.read_text().splitlines()]
+        return {e["action"] for e in entries if e["principal"] == role and e["decision"] == "Allow"}
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
@@ -99,44 +111,33 @@ class Platform:
         return entry.state
 
 
-def _deploy(env: dict[str, str]) -> str:
-    s3 = boto3.client("s3", region_name=REGION)
-    for bucket in ("selfservice-state", "selfservice-artifacts"):
-        s3.create_bucket(Bucket=bucket)
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(
-        TableName="selfservice-ledger",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.create_table(
-        TableName="selfservice-idempotency",
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+def _observe(bus: str) -> str:
+    """A queue receiving every event the provisioner publishes on the platform's bus."""
     events = boto3.client("events", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)
-    events.create_event_bus(Name="selfservice-bus")
     queue_url = sqs.create_queue(QueueName="observer")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    events.put_rule(
+    rule = events.put_rule(
         Name="all",
-        EventBusName="selfservice-bus",
+        EventBusName=bus,
         EventPattern=json.dumps({"source": ["selfservice.provisioner"]}),
-    )
-    events.put_targets(
-        Rule="all", EventBusName="selfservice-bus", Targets=[{"Id": "q", "Arn": arn}]
-    )
+    )["RuleArn"]
+    events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    policy = {  # EventBridge may deliver only what the queue's policy allows, as in AWS
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
     organizations = boto3.client("organizations", region_name=REGION)
     organizations.create_organization(FeatureSet="ALL")
     root = organizations.list_roots()["Roots"][0]["Id"]
@@ -153,7 +154,15 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         pytest.skip("terraform and its offline AWS provider are needed")
     work = tmp_path_factory.mktemp("e2e")
     saved = dict(os.environ)
-    with EmbeddedAws(log_path=work / "moto.log") as aws:
+    # The usage log `make iam-report` collects, else one of this run's own.
+    usage = Path(os.environ.get(USAGE_LOG_ENV) or work / "iam-usage.jsonl")
+    with EmbeddedAws(log_path=work / "moto.log", usage_log=usage) as aws:
+        deployment = deploy_platform(
+            load_platform(ROOT / "template.yaml"), endpoint_url=aws.endpoint
+        )
+        provisioner = next(s for s in deployment.stacks() if s.name.endswith("Provisioner"))
+        refs = provisioner.refs
+        project = provisioner.recorded["ProvisionProject"]
         env = {
             "AWS_ENDPOINT_URL": aws.endpoint,
             "AWS_ACCESS_KEY_ID": "testing",
@@ -162,42 +171,59 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             "AWS_REGION": REGION,
             "POWERTOOLS_SERVICE_NAME": "provisioner",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "EVENT_BUS_NAME": "selfservice-bus",
-            "LEDGER_TABLE_NAME": "selfservice-ledger",
-            "IDEMPOTENCY_TABLE_NAME": "selfservice-idempotency",
-            "ARTIFACTS_BUCKET_NAME": "selfservice-artifacts",
-            "CODEBUILD_PROJECT_NAME": PROJECT,
+            "EVENT_BUS_NAME": str(provisioner.parameters["EventBusName"]),
+            "LEDGER_TABLE_NAME": str(refs["LedgerTable"]),
+            "IDEMPOTENCY_TABLE_NAME": str(refs["IdempotencyTable"]),
+            "ARTIFACTS_BUCKET_NAME": str(refs["ArtifactsBucket"]),
+            "CODEBUILD_PROJECT_NAME": str(project["Name"]),
         }
         os.environ.update(env)
+
+        def build_credentials(build_id: str) -> dict[str, str]:
+            assumed = aws.assume_role_as_service(
+                str(project["ServiceRole"]),
+                "codebuild.amazonaws.com",
+                session_name=f"AWSCodeBuild-{build_id.split(':', 1)[1]}",
+                source_arn=provisioner.attrs["ProvisionProject"]["Arn"],
+                source_account="123456789012",
+            )
+            return {
+                "AWS_ACCESS_KEY_ID": assumed["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": assumed["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": assumed["SessionToken"],
+            }
+
         try:
-            observer = _deploy(env)
+            observer = _observe(env["EVENT_BUS_NAME"])
             codebuild = LocalCodeBuildClient(
                 ROOT,
                 work / "builds",
-                project=PROJECT,
+                project=str(project["Name"]),
                 project_environment={
-                    "STATE_BUCKET": "selfservice-state",
-                    "ARTIFACTS_BUCKET": "selfservice-artifacts",
-                    "PRODUCT_ROLE_PREFIX": "selfservice-product-",
+                    v["Name"]: str(v["Value"])
+                    for v in project["Environment"]["EnvironmentVariables"]
                 },
                 base_environment={
                     "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                     "HOME": str(work),
                     "AWS_ENDPOINT_URL": aws.endpoint,
-                    "AWS_ACCESS_KEY_ID": "testing",
-                    "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_REGION": REGION,
                     "AWS_DEFAULT_REGION": REGION,
                     "TF_CLI_CONFIG_FILE": str(cli_config(work)),
                     "TF_S3_USE_PATH_STYLE": "true",
                 },
+                credentials=build_credentials,
             )
             for module in (request_consumer, build_events):
                 module.config.cache_clear()
             build_runtime.cache_clear()  # shared by both handlers
             for module in (request_consumer, build_events):
-                module.runtime().service.builds = CodeBuildStarter(codebuild, PROJECT, REGION)  # type: ignore[arg-type]
-            yield Platform(aws, codebuild, observer)
+                module.runtime().service.builds = CodeBuildStarter(
+                    codebuild,  # type: ignore[arg-type]
+                    str(project["Name"]),
+                    REGION,
+                )
+            yield Platform(aws, codebuild, observer, usage)
         finally:
             for module in (request_consumer, build_events):
                 module.config.cache_clear()
@@ -281,6 +307,14 @@ def test_ec2_app_create_update_destroy(platform: Platform) -> None:
             - {"no-op", "read"}
         )
     assert actions == [{"create"}, {"update"}, {"delete"}]
+
+    # Terraform made the product's calls as its deploy role; the build role kept the state.
+    product_calls = platform.calls_by("selfservice-product-ec2-app")
+    assert {"ec2:CreateVpc", "ec2:DeleteVpc", "autoscaling:CreateAutoScalingGroup"} <= product_calls
+    assert not {c for c in product_calls if c.startswith("s3:")}
+    build_calls = platform.calls_by("selfservice-Provisioner-ProvisionProjectRole")
+    assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "sts:AssumeRole"} <= build_calls
+    assert not {c for c in build_calls if c.startswith(("ec2:", "autoscaling:"))}
     history = request_consumer.runtime().service.ledger.history(create.request_id)
     assert [t.to_state for t in history] == [
         State.RECEIVED,
@@ -300,10 +334,11 @@ def _plans(platform: Platform, request_id: str) -> dict[str, dict[str, bytes]]:
     """attempt → file name → content, under plans/<request>/ in the artifacts bucket."""
     s3 = platform.client("s3")
     found: dict[str, dict[str, bytes]] = {}
-    listed = s3.list_objects_v2(Bucket="selfservice-artifacts", Prefix=f"plans/{request_id}/")
+    bucket = os.environ["ARTIFACTS_BUCKET_NAME"]  # the deployed bucket (the fixture's env)
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"plans/{request_id}/")
     for item in listed.get("Contents", []):
         _, _, attempt, name = item["Key"].split("/")
-        body = s3.get_object(Bucket="selfservice-artifacts", Key=item["Key"])["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
         found.setdefault(attempt, {})[name] = body
     return found
 
@@ -331,7 +366,7 @@ def test_a_plan_only_build_keeps_the_plan_and_builds_nothing(platform: Platform)
         "PLAN_ONLY": "true",
     }
     platform.codebuild.start_build(
-        projectName=PROJECT,
+        projectName=os.environ["CODEBUILD_PROJECT_NAME"],
         idempotencyToken=f"plan-only-{pending.request_id}",
         environmentVariablesOverride=[
             {"name": k, "value": v, "type": "PLAINTEXT"} for k, v in variables.items()
@@ -399,3 +434,5 @@ def test_aws_account_create_and_close(platform: Platform) -> None:
     ]
     assert closed["Status"] == "SUSPENDED"
     assert platform.ledger(create.request_id) is State.DESTROYED
+    account_calls = platform.calls_by("selfservice-product-aws-account")
+    assert {"organizations:CreateAccount", "organizations:CloseAccount"} <= account_calls

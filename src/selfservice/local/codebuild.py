@@ -6,6 +6,13 @@ with the project's environment plus the build's overrides, and the result takes 
 shape of AWS's ``CodeBuild Build State Change`` event so the real handler consumes it.
 Phase rules follow CodeBuild: a failed INSTALL or PRE_BUILD skips the rest; a failed
 BUILD still runs POST_BUILD.
+
+As in CodeBuild, a build runs with the credentials of the project's service role
+(``credentials``: assumed as ``codebuild.amazonaws.com`` once per build), and its log
+stream is created and written with them: a role that may not create the stream fails
+the build before it starts (``ACCESS_DENIED`` in ``PROVISIONING``, CodeBuild's own
+wording), and ``StartBuild`` itself is authorized against the caller's policies
+(``authorize``).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "BUNDLE_PATHS",
+    "AccessDeniedError",
     "BuildRun",
     "CodeBuildEndpoint",
     "LocalCodeBuildClient",
@@ -49,6 +58,19 @@ BUNDLE_PATHS = (
 )
 PHASES = ("install", "pre_build", "build", "post_build")
 _MARK = "__SELFSERVICE_PHASE_FAILED__"
+
+
+class AccessDeniedError(Exception):
+    """A caller's policies do not allow the call (answered as AWS answers it)."""
+
+    def __init__(self, message: str, code: str = "AccessDeniedException") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+Credentials = dict[str, str]
+"""``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN`` for a build."""
 
 
 @dataclass
@@ -245,8 +267,11 @@ class LocalCodeBuildClient:
         base_environment: dict[str, str],
         region: str = "us-east-1",
         timeout_seconds: int = 3600,
+        credentials: Callable[[str], Credentials] | None = None,
     ) -> None:
         self._root = root
+        self._credentials = credentials
+        self._build_credentials: dict[str, Credentials] = {}
         self._workdir = workdir
         self._project = project
         self._project_env = project_environment
@@ -308,6 +333,35 @@ class LocalCodeBuildClient:
         with self._lock:
             return self._queue.pop(0)
 
+    def credentials_for(self, build_id: str) -> Credentials:
+        """The service role's credentials for one build (assumed once per build; empty:
+        the base environment's)."""
+        if self._credentials is None:
+            return {}
+        with self._lock:
+            known = self._build_credentials.get(build_id)
+        if known is None:
+            known = self._credentials(build_id)
+            with self._lock:
+                self._build_credentials[build_id] = known
+        return known
+
+    def refused(self, queued: _Queued, context: str) -> tuple[BuildRun, dict[str, Any]]:
+        """A build CodeBuild could not start: FAILED in PROVISIONING with ``context``."""
+        run = BuildRun(
+            build_id=queued.build_id,
+            status="FAILED",
+            failed_phase="PROVISIONING",
+            phase_context=context[:1000],
+            log=[f"[Container] {context}"],
+        )
+        with self._lock:
+            self.runs.append(run)
+            self._build_credentials.pop(queued.build_id, None)
+        return run, state_change_event(
+            run, queued.overrides, project=self._project, region=self._region
+        )
+
     def started(self, queued: _Queued) -> dict[str, Any]:
         """The ``IN_PROGRESS`` state change CodeBuild sends as ``queued`` starts."""
         run = BuildRun(
@@ -323,7 +377,16 @@ class LocalCodeBuildClient:
         """
         try:
             workspace = make_workspace(self._root, self._workdir / queued.build_id.split(":", 1)[1])
-            environment = {**self._base_env, **self._project_env, **queued.overrides}
+            environment = {
+                **self._base_env,
+                **self.credentials_for(queued.build_id),
+                **self._project_env,
+                **queued.overrides,
+                # Set by CodeBuild in every build (the buildspec reads account and partition).
+                "CODEBUILD_BUILD_ARN": (
+                    f"arn:aws:codebuild:{self._region}:123456789012:build/{queued.build_id}"
+                ),
+            }
             with self._lock:
                 if self._faults:
                     environment.update(self._faults.pop(0))
@@ -341,6 +404,7 @@ class LocalCodeBuildClient:
         run.build_id = queued.build_id
         with self._lock:
             self.runs.append(run)
+            self._build_credentials.pop(queued.build_id, None)
         event = state_change_event(
             run, queued.overrides, project=self._project, region=self._region
         )
@@ -384,7 +448,12 @@ class CodeBuildEndpoint(LoopbackServer):
         logs: Any,
         log_group: str,
         concurrency: int = 1,
+        logs_as: Callable[[Credentials], Any] | None = None,
+        authorize: Callable[[str, list[str], dict[str, str], bytes, str], None] | None = None,
     ) -> None:
+        """``logs_as`` gives a CloudWatch Logs client using a build's credentials (the
+        service role's); ``authorize(action, resources, headers, body, path)`` raises
+        :class:`AccessDeniedError` for a call the signer may not make."""
         if concurrency < 1:
             raise ValueError(f"build concurrency must be at least 1, not {concurrency}")
         self.client = client
@@ -392,6 +461,8 @@ class CodeBuildEndpoint(LoopbackServer):
         self._events = events
         self._logs = logs
         self._log_group = log_group
+        self._logs_as = logs_as
+        self._authorize = authorize
         self._stop = threading.Event()
         self._lock = threading.Lock()
         super().__init__(self._handler())
@@ -486,8 +557,12 @@ class CodeBuildEndpoint(LoopbackServer):
             self._put(started)
             with self._lock:
                 self.started.append(started)
-            run, event = self.client.run(queued)
-            self._ship_log(run)
+            logs, refusal = self._open_log(queued)
+            if refusal is not None:
+                run, event = self.client.refused(queued, refusal)
+            else:
+                run, event = self.client.run(queued)
+            self._ship_log(run, logs)
             event["detail"]["additional-information"]["logs"]["group-name"] = self._log_group
             event["detail"]["additional-information"]["logs"]["deep-link"] = self.log_url(
                 run.build_id
@@ -497,12 +572,40 @@ class CodeBuildEndpoint(LoopbackServer):
             with self._lock:
                 self.finished.append(event)
 
-    def _ship_log(self, run: BuildRun) -> None:
+    def _open_log(self, queued: _Queued) -> tuple[Any, str | None]:
+        """Create the build's log stream as its service role, as CodeBuild does first.
+
+        Returns the logs client to write with, and CodeBuild's refusal when the role
+        may not create the stream (the build then fails before it starts).
+        """
+        stream = queued.build_id.split(":", 1)[1]
+        if self._logs_as is None:
+            logs = self._logs
+        else:
+            try:
+                logs = self._logs_as(self.client.credentials_for(queued.build_id))
+            except Exception as exc:  # noqa: BLE001 - the role cannot even be assumed
+                return self._logs, (
+                    f"CLIENT_ERROR: CodeBuild cannot assume the project's service role: {exc}"
+                )
+        try:
+            logs.create_log_stream(logGroupName=self._log_group, logStreamName=stream)
+        except Exception as exc:  # noqa: BLE001 - sorted below
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if "AccessDenied" in code:
+                logger.error("build %s: %s", queued.build_id, exc)  # noqa: TRY400 - no trace
+                return self._logs, (
+                    "ACCESS_DENIED: Service role is not allowed to create Amazon CloudWatch "
+                    f"Logs log streams for build {queued.build_id}: {exc}"
+                )
+            logger.warning("build %s: log stream not created: %s", queued.build_id, exc)
+        return logs, None
+
+    def _ship_log(self, run: BuildRun, logs: Any) -> None:
         stream = run.build_id.split(":", 1)[1]
-        with contextlib.suppress(Exception):
-            self._logs.create_log_stream(logGroupName=self._log_group, logStreamName=stream)
-            base = int(run.started_at.timestamp() * 1000)
-            self._logs.put_log_events(
+        base = int(run.started_at.timestamp() * 1000)
+        try:
+            logs.put_log_events(
                 logGroupName=self._log_group,
                 logStreamName=stream,
                 logEvents=[
@@ -510,6 +613,8 @@ class CodeBuildEndpoint(LoopbackServer):
                     for i, line in enumerate(run.log[-5000:])
                 ],
             )
+        except Exception as exc:  # noqa: BLE001 - the build's outcome stands; say why
+            logger.error("build %s: log not delivered: %s", run.build_id, exc)  # noqa: TRY400
 
     def _put(self, event: dict[str, Any]) -> None:
         """Put one state change on the default bus, retried until it lands.
@@ -557,13 +662,42 @@ class CodeBuildEndpoint(LoopbackServer):
             def do_POST(self) -> None:  # noqa: N802 - the stdlib handler protocol
                 target = self.headers.get("X-Amz-Target", "")
                 length = int(self.headers.get("Content-Length") or 0)
-                request = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                request = json.loads(raw or b"{}")
                 status = 400
                 body: dict[str, Any] = {
                     "__type": "InvalidInputException",
                     "message": f"unsupported {target}",
                 }
                 action = target.rpartition(".")[2]
+                if action == "ListBuilds":
+                    projects = ["*"]  # CodeBuild authorizes ListBuilds on no resource
+                elif action == "BatchGetBuilds":
+                    projects = sorted({b.split(":", 1)[0] for b in request.get("ids", [])})
+                else:
+                    projects = [request.get("projectName", "*")]
+                resources = [
+                    "*"
+                    if p == "*"
+                    else f"arn:aws:codebuild:{endpoint.client.region}:123456789012:project/{p}"
+                    for p in projects
+                ]
+                if endpoint._authorize is not None:
+                    try:
+                        endpoint._authorize(
+                            f"codebuild:{action}",
+                            resources,
+                            dict(self.headers.items()),
+                            raw,
+                            self.path,
+                        )
+                    except AccessDeniedError as exc:
+                        self.send_body(
+                            400,
+                            json.dumps({"__type": exc.code, "message": exc.message}).encode(),
+                            {"Content-Type": "application/x-amz-json-1.1"},
+                        )
+                        return
                 if action in {"ListBuilds", "ListBuildsForProject"}:
                     project = request.get("projectName")
                     ids = [b for b in endpoint.build_ids() if project in {None, b.split(":", 1)[0]}]

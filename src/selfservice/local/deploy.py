@@ -6,10 +6,19 @@ project, layers), intrinsic functions are resolved the way CloudFormation does, 
 applications are deployed with the parameters their parent passes, and the result maps
 every logical id to its physical id and attributes. Functions come out with their
 environment resolved to real names, ready for the function runner.
+
+IAM is deployed for real: explicit ``AWS::IAM::Role``/``RolePolicy``/``Policy``/
+``ManagedPolicy`` resources, the roles the SAM transform generates (each function's
+execution role with its expanded policy templates and managed policies, a schedule's
+invoke role) — taken from samtranslator's own output, so they are exactly what
+CloudFormation would create — and each product's deploy role
+(``services/provisioner/products/*/deploy-policy.json``, trusted by the provisioning
+project's service role only; :func:`deploy_product_roles`).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import secrets
@@ -17,13 +26,25 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
+from pathlib import Path
 from typing import Any
 
 import boto3
+from samtranslator.metrics.metrics import Metrics
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
 
 from selfservice.templates import FunctionSpec, Template
 
-__all__ = ["Deployment", "DeploymentError", "StackDeployment", "deploy_platform"]
+__all__ = [
+    "Deployment",
+    "DeploymentError",
+    "StackDeployment",
+    "deploy_platform",
+    "deploy_product_roles",
+    "deploy_role_trust_policy",
+    "sam_generated_roles",
+]
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -37,8 +58,6 @@ _RECORDED = {
     "AWS::Serverless::LayerVersion",
     "AWS::CodeBuild::Project",
 }
-# IAM is not enforced by moto: roles and policies are recorded, not created.
-_NOT_EMULATED = {"AWS::IAM::Role", "AWS::IAM::RolePolicy", "AWS::IAM::Policy"}
 
 
 class DeploymentError(RuntimeError):
@@ -59,6 +78,15 @@ class StackDeployment:
     recorded: dict[str, dict[str, Any]] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     nested: dict[str, StackDeployment] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
+    """Every role this stack deployed (explicit or SAM-generated): logical id → ARN."""
+
+    def function_role_arn(self, spec: FunctionSpec) -> str:
+        """The execution role a function runs as (its ``Role``, else SAM's ``<Id>Role``)."""
+        explicit = spec.properties.get("Role")
+        if explicit is not None:
+            return str(_Resolver(self, {}).resolve(explicit))
+        return self.roles[f"{spec.logical_id}Role"]
 
 
 @dataclass
@@ -66,12 +94,20 @@ class Deployment:
     """The whole platform as deployed."""
 
     root: StackDeployment
+    product_roles: dict[str, str] = field(default_factory=dict)
+    """Each product's deploy role: role name → ARN (:func:`deploy_product_roles`)."""
 
     def stacks(self) -> list[StackDeployment]:
         """Every stack, root first."""
         found = [self.root]
         for stack in found:
             found.extend(stack.nested.values())
+        return found
+
+    def roles(self) -> dict[str, str]:
+        """Every role deployed, by role name → ARN (product deploy roles included)."""
+        found = {arn.rsplit("/", 1)[-1]: arn for s in self.stacks() for arn in s.roles.values()}
+        found.update(self.product_roles)
         return found
 
     def function(self, logical_id: str) -> tuple[FunctionSpec, dict[str, str]]:
@@ -243,6 +279,10 @@ class _Creator:
             "AWS::Logs::ResourcePolicy": self.log_resource_policy,
             "AWS::CloudWatch::Alarm": self.alarm,
             "AWS::CloudWatch::Dashboard": self.dashboard,
+            "AWS::IAM::Role": self.role,
+            "AWS::IAM::RolePolicy": self.role_policy,
+            "AWS::IAM::Policy": self.inline_policy,
+            "AWS::IAM::ManagedPolicy": self.managed_policy,
         }.get(kind)
         if method is None:
             raise DeploymentError(f"{stack}/{logical}: {kind} cannot be deployed locally")
@@ -476,6 +516,197 @@ class _Creator:
         self.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=body)
         return name, {}
 
+    def role(self, stack: str, logical: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        # CloudFormation names an unnamed role <stack>-<logical id>-<suffix>, at most 64.
+        name = props.get("RoleName") or f"{stack}-{logical}"[:64]
+        iam = self.client("iam")
+        extra: dict[str, Any] = {}
+        if props.get("Description"):
+            extra["Description"] = props["Description"]
+        if props.get("Tags"):
+            extra["Tags"] = props["Tags"]
+        if props.get("PermissionsBoundary"):
+            extra["PermissionsBoundary"] = props["PermissionsBoundary"]
+        role = iam.create_role(
+            RoleName=name,
+            Path=props.get("Path", "/"),
+            AssumeRolePolicyDocument=_policy_text(props["AssumeRolePolicyDocument"]),
+            MaxSessionDuration=int(props.get("MaxSessionDuration", 3600)),
+            **extra,
+        )["Role"]
+        for policy in props.get("Policies", []):
+            iam.put_role_policy(
+                RoleName=name,
+                PolicyName=policy["PolicyName"],
+                PolicyDocument=_policy_text(policy["PolicyDocument"]),
+            )
+        for arn in props.get("ManagedPolicyArns", []):
+            iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+        return name, {"Arn": role["Arn"], "RoleId": role["RoleId"]}
+
+    def role_policy(
+        self, stack: str, logical: str, props: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        self.client("iam").put_role_policy(
+            RoleName=props["RoleName"],
+            PolicyName=props["PolicyName"],
+            PolicyDocument=_policy_text(props["PolicyDocument"]),
+        )
+        return f"{stack}-{logical}", {}
+
+    def inline_policy(
+        self, stack: str, logical: str, props: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        if props.get("Users") or props.get("Groups"):
+            raise DeploymentError(f"{stack}/{logical}: only role policies deploy locally")
+        for role in props.get("Roles", []):
+            self.client("iam").put_role_policy(
+                RoleName=role,
+                PolicyName=props["PolicyName"],
+                PolicyDocument=_policy_text(props["PolicyDocument"]),
+            )
+        return f"{stack}-{logical}", {}
+
+    def managed_policy(
+        self, stack: str, logical: str, props: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        if props.get("Users") or props.get("Groups"):
+            raise DeploymentError(f"{stack}/{logical}: only role policies deploy locally")
+        iam = self.client("iam")
+        arn = iam.create_policy(
+            PolicyName=props.get("ManagedPolicyName") or f"{stack}-{logical}"[:128],
+            Path=props.get("Path", "/"),
+            PolicyDocument=_policy_text(props["PolicyDocument"]),
+        )["Policy"]["Arn"]
+        for role in props.get("Roles", []):
+            iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+        return arn, {"PolicyArn": arn}
+
+
+def _policy_text(document: Any) -> str:
+    """A policy document as IAM's API takes it (a template may give JSON text or a map)."""
+    return document if isinstance(document, str) else json.dumps(document)
+
+
+_PSEUDO_FOR_SAM = {
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT,
+    "AWS::Partition": PARTITION,
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::NotificationARNs": [],
+}
+
+
+def sam_generated_roles(template: Template, parameters: dict[str, Any]) -> dict[str, Any]:
+    """The IAM resources the SAM transform adds to ``template``, by logical id.
+
+    The template is given to samtranslator as ``sam package`` would leave it (code in
+    S3); what it generates — each function's ``<Function>Role`` with the managed
+    policies SAM attaches (basic execution, X-Ray, an event source's), the expanded
+    policy templates and inline statements, a schedule's invoke role — is returned
+    with its intrinsics unresolved, for the deployment's resolver.
+    """
+    body = copy.deepcopy(template.body)
+    if not any(
+        r.get("Type", "").startswith("AWS::Serverless::")
+        for r in body.get("Resources", {}).values()
+    ):
+        return {}
+    for logical, resource in body.get("Resources", {}).items():
+        properties = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(key), str):
+                properties[key] = f"s3://local-artifacts/{logical}.zip"
+        if resource.get("Type") == "AWS::Serverless::Application":
+            properties["Location"] = f"https://s3.amazonaws.com/local-artifacts/{logical}.template"
+    session = boto3.session.Session(region_name=REGION)
+    metrics = Metrics()  # the transform counts things; published nowhere (offline)
+    translated = Translator(None, Parser(), boto_session=session, metrics=metrics).translate(
+        body,
+        parameter_values={
+            **{k: v for k, v in parameters.items() if isinstance(v, str | int | float | list)},
+            **_PSEUDO_FOR_SAM,
+            "AWS::StackName": "local",
+            "AWS::StackId": "local",
+        },
+        get_managed_policy_map=lambda: {},
+    )
+    metrics.publish()
+    original = template.resources()
+    return {
+        logical: resource
+        for logical, resource in translated["Resources"].items()
+        if logical not in original and resource["Type"].startswith("AWS::IAM::")
+    }
+
+
+TRUST_POLICY_FILE = "deploy-role-trust.json"
+"""In the products folder: every deploy role's trust policy, ``${ProvisionProjectRoleArn}``
+standing for the provisioning project's service role (the provisioner stack's output)."""
+
+
+def deploy_role_trust_policy(products_dir: Path, build_role_arn: str) -> dict[str, Any]:
+    """The trust policy of a product's deploy role: the provisioning build's role only.
+
+    Terraform, running in CodeBuild as the project's service role, assumes the deploy
+    role; nothing else may (docs/provisioner.md#deploy-roles).
+    """
+    text = (products_dir / TRUST_POLICY_FILE).read_text()
+    document: dict[str, Any] = json.loads(
+        text.replace("${ProvisionProjectRoleArn}", build_role_arn)
+    )
+    return document
+
+
+def deploy_product_roles(
+    deployment: Deployment,
+    products_dir: Path,
+    *,
+    endpoint_url: str,
+    provisioner: str = "Provisioner",
+    trust_policy: dict[str, Any] | None = None,
+    policies: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, str]:
+    """Create each product's deploy role, as docs/provisioner.md tells a platform team to.
+
+    Named ``<ProductRolePrefix><product>`` (the provisioning project's
+    ``PRODUCT_ROLE_PREFIX``; the build hands Terraform that ARN), with the product's
+    ``deploy-policy.json`` inline and :func:`deploy_role_trust_policy` trusting the
+    project's ``ServiceRole`` (``trust_policy`` and ``policies``, by product, instead: to
+    test others). Returns role name → ARN (also kept on ``deployment``).
+    """
+    stack = next(s for s in deployment.stacks() if s.name.endswith(provisioner))
+    prefix = str(stack.parameters["ProductRolePrefix"])
+    build_role = str(stack.recorded["ProvisionProject"]["ServiceRole"])
+    iam = boto3.client(
+        "iam",
+        region_name=REGION,
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - the embedded AWS's root key
+    )
+    created: dict[str, str] = {}
+    for policy_path in sorted(products_dir.glob("*/deploy-policy.json")):
+        product = policy_path.parent.name
+        name = f"{prefix}{product}"
+        arn = iam.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(
+                trust_policy or deploy_role_trust_policy(products_dir, build_role)
+            ),
+            Description=f"Terraform deploys the {product} product as this role",
+            MaxSessionDuration=3600,
+        )["Role"]["Arn"]
+        document = (policies or {}).get(product)
+        iam.put_role_policy(
+            RoleName=name,
+            PolicyName="deploy",
+            PolicyDocument=json.dumps(document) if document else policy_path.read_text(),
+        )
+        created[name] = arn
+    deployment.product_roles.update(created)
+    return created
+
 
 def _evaluate_conditions(template: Template, resolver: _Resolver) -> dict[str, bool]:
     conditions: dict[str, bool] = {}
@@ -499,9 +730,6 @@ def _record(
         stack.attrs[logical] = {
             "Arn": f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/{project['Name']}"
         }
-    elif kind == "AWS::IAM::Role":
-        stack.refs[logical] = name
-        stack.attrs[logical] = {"Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}"}
     else:
         stack.refs[logical] = f"local-{logical.lower()}"
         stack.attrs[logical] = {}
@@ -518,7 +746,8 @@ def _deploy(
     stack = StackDeployment(name=name, template=template, parameters=values)
     resolver = _Resolver(stack, {})
     resolver.conditions = _evaluate_conditions(template, resolver)
-    resources = template.resources()
+    generated = sam_generated_roles(template, values)
+    resources = {**template.resources(), **generated}
     graph = {
         logical: {dep for dep in _references(resource.get("Properties", {})) if dep in resources}
         | set(resource.get("DependsOn", []) if isinstance(resource.get("DependsOn"), list) else [])
@@ -542,16 +771,16 @@ def _deploy(
             )
             stack.refs[logical] = stack.nested[logical].name
             continue
-        if kind in _RECORDED or kind in _NOT_EMULATED:
+        if kind in _RECORDED:
             _record(stack, logical, kind, properties, resolver)
             continue
         ref, attrs = creator.create(name, logical, kind, resolver.resolve(properties))
         stack.refs[logical] = ref
         stack.attrs[logical] = attrs
-    # SAM's implicit function roles, referenced by RolePolicy resources, are records too.
+        if kind == "AWS::IAM::Role":
+            stack.roles[logical] = attrs["Arn"]
     stack.functions = template.functions()
     for spec in stack.functions:
-        stack.refs.setdefault(f"{spec.logical_id}Role", f"{name}-{spec.logical_id}Role")
         stack.environments[spec.logical_id] = {
             key: str(resolver.resolve(value)) for key, value in spec.environment.items()
         }
@@ -568,12 +797,19 @@ def deploy_platform(
     endpoint_url: str,
     stack_name: str = "selfservice",
     parameters: dict[str, Any] | None = None,
+    product_roles: bool = True,
 ) -> Deployment:
-    """Create every resource of ``platform`` in the AWS at ``endpoint_url``."""
+    """Create every resource of ``platform`` in the AWS at ``endpoint_url``, and (unless
+    ``product_roles`` is false) each product's deploy role."""
     session = boto3.session.Session(
         aws_access_key_id="testing",
         aws_secret_access_key="testing",  # noqa: S106 - the embedded AWS accepts any
         region_name=REGION,
     )
     creator = _Creator(session, endpoint_url)
-    return Deployment(_deploy(platform, stack_name, parameters or {}, creator))
+    deployment = Deployment(_deploy(platform, stack_name, parameters or {}, creator))
+    products = platform.path.parent / "services/provisioner/products"
+    has_provisioner = any(s.name.endswith("Provisioner") for s in deployment.stacks())
+    if product_roles and has_provisioner and products.is_dir():
+        deploy_product_roles(deployment, products, endpoint_url=endpoint_url)
+    return deployment

@@ -14,6 +14,7 @@ without a response, so a caller sees what it would see without the front.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ from selfservice.local.loopback import LoopbackServer, QuietHandler, forward
 __all__ = ["EntryOutcome", "EventBridgeFront"]
 
 PUT_EVENTS = "AWSEvents.PutEvents"
+# A local front that forwards a signed call with a changed body names the hash of the
+# body that was signed (see docs/iam-enforcement.md).
+SIGNED_PAYLOAD_HEADER = "X-Selfservice-Signed-Payload-Sha256"
 _JSON = {"Content-Type": "application/x-amz-json-1.1"}
 
 
@@ -114,6 +118,11 @@ class EventBridgeFront(LoopbackServer):
         if forwarded:
             # Nothing injected (the usual case): the call goes on as it came.
             body = json.dumps({**request, "Entries": forwarded}).encode() if injected else None
+            if body is not None:
+                # The caller signed the whole call; the embedded AWS checks that signature
+                # over the body the caller sent, which the front declares.
+                signed = hashlib.sha256(raw_request).hexdigest()
+                headers = [*headers, (SIGNED_PAYLOAD_HEADER, signed)]
             try:
                 status, answer_headers, raw = forward(
                     self._upstream, "POST", path, headers, body or raw_request

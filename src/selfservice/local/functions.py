@@ -39,6 +39,9 @@ __all__ = [
 ]
 
 
+_CREDENTIAL_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+
+
 class InvocationError(RuntimeError):
     """The function raised (Lambda reports it as a function error)."""
 
@@ -149,6 +152,10 @@ class FunctionWorker:
     ) -> None:
         self.spec = spec
         self.shipper = shipper
+        self.credentials: dict[str, str] = {
+            k: v for k, v in environment.items() if k in _CREDENTIAL_VARIABLES
+        }
+        """The execution role's credentials this environment was given (``AWS_*``)."""
         self._lock = threading.Lock()
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
@@ -216,6 +223,13 @@ class FunctionWorker:
             raise InvocationError(f"{answer['error']}: {message}\n{trace}")
         return answer["result"]
 
+    def note(self, line: str) -> None:
+        """A line from the runtime itself (not the function) in the function's log."""
+        self._log.write(f"[local runtime] {line}\n".encode())
+        self._log.flush()
+        if self.shipper is not None:
+            self.shipper.write(f"[local runtime] {line}")
+
     def stop(self) -> None:
         """End the process."""
         if self._process.stdin:
@@ -243,6 +257,8 @@ class SqsPoller:
     """``MaximumBatchingWindowInSeconds``: how long to gather a batch once one arrived."""
     stop_event: threading.Event = field(default_factory=threading.Event)
     invocations: int = 0
+    last_problem: str | None = None
+    """The last error polling met (e.g. AccessDenied on ``sqs:ReceiveMessage``)."""
 
     def _receive(self, count: int, wait: int) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = self.sqs.receive_message(
@@ -293,11 +309,22 @@ class SqsPoller:
         return len(messages)
 
     def run(self) -> None:
-        """Poll until stopped."""
+        """Poll until stopped.
+
+        A failed receive (the execution role may not read the queue: Lambda reports
+        ``PROBLEM: ... permission`` on the mapping) is written to the function's log
+        once per kind of error, and polling goes on, as Lambda's does.
+        """
+        reported: set[str] = set()
         while not self.stop_event.is_set():
             try:
                 self.poll_once()
-            except Exception:  # noqa: BLE001 - a poller outlives one bad batch, like Lambda's
+            except Exception as exc:  # noqa: BLE001 - a poller outlives one bad batch, like Lambda's
+                problem = f"{type(exc).__name__}: {exc}"
+                if problem not in reported:
+                    reported.add(problem)
+                    self.last_problem = problem
+                    self.worker.note(f"event source mapping for {self.queue_name}: {problem}")
                 time.sleep(0.5)
 
 
@@ -329,6 +356,8 @@ class ScheduledRunner:
     name: str = "schedule"
     stop_event: threading.Event = field(default_factory=threading.Event)
     invocations: int = 0
+    last_problem: str | None = None
+    """The last error polling met (e.g. AccessDenied on ``sqs:ReceiveMessage``)."""
     failures: int = 0
 
     def event(self, at: datetime) -> Any:

@@ -23,10 +23,11 @@ LISTEN_BACKLOG = 128
 resets connections when a few dozen clients (a load test, a burst of webhooks, the
 functions' pollers) connect at once; 128 is the usual ``SOMAXCONN``."""
 
-_SET_BY_THE_CONNECTION = {"host", "content-length", "connection", "keep-alive", "transfer-encoding"}
-_SET_BY_THE_SERVER = {*_SET_BY_THE_CONNECTION, "server", "date"}
+_SET_BY_THE_CONNECTION = {"content-length", "connection", "keep-alive", "transfer-encoding"}
+_SET_BY_THE_SERVER = {*_SET_BY_THE_CONNECTION, "host", "server", "date"}
 """Headers a pass-through must not copy: the connection's own, and (answers) those the
-local HTTP server adds to every answer itself."""
+local HTTP server adds to every answer itself. A request keeps its ``Host``: the SigV4
+signature covers it, and the embedded AWS checks signatures."""
 
 
 def forward(

@@ -24,6 +24,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.ec2.models.launch_templates import LaunchTemplateVersion
 from moto.events.models import Archive, Replay, ReplayState, Rule, events_backends
 from moto.events.utils import EventTemplateParser
+from moto.iam.policy_validation import IAMPolicyDocumentValidator
 from moto.sqs import models as sqs_models
 from moto.sqs.models import Message, Queue, SQSBackend
 
@@ -359,6 +360,25 @@ def _dynamodb_transactions_are_atomic() -> None:
         setattr(DynamoHandler, name, _serialized(request))
 
 
+_ORIGINAL_VALIDATE_VERSION = IAMPolicyDocumentValidator._validate_version
+_POLICY_LANGUAGE_VERSIONS = ("2012-10-17", "2008-10-17")
+
+
+def _validate_policy_language_version(self: IAMPolicyDocumentValidator) -> None:
+    version = self._policy_json.get("Version")
+    assert version is None or version in _POLICY_LANGUAGE_VERSIONS  # noqa: S101 - moto's protocol
+
+
+def _policies_without_the_current_version_are_accepted() -> None:
+    """Gap: IAM policies must say ``"Version": "2012-10-17"`` or moto refuses them.
+
+    IAM accepts a document without ``Version`` (the 2008-10-17 language, in which policy
+    variables are plain text) and one with ``2008-10-17``; SAM generates such documents
+    (a ScheduleV2 event's invoke policy), so a deployment moto refuses works in AWS.
+    """
+    IAMPolicyDocumentValidator._validate_version = _validate_policy_language_version  # type: ignore[method-assign,assignment]
+
+
 def apply() -> None:
     """Apply every fix once per process."""
     global _applied  # noqa: PLW0603 - a process-wide, apply-once patch
@@ -374,4 +394,5 @@ def apply() -> None:
     _queue_counts_read_the_clock_once()
     _dynamodb_transactions_are_atomic()
     _fifo_groups_wait_for_their_oldest()
+    _policies_without_the_current_version_are_accepted()
     _applied = True

@@ -2,6 +2,10 @@
 
 ``python -m selfservice.local.moto_server --port N`` serves until stopped;
 :class:`EmbeddedAws` starts one as a child process on a free port and stops it.
+
+IAM is enforced by default (``enforce_iam``; see ``docs/iam-enforcement.md``): every
+request is authenticated (SigV4) and authorized by the policies in the embedded IAM.
+The access key ``testing`` (secret ``testing``) is the account's root user.
 """
 
 from __future__ import annotations
@@ -14,10 +18,18 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-__all__ = ["EmbeddedAws", "free_port"]
+from selfservice.local.iam import client as iam_client
+from selfservice.local.iam.client import AccessDeniedError
+
+__all__ = ["USAGE_LOG_ENV", "AccessDeniedError", "EmbeddedAws", "free_port"]
+
+# Where the server appends one JSON line per authorization decision, when set.
+USAGE_LOG_ENV = "SELFSERVICE_IAM_USAGE_LOG"
 
 
 def _die_with_parent() -> None:
@@ -42,20 +54,40 @@ def free_port() -> int:
 
 
 class EmbeddedAws:
-    """A moto server child process; use as a context manager."""
+    """A moto server child process; use as a context manager.
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+    ``enforce_iam`` (default on) makes it authenticate and authorize every request as
+    AWS IAM would; ``usage_log`` (or ``$SELFSERVICE_IAM_USAGE_LOG``) receives one JSON
+    line per authorization decision of an IAM principal.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        log_path: Path | None = None,
+        *,
+        enforce_iam: bool = True,
+        usage_log: Path | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._log_path = log_path
+        self.enforce_iam = enforce_iam
+        env_log = os.environ.get(USAGE_LOG_ENV)
+        self.usage_log = usage_log or (Path(env_log) if env_log else None)
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_seconds: float = 30) -> EmbeddedAws:
         """Start and wait until it answers."""
         env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
         log = open(self._log_path, "wb") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
+        arguments = ["--port", str(self.port)]
+        if self.enforce_iam:
+            arguments.append("--enforce-iam")
+        if self.usage_log is not None:
+            arguments += ["--usage-log", str(self.usage_log)]
         self._process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
-            [sys.executable, "-m", "selfservice.local.moto_server", "--port", str(self.port)],
+            [sys.executable, "-m", "selfservice.local.moto_server", *arguments],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -88,6 +120,63 @@ class EmbeddedAws:
             except subprocess.TimeoutExpired:
                 self._process.kill()
 
+    def assume_role_as_service(
+        self,
+        role_arn: str,
+        service: str,
+        *,
+        session_name: str,
+        source_arn: str | None = None,
+        source_account: str | None = None,
+    ) -> dict[str, str]:
+        """Credentials of ``role_arn`` as ``service`` (``lambda.amazonaws.com``) gets them.
+
+        The role's trust policy is evaluated for the principal ``{"Service": service}``
+        with ``aws:SourceArn``/``aws:SourceAccount``; :class:`AccessDeniedError` (naming
+        role and service) when it does not allow it. Returns ``AccessKeyId``,
+        ``SecretAccessKey`` and ``SessionToken``.
+        """
+        return iam_client.assume_role_as_service(
+            self.endpoint,
+            role_arn,
+            service,
+            session_name=session_name,
+            source_arn=source_arn,
+            source_account=source_account,
+        )
+
+    def authorize(
+        self,
+        access_key_id: str,
+        action: str,
+        resources: Sequence[str],
+        context: Mapping[str, Sequence[str]] | None = None,
+        *,
+        region: str = "us-east-1",
+    ) -> None:
+        """Whether the key's principal may do ``action`` on every one of ``resources``.
+
+        For APIs the local runtime serves itself. Raises :class:`AccessDeniedError`
+        with AWS's message (``User: ... is not authorized to perform: ...``).
+        """
+        iam_client.authorize(
+            self.endpoint, access_key_id, action, resources, context, region=region
+        )
+
+    def verify_signature(
+        self, *, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> dict[str, Any]:
+        """The principal (``kind``, ``arn``, ``account``, ``role_arn``, ``access_key_id``,
+        ``user_name``, ``role_name``) that validly signed this request (SigV4, STS
+        session keys included); :class:`AccessDeniedError` when it is not."""
+        return iam_client.verify_signature(
+            self.endpoint, method=method, path=path, headers=headers, body=body
+        )
+
+    def unresolved_actions(self) -> list[str]:
+        """Actions served so far that were checked on ``*`` (no resolver knows them)."""
+        return iam_client.unresolved_actions(self.endpoint)
+
     def __enter__(self) -> EmbeddedAws:
         return self.start()
 
@@ -104,13 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     """Serve moto on 127.0.0.1 with the gap fixes."""
     parser = argparse.ArgumentParser(prog="python -m selfservice.local.moto_server")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--enforce-iam", action="store_true")
+    parser.add_argument("--usage-log", type=Path, default=None)
     args = parser.parse_args(argv)
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - only the server needs it
-
-    from selfservice.local import moto_gaps  # noqa: PLC0415
+    from selfservice.local import moto_gaps  # noqa: PLC0415 - only the server needs moto
+    from selfservice.local.iam.server import IamMotoServer  # noqa: PLC0415
 
     moto_gaps.apply()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    if args.enforce_iam:
+        from selfservice.local.iam import enforcement  # noqa: PLC0415
+
+        enforcement.enable(args.usage_log)
+    server = IamMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
     try:
         while True:

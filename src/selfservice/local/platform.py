@@ -8,6 +8,12 @@ SQS pollers for their event sources, an HTTP front for each HTTP API, a runner f
 ``rate(...)`` schedule; what each function logs goes to its CloudWatch Logs group
 (``LoggingConfig.LogGroup``), as in Lambda, and to ``<workdir>/<function>.log``.
 
+Every function runs as its own execution role, the build as the project's service role
+and Terraform as the product's deploy role, with credentials from STS on the roles the
+templates deployed (``EmbeddedAws.assume_role_as_service``), so the embedded AWS
+authorizes each call against the templates' policies. Local tooling (deploying,
+seeding configuration, the tests' own clients) uses the account's root key.
+
 Functions reach EventBridge through :class:`EventBridgeFront`, which can fail
 ``PutEvents`` entries on request; the embedded AWS can be brought back after it stopped
 (:meth:`LocalPlatform.restart_embedded_aws`). Both serve the fault-injection suite.
@@ -28,7 +34,7 @@ from typing import Any
 
 import boto3
 
-from selfservice.local.codebuild import CodeBuildEndpoint, LocalCodeBuildClient
+from selfservice.local.codebuild import AccessDeniedError, CodeBuildEndpoint, LocalCodeBuildClient
 from selfservice.local.deploy import Deployment, StackDeployment, deploy_platform
 from selfservice.local.eventbridge_front import EventBridgeFront
 from selfservice.local.functions import (
@@ -41,15 +47,22 @@ from selfservice.local.functions import (
     schedule_interval,
 )
 from selfservice.local.itsm_sandbox import ItsmSandbox
+from selfservice.local.moto_server import AccessDeniedError as EmbeddedAccessDenied
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.local.sigv4 import Caller
 from selfservice.local.ssm_agent import LocalRunCommand, SsmEndpoint
 from selfservice.local.terraform import cli_config
-from selfservice.templates import FunctionSpec, load_platform
+from selfservice.templates import FunctionSpec, Template, load_platform
 
 __all__ = ["LocalPlatform"]
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"
+SESSION_SECONDS = 3600
+"""How long a function's or a build's STS credentials last (IAM's default, one hour)."""
+RENEW_BEFORE_SECONDS = 600
+"""A function's execution environment is replaced this long before its credentials
+expire (Lambda gives an environment fresh credentials; a new one is the simple way)."""
 NOTIFIER_TRANSITIONS = {
     "selfservice.provisioning.started.v1": "Start progress",
     "selfservice.provisioning.succeeded.v1": "Resolve",
@@ -69,6 +82,9 @@ class LocalPlatform:
     build_concurrency: int | None = None
     """Builds the local CodeBuild runs at once. Default: the project's
     ``ConcurrentBuildLimit``, capped at the machine's cores (at least 2)."""
+    template: Template | None = None
+    """The platform's templates (default: ``template.yaml`` and ``sam/`` under ``root``;
+    the mutation tests give a changed copy)."""
     aws: EmbeddedAws | None = None
     deployment: Deployment | None = None
     sandbox: ItsmSandbox | None = None
@@ -81,7 +97,10 @@ class LocalPlatform:
     schedules: dict[str, ScheduledRunner] = field(default_factory=dict)
     """Schedules by function logical id (``schedules[...].tick()`` runs one now)."""
     fronts: dict[str, HttpFront] = field(default_factory=dict)
+    credentials_expire_at: dict[str, float] = field(default_factory=dict)
+    """When each function's current credentials expire (monotonic seconds)."""
     _threads: list[threading.Thread] = field(default_factory=list)
+    _stopping: threading.Event = field(default_factory=threading.Event)
     _secret_values: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
     """Every secret's value once seeded, by (stack, logical id): what a restart restores."""
     operator: IamAuthorizer = field(
@@ -132,6 +151,35 @@ class LocalPlatform:
             aws_secret_access_key="testing",  # noqa: S106 - the embedded AWS accepts any
         )
 
+    def assume(
+        self, role_arn: str, service: str, *, session_name: str, source_arn: str | None = None
+    ) -> dict[str, str]:
+        """STS credentials of ``role_arn`` as ``service`` would get them (its trust policy
+        decides), as the ``AWS_*`` environment variables an SDK reads."""
+        credentials = self.embedded.assume_role_as_service(
+            role_arn,
+            service,
+            session_name=session_name[:64],
+            source_arn=source_arn,
+            source_account=ACCOUNT,
+        )
+        return {
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        }
+
+    def client_as(self, service: str, credentials: dict[str, str]) -> Any:
+        """A boto3 client of the embedded AWS signing with ``credentials`` (AWS_* names)."""
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            region_name=REGION,
+            endpoint_url=self.embedded.endpoint,
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials["AWS_SESSION_TOKEN"],
+        )
+
     def stack(self, suffix: str) -> StackDeployment:
         """A deployed stack by the end of its name (``Intake``, ``Provisioner``…)."""
         return next(s for s in self.deployed.stacks() if s.name.endswith(suffix))
@@ -142,15 +190,15 @@ class LocalPlatform:
         self.say("starting the embedded AWS (moto on 127.0.0.1) …")
         self.aws = EmbeddedAws(log_path=self.workdir / "moto.log").start()
         self.say("deploying template.yaml and sam/ into it …")
-        self.deployment = deploy_platform(
-            load_platform(self.root / "template.yaml"), endpoint_url=self.aws.endpoint
-        )
+        self.deployment = deploy_platform(self._templates(), endpoint_url=self.aws.endpoint)
         self.sandbox = ItsmSandbox().__enter__()
         self._configure()
         self._secret_values = self._read_secrets()
         self.eventbridge = EventBridgeFront(self.aws.endpoint).start()
         self.ssm = SsmEndpoint(
-            LocalRunCommand(self.client("ec2"), self.workdir, region=REGION), self.aws.endpoint
+            LocalRunCommand(self.client("ec2"), self.workdir, region=REGION),
+            self.aws.endpoint,
+            authorize=self._authorize_signed,
         ).start()
         self._start_codebuild()
         self._start_functions()
@@ -160,6 +208,9 @@ class LocalPlatform:
                 f"ITSM sandbox at {self.sandbox.url}"
             )
         return self
+
+    def _templates(self) -> Template:
+        return self.template or load_platform(self.root / "template.yaml")
 
     @property
     def ops_url(self) -> str:
@@ -211,6 +262,7 @@ class LocalPlatform:
 
     def stop(self) -> None:
         """Stop everything that was started."""
+        self._stopping.set()
         for poller in self.pollers:
             poller.stop_event.set()
         for schedule in self.schedules.values():
@@ -240,7 +292,8 @@ class LocalPlatform:
         (the same names); what :meth:`start` seeded is seeded again — the configurations,
         the organization, every secret's value as it was; and a function whose
         environment changed (a secret's ARN has a random suffix) gets a new execution
-        environment, as Lambda gives one after a configuration update. Until all that is
+        environment, as Lambda gives one after a configuration update — here every
+        function does, since the credentials of its role went with the old server. Until all that is
         done the HTTP APIs answer 503 with ``Retry-After``: half-deployed, intake would
         read the template's placeholder configuration and refuse deliveries for good.
         What lived only in the old server — queued messages, the ledger, the audit trail,
@@ -254,13 +307,10 @@ class LocalPlatform:
             port = self.embedded.port
             self.embedded.stop()
             self.aws = EmbeddedAws(port=port, log_path=self.workdir / "moto-restarted.log").start()
-            previous = self.deployed
-            self.deployment = deploy_platform(
-                load_platform(self.root / "template.yaml"), endpoint_url=self.aws.endpoint
-            )
+            self.deployment = deploy_platform(self._templates(), endpoint_url=self.aws.endpoint)
             self._configure()
             self._restore_secrets()
-            self._renew_functions(previous, renewed)
+            self._renew_functions(renewed)
         finally:
             for front in self.fronts.values():
                 front.routes = [
@@ -355,14 +405,10 @@ class LocalPlatform:
             if value is not None:
                 store.put_secret_value(SecretId=stack.refs[logical], SecretString=value)
 
-    def _renew_functions(self, previous: Deployment, renewed: dict[object, FunctionWorker]) -> None:
-        """After a redeploy: a new environment where the configuration changed (``renewed``
-        maps each replaced worker to its successor), a fresh log stream for the others."""
-        before = {
-            spec.logical_id: stack.environments[spec.logical_id]
-            for stack in previous.stacks()
-            for spec in stack.functions
-        }
+    def _renew_functions(self, renewed: dict[object, FunctionWorker]) -> None:
+        """After a redeploy every function gets a new execution environment (``renewed``
+        maps each replaced worker to its successor): its role was deployed again, and the
+        credentials it had went with the old server."""
         queue_urls = {
             attrs["QueueName"]: attrs["QueueUrl"]
             for stack in self.deployed.stacks()
@@ -374,19 +420,7 @@ class LocalPlatform:
         for stack in self.deployed.stacks():
             for spec in stack.functions:
                 old = self.workers[spec.logical_id]
-                if stack.environments[spec.logical_id] == before.get(spec.logical_id):
-                    if old.shipper is not None:  # its log stream went with the old server
-                        old.shipper.ensure_stream()
-                    continue
-                new = self._worker(stack, spec)
-                self.workers[spec.logical_id] = renewed[old] = new
-                for poller in self.pollers:
-                    if poller.worker is old:
-                        poller.worker = new
-                for runner in self.schedules.values():
-                    if runner.worker is old:
-                        runner.worker = new
-                old.stop()  # an invocation it is running finishes first
+                renewed[old] = self._replace_worker(stack, spec)
 
     def _start_codebuild(self) -> CodeBuildEndpoint:
         endpoint = self.embedded.endpoint
@@ -399,13 +433,23 @@ class LocalPlatform:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "HOME": str(self.workdir),
             "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "TF_CLI_CONFIG_FILE": str(cli_config(self.workdir)),
             "TF_S3_USE_PATH_STYLE": "true",
         }
+        project_arn = self.stack("Provisioner").attrs["ProvisionProject"]["Arn"]
+        service_role = str(project["ServiceRole"])
+
+        def build_credentials(build_id: str) -> dict[str, str]:
+            # CodeBuild names the session after the build.
+            return self.assume(
+                service_role,
+                "codebuild.amazonaws.com",
+                session_name=f"AWSCodeBuild-{build_id.split(':', 1)[1]}",
+                source_arn=project_arn,
+            )
+
         client = LocalCodeBuildClient(
             self.root,
             self.workdir / "builds",
@@ -413,6 +457,7 @@ class LocalPlatform:
             project_environment=project_env,
             base_environment=build_env,
             timeout_seconds=int(project.get("TimeoutInMinutes", 60)) * 60,
+            credentials=build_credentials,
         )
         logs_config = project.get("LogsConfig", {}).get("CloudWatchLogs", {})
         # No ConcurrentBuildLimit: no project limit, as in AWS; the machine's cores bound it.
@@ -420,12 +465,34 @@ class LocalPlatform:
         limit = int(project.get("ConcurrentBuildLimit", cores))
         self.codebuild = CodeBuildEndpoint(
             client,
-            events=self.client("events"),
+            events=self.client("events"),  # CodeBuild itself puts its state changes
             logs=self.client("logs"),
             log_group=logs_config.get("GroupName", f"/aws/codebuild/{project['Name']}"),
             concurrency=self.build_concurrency or min(limit, cores),
+            logs_as=lambda credentials: self.client_as("logs", credentials),
+            authorize=self._authorize_signed,
         ).start()
         return self.codebuild
+
+    def _authorize_signed(
+        self,
+        action: str,
+        resources: list[str],
+        headers: dict[str, str],
+        body: bytes,
+        path: str,
+        *,
+        context: dict[str, list[str]] | None = None,
+    ) -> None:
+        """Authorize a SigV4-signed call to an API the local runtime serves itself, as
+        the service would: the signature first, then the signer's policies."""
+        try:
+            principal = self.embedded.verify_signature(
+                method="POST", path=path, headers=headers, body=body
+            )
+            self.embedded.authorize(principal["access_key_id"], action, resources, context)
+        except EmbeddedAccessDenied as exc:
+            raise AccessDeniedError(exc.message, "AccessDeniedException") from exc
 
     @property
     def _ssm_url(self) -> str:
@@ -452,23 +519,76 @@ class LocalPlatform:
             "AWS_ENDPOINT_URL_CODEBUILD": self.codebuild.url,
             "AWS_ENDPOINT_URL_EVENTBRIDGE": self.eventbridge.url,
             "AWS_ENDPOINT_URL_SSM": self._ssm_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "PATH": os.environ.get("PATH", ""),
         }
 
-    def _worker(self, stack: StackDeployment, spec: FunctionSpec) -> FunctionWorker:
-        return FunctionWorker(
-            spec,
-            {**stack.environments[spec.logical_id], **self._function_environment()},
-            self.workdir / f"{spec.logical_id}.log",
-            LogShipper(self.client("logs"), self._log_group(stack, spec)),
+    def function_environment(
+        self, stack: StackDeployment, spec: FunctionSpec, credentials: dict[str, str]
+    ) -> dict[str, str]:
+        """A function's whole environment: the template's, the endpoints, its credentials."""
+        return {
+            **stack.environments[spec.logical_id],
+            **self._function_environment(),
+            **credentials,
+        }
+
+    def function_credentials(self, stack: StackDeployment, spec: FunctionSpec) -> dict[str, str]:
+        """Fresh credentials of a function's execution role, as Lambda gets them."""
+        return self.assume(
+            stack.function_role_arn(spec),
+            "lambda.amazonaws.com",
+            session_name=str(stack.refs[spec.logical_id]),
+            source_arn=stack.attrs[spec.logical_id]["Arn"],
         )
 
+    def _worker(self, stack: StackDeployment, spec: FunctionSpec) -> FunctionWorker:
+        """A new execution environment, with its own credentials (Lambda writes the
+        function's logs and polls its queues with the execution role too)."""
+        credentials = self.function_credentials(stack, spec)
+        self.credentials_expire_at[spec.logical_id] = (
+            time.monotonic() + SESSION_SECONDS - RENEW_BEFORE_SECONDS
+        )
+        worker = FunctionWorker(
+            spec,
+            self.function_environment(stack, spec, credentials),
+            self.workdir / f"{spec.logical_id}.log",
+            LogShipper(self.client_as("logs", credentials), self._log_group(stack, spec)),
+        )
+        worker.credentials = credentials
+        return worker
+
+    def _replace_worker(self, stack: StackDeployment, spec: FunctionSpec) -> FunctionWorker:
+        """Give a function a new execution environment; its event sources follow."""
+        old = self.workers[spec.logical_id]
+        new = self._worker(stack, spec)
+        self.workers[spec.logical_id] = new
+        for poller in self.pollers:
+            if poller.worker is old:
+                poller.worker = new
+                poller.sqs = self.client_as("sqs", new.credentials)
+        for runner in self.schedules.values():
+            if runner.worker is old:
+                runner.worker = new
+        for front in self.fronts.values():
+            front.routes = [
+                (method, pattern, path, new if worker is old else worker)
+                for method, pattern, path, worker in front.routes
+            ]
+        old.stop()  # an invocation it is running finishes first
+        return new
+
+    def _renew_credentials(self) -> None:
+        """Replace each execution environment before its credentials expire."""
+        while not self._stopping.wait(30):
+            for stack in self.deployed.stacks():
+                for spec in stack.functions:
+                    due = self.credentials_expire_at.get(spec.logical_id, float("inf"))
+                    if time.monotonic() >= due:
+                        self._replace_worker(stack, spec)
+
     def _start_functions(self) -> None:
-        sqs = self.client("sqs")
         routes: dict[tuple[str, str], list[tuple[str, str, FunctionWorker]]] = {}
         for stack in self.deployed.stacks():
             for spec in stack.functions:
@@ -481,7 +601,7 @@ class LocalPlatform:
                     if event["Type"] == "SQS":
                         queue = props["Queue"]["Fn::GetAtt"][0]
                         poller = SqsPoller(
-                            sqs,
+                            self.client_as("sqs", worker.credentials),
                             stack.refs[queue],
                             stack.attrs[queue]["QueueName"],
                             worker,
@@ -508,6 +628,9 @@ class LocalPlatform:
             # An IAM-authorized API verifies SigV4 like API Gateway: never reachable unsigned.
             iam = self.operator if auth.get("DefaultAuthorizer") == "AWS_IAM" else None
             self.fronts[api] = HttpFront(api_routes, iam).start()
+        renewal = threading.Thread(target=self._renew_credentials, daemon=True)
+        renewal.start()
+        self._threads.append(renewal)
 
     def _schedule(
         self, logical_id: str, kind: str, props: dict[str, Any], worker: FunctionWorker

@@ -13,6 +13,11 @@ as the SSM agent sets them), its own process group, and the document's
 ``executionTimeout`` (the group is killed and the invocation is ``TimedOut``). Like SSM,
 an invocation becomes visible a moment after ``SendCommand`` (``InvocationDoesNotExist``
 meanwhile) and keeps 24,000 characters of output (2,500 in listings).
+
+The actions it serves itself are authorized as SSM authorizes them (``authorize``): the
+caller's SigV4 signature, then its policies for the action on the document, on each
+target instance (with ``ssm:resourceTag/<key>`` from the instance's tags) or on each
+association; a refusal is SSM's ``AccessDeniedException``.
 """
 
 from __future__ import annotations
@@ -35,7 +40,12 @@ from urllib.parse import urlsplit
 
 from selfservice.local.loopback import LoopbackServer, QuietHandler, forward
 
-__all__ = ["LocalRunCommand", "SsmEndpoint", "SsmError"]
+__all__ = ["Authorize", "LocalRunCommand", "SsmEndpoint", "SsmError"]
+
+ACCOUNT = "123456789012"
+Authorize = Callable[..., None]
+"""``authorize(action, resources, headers, body, path, context=...)``: raises on refusal
+(an exception with ``code`` and ``message``)."""
 
 OUTPUT_LIMIT = 24_000
 LISTING_OUTPUT_LIMIT = 2_500
@@ -113,6 +123,13 @@ class LocalRunCommand:
         self.commands: dict[str, dict[str, Any]] = {}
         self.invocations: dict[tuple[str, str], _Invocation] = {}
         self.associations: dict[str, _Association] = {}
+
+    def instance_tags(self, instance_id: str) -> dict[str, str]:
+        """An instance's tags, as the embedded EC2 has them (none if it has no such one)."""
+        described = self._ec2.describe_tags(
+            Filters=[{"Name": "resource-id", "Values": [instance_id]}]
+        )
+        return {t["Key"]: t["Value"] for t in described.get("Tags", [])}
 
     # -- Run Command ------------------------------------------------------------------
 
@@ -386,8 +403,15 @@ class LocalRunCommand:
 class SsmEndpoint(LoopbackServer):
     """SSM's JSON API on 127.0.0.1: Run Command and associations here, the rest to moto."""
 
-    def __init__(self, run_command: LocalRunCommand, moto_endpoint: str) -> None:
+    def __init__(
+        self,
+        run_command: LocalRunCommand,
+        moto_endpoint: str,
+        *,
+        authorize: Authorize | None = None,
+    ) -> None:
         self.run_command = run_command
+        self.authorize = authorize
         upstream = urlsplit(moto_endpoint)
         self._upstream = (upstream.hostname or "127.0.0.1", upstream.port or 80)
         self._actions: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -415,7 +439,9 @@ class SsmEndpoint(LoopbackServer):
                     self._proxy(raw)
                     return
                 try:
-                    status, body = 200, handler(json.loads(raw or b"{}"))
+                    request = json.loads(raw or b"{}")
+                    endpoint.check(action, request, dict(self.headers.items()), raw, self.path)
+                    status, body = 200, handler(request)
                 except SsmError as error:
                     status, body = 400, {"__type": error.code, "message": error.message}
                 self.send_body(
@@ -431,3 +457,44 @@ class SsmEndpoint(LoopbackServer):
                 self.send_body(status, body, headers)
 
         return Handler
+
+    def check(
+        self, action: str, request: dict[str, Any], headers: dict[str, str], raw: bytes, path: str
+    ) -> None:
+        """Authorize one call as SSM does; :class:`SsmError` (AccessDeniedException) if not."""
+        if self.authorize is None:
+            return
+        for resources, context in self._checks(action, request):
+            try:
+                self.authorize(f"ssm:{action}", resources, headers, raw, path, context=context)
+            except Exception as exc:
+                raise SsmError(
+                    str(getattr(exc, "code", "AccessDeniedException")),
+                    str(getattr(exc, "message", exc)),
+                ) from exc
+
+    def _checks(
+        self, action: str, request: dict[str, Any]
+    ) -> list[tuple[list[str], dict[str, list[str]]]]:
+        region = self.run_command.region
+        if action in {"SendCommand", "CreateAssociation"}:
+            name = str(request.get("DocumentName") or request.get("Name") or "")
+            owner = "" if name.startswith("AWS-") else ACCOUNT  # AWS's documents: no account
+            checks: list[tuple[list[str], dict[str, list[str]]]] = [
+                ([f"arn:aws:ssm:{region}:{owner}:document/{name}"], {})
+            ]
+            instances = list(request.get("InstanceIds") or [])
+            instances += [request["InstanceId"]] if request.get("InstanceId") else []
+            for instance in instances:
+                tags = self.run_command.instance_tags(str(instance))
+                # Condition keys are case-insensitive (the tag key's spelling included).
+                context = {f"ssm:resourcetag/{k}".lower(): [v] for k, v in tags.items()}
+                context |= {f"aws:resourcetag/{k}".lower(): [v] for k, v in tags.items()}
+                checks.append(([f"arn:aws:ec2:{region}:{ACCOUNT}:instance/{instance}"], context))
+            return checks
+        if action == "StartAssociationsOnce":
+            return [
+                ([f"arn:aws:ssm:{region}:{ACCOUNT}:association/{i}"], {})
+                for i in request.get("AssociationIds") or []
+            ]
+        return [(["*"], {})]

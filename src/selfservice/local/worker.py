@@ -59,6 +59,9 @@ def main() -> int:
                 "message": str(exc)[:2000],
                 "trace": traceback.format_exc()[-4000:],
             }
+            # Lambda's runtime logs an unhandled error in the function's log as well.
+            sys.stderr.write(f"[ERROR] {type(exc).__name__}: {exc}\n{answer['trace']}")
+            sys.stderr.flush()
         protocol.write(json.dumps(answer, default=str) + "\n")
     return 0
 
