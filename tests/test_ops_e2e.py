@@ -174,6 +174,31 @@ def test_unsigned_and_wrongly_signed_requests_are_403(up: Up) -> None:
         assert refused.value.code == 403
 
 
+def test_iam_decides_execute_api_invoke_for_the_operator(up: Up) -> None:
+    """The front asks the embedded IAM, as API Gateway asks IAM: without a grant of
+    ``execute-api:Invoke`` a correctly signed call is refused, naming the action."""
+    import boto3  # noqa: PLC0415
+
+    iam = boto3.client(
+        "iam",
+        region_name="us-east-1",
+        endpoint_url=up.aws_endpoint,
+        aws_access_key_id="testing",  # the embedded AWS's root user
+        aws_secret_access_key="testing",
+    )
+    policy = "arn:aws:iam::aws:policy/PowerUserAccess"
+    iam.detach_user_policy(UserName="local-operator", PolicyArn=policy)
+    try:
+        refused = up.cli("run-commands", "--instance-id", up.instances[0], "uptime")
+    finally:
+        iam.attach_user_policy(UserName="local-operator", PolicyArn=policy)
+    assert refused.returncode == 1
+    assert "HTTP 403" in refused.stdout, refused.stdout
+    assert "execute-api:Invoke" in refused.stdout, refused.stdout
+    allowed = up.cli("run-commands", "--instance-id", up.instances[0], "uptime")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+
+
 def test_a_command_that_outlives_the_wait_gives_504_and_can_be_fetched_later(up: Up) -> None:
     result = up.cli("run-commands", "--instance-id", up.instances[1], "--wait", "1", "sleep 4")
     assert "HTTP 504 Timeout" in result.stdout, result.stdout

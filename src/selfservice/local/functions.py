@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,10 +56,14 @@ class Invocable(Protocol):
 
 @dataclass(frozen=True)
 class IamAuthorizer:
-    """AWS_IAM authorization: the credentials the front accepts, by access key id."""
+    """AWS_IAM authorization: the credentials the front accepts, by access key id, and
+    (given ``authorize``) the IAM decision on ``execute-api:Invoke`` for the route, as
+    API Gateway asks IAM: ``authorize(access_key_id, action, resources)`` raises to refuse."""
 
     credentials: dict[str, tuple[str, Caller]]
     region: str = "us-east-1"
+    authorize: Callable[[str, str, list[str]], None] | None = None
+    api_id: str = "local"
 
 
 class LogShipper:
@@ -412,6 +416,20 @@ class HttpFront(LoopbackServer):
         ]
         super().__init__(self._handler())
 
+    def refusal(self, access_key: str, method: str, path: str) -> str | None:
+        """Why IAM refuses ``execute-api:Invoke`` on this route to the key, or None."""
+        if self.iam is None or self.iam.authorize is None:
+            return None
+        arn = (
+            f"arn:aws:execute-api:{self.iam.region}:123456789012:"
+            f"{self.iam.api_id}/$default/{method}{path}"
+        )
+        try:
+            self.iam.authorize(access_key, "execute-api:Invoke", [arn])
+        except Exception as error:  # noqa: BLE001 - any refusal is API Gateway's 403
+            return str(getattr(error, "message", error))
+        return None
+
     def _handler(self) -> type[QuietHandler]:
         front = self
 
@@ -436,6 +454,10 @@ class HttpFront(LoopbackServer):
                                 )
                             except SignatureError as error:
                                 self._reply(403, error.body, {})
+                                return
+                            refusal = front.refusal(caller.access_key, method, path)
+                            if refusal is not None:
+                                self._reply(403, {"Message": refusal}, {})
                                 return
                         try:
                             text, encoded = raw.decode("utf-8"), False

@@ -21,6 +21,7 @@ Functions reach EventBridge through :class:`EventBridgeFront`, which can fail
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -57,6 +58,7 @@ from selfservice.templates import FunctionSpec, Template, load_platform
 __all__ = ["LocalPlatform"]
 
 REGION = "us-east-1"
+OPERATOR_USER = "local-operator"
 ACCOUNT = "123456789012"
 SESSION_SECONDS = 3600
 """How long a function's or a build's STS credentials last (IAM's default, one hour)."""
@@ -118,7 +120,9 @@ class LocalPlatform:
             }
         )
     )
-    """Credentials the local IAM-authorized APIs accept (a fresh secret per run)."""
+    """Credentials the local IAM-authorized APIs accept: until :meth:`start` a placeholder,
+    then the local operator's, an IAM user of the embedded AWS (:meth:`_create_operator`)
+    with a fresh access key per run (and per restart of the embedded AWS)."""
 
     @property
     def embedded(self) -> EmbeddedAws:
@@ -191,6 +195,7 @@ class LocalPlatform:
         self.aws = EmbeddedAws(log_path=self.workdir / "moto.log").start()
         self.say("deploying template.yaml and sam/ into it …")
         self.deployment = deploy_platform(self._templates(), endpoint_url=self.aws.endpoint)
+        self.operator = self._create_operator()
         self.sandbox = ItsmSandbox().__enter__()
         self._configure()
         self._secret_values = self._read_secrets()
@@ -208,6 +213,31 @@ class LocalPlatform:
                 f"ITSM sandbox at {self.sandbox.url}"
             )
         return self
+
+    def _create_operator(self) -> IamAuthorizer:
+        """The local operator: an IAM user of the embedded AWS with ``PowerUserAccess``
+        (everything but IAM and Organizations: the ops API's ``execute-api:Invoke``, the
+        AWS CLI on builds and associations, ``selfservice status``/``replay``/``dlq``),
+        and a fresh access key each run. In AWS, grant operators ``execute-api:Invoke`` on
+        the ops API (docs/ops-api.md) and what the operator tools read."""
+        iam = self.client("iam")
+        iam.create_user(UserName=OPERATOR_USER)
+        iam.attach_user_policy(
+            UserName=OPERATOR_USER, PolicyArn="arn:aws:iam::aws:policy/PowerUserAccess"
+        )
+        user = iam.get_user(UserName=OPERATOR_USER)["User"]
+        key = iam.create_access_key(UserName=OPERATOR_USER)["AccessKey"]
+        caller = Caller(
+            access_key=key["AccessKeyId"],
+            account_id=ACCOUNT,
+            user_arn=user["Arn"],
+            user_id=user["UserId"],
+        )
+        return IamAuthorizer(
+            {key["AccessKeyId"]: (key["SecretAccessKey"], caller)},
+            region=REGION,
+            authorize=self.embedded.authorize,
+        )
 
     def _templates(self) -> Template:
         return self.template or load_platform(self.root / "template.yaml")
@@ -308,6 +338,10 @@ class LocalPlatform:
             self.embedded.stop()
             self.aws = EmbeddedAws(port=port, log_path=self.workdir / "moto-restarted.log").start()
             self.deployment = deploy_platform(self._templates(), endpoint_url=self.aws.endpoint)
+            self.operator = self._create_operator()  # the old user went with the old server
+            for front in self.fronts.values():
+                if front.iam is not None:
+                    front.iam = dataclasses.replace(self.operator, api_id=front.iam.api_id)
             self._configure()
             self._restore_secrets()
             self._renew_functions(renewed)
@@ -626,7 +660,9 @@ class LocalPlatform:
             stack = next(s for s in self.deployed.stacks() if s.name == stack_name)
             auth = stack.template.resources()[api].get("Properties", {}).get("Auth", {})
             # An IAM-authorized API verifies SigV4 like API Gateway: never reachable unsigned.
-            iam = self.operator if auth.get("DefaultAuthorizer") == "AWS_IAM" else None
+            iam = None
+            if auth.get("DefaultAuthorizer") == "AWS_IAM":
+                iam = dataclasses.replace(self.operator, api_id=str(stack.refs.get(api, api)))
             self.fronts[api] = HttpFront(api_routes, iam).start()
         renewal = threading.Thread(target=self._renew_credentials, daemon=True)
         renewal.start()
