@@ -289,6 +289,8 @@ def test_the_printed_environment_reaches_the_builds_and_associations_the_platfor
                 "Name": "AWS-RunShellScript",
                 "Targets": [{"Key": "InstanceIds", "Values": [up.instances[0]]}],
                 "Parameters": {"commands": ["uptime"]},
+                # The ops API's role may start only associations carrying the allow tag.
+                "Tags": [{"Key": "SSMRunAllowed", "Value": "true"}],
             },
         ),
     )

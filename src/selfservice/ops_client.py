@@ -121,7 +121,8 @@ def _tags(values: list[str] | None) -> dict[str, str] | None:
 def _print_results(response: OpsResponse, out: TextIO) -> None:
     body = response.body
     if response.status >= 400:  # noqa: PLR2004 - HTTP error range
-        error, message = body.get("error", ""), body.get("message", "")
+        # The API's own envelope, else API Gateway's ({"Message": ...}: an IAM refusal).
+        error, message = body.get("error", ""), body.get("message") or body.get("Message", "")
         print(f"HTTP {response.status} {error}: {message}", file=out)
         for refused in body.get("refused", []):
             print(f"  refused {refused['command']!r}: {refused['reason']}", file=out)

@@ -100,6 +100,9 @@ class _Association:
     parameters: dict[str, list[str]]
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     executions: list[dict[str, Any]] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    """The association's own tags (``CreateAssociation``'s ``Tags``): what IAM's
+    ``aws:ResourceTag`` sees when it is described or started."""
 
 
 class LocalRunCommand:
@@ -227,7 +230,11 @@ class LocalRunCommand:
             elif target["Key"].startswith("tag:"):
                 instance_ids.extend(self._tagged(target["Key"][4:], target["Values"]))
         association = _Association(
-            str(uuid.uuid4()), name, instance_ids, dict(request.get("Parameters") or {})
+            str(uuid.uuid4()),
+            name,
+            instance_ids,
+            dict(request.get("Parameters") or {}),
+            tags={t["Key"]: t["Value"] for t in request.get("Tags") or []},
         )
         self.associations[association.association_id] = association
         return {"AssociationDescription": self._describe(association)}
@@ -492,9 +499,19 @@ class SsmEndpoint(LoopbackServer):
                 context |= {f"aws:resourcetag/{k}".lower(): [v] for k, v in tags.items()}
                 checks.append(([f"arn:aws:ec2:{region}:{ACCOUNT}:instance/{instance}"], context))
             return checks
-        if action == "StartAssociationsOnce":
+        if action in {"StartAssociationsOnce", "DescribeAssociation"}:
+            ids = request.get("AssociationIds") or [request.get("AssociationId")]
             return [
-                ([f"arn:aws:ssm:{region}:{ACCOUNT}:association/{i}"], {})
-                for i in request.get("AssociationIds") or []
-            ]
+                (
+                    [f"arn:aws:ssm:{region}:{ACCOUNT}:association/{i}"],
+                    self._association_tags(str(i)),
+                )
+                for i in ids
+                if i
+            ] or [(["*"], {})]
         return [(["*"], {})]
+
+    def _association_tags(self, association_id: str) -> dict[str, list[str]]:
+        known = self.run_command.associations.get(association_id)
+        tags = known.tags if known else {}
+        return {f"aws:resourcetag/{k}".lower(): [v] for k, v in tags.items()}
