@@ -269,7 +269,7 @@ def test_the_build_installs_the_boto3_the_project_pins() -> None:
 
 # ---------------------------------------------------------------- terraform provider locks
 
-PRODUCTS = sorted((ROOT / "services/provisioner/products").iterdir())
+PRODUCTS = sorted(p for p in (ROOT / "services/provisioner/products").iterdir() if p.is_dir())
 _LOCK_BLOCK = re.compile(
     r'provider "(?P<source>[^"]+)" \{\s*version\s*=\s*"(?P<version>[^"]+)"'
     r".*?hashes = \[(?P<hashes>[^\]]*)\]",
