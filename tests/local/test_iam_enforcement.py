@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -836,3 +837,46 @@ def test_a_session_policy_caps_the_assumed_role(stack: Stack) -> None:
     assert error_of(stack.client("dynamodb", session).list_tables)["Code"] == (
         "AccessDeniedException"
     )
+
+
+def test_an_accounts_own_tags_decide_moving_and_closing_it(stack: Stack) -> None:
+    """Gap found wiring the aws-account deploy role: MoveAccount and CloseAccount were
+    checked without the account's tags, so an ``aws:ResourceTag`` condition refused all."""
+    organizations_root = stack.client("organizations")
+    with contextlib.suppress(organizations_root.exceptions.AlreadyInOrganizationException):
+        organizations_root.create_organization(FeatureSet="ALL")
+    root_id = organizations_root.list_roots()["Roots"][0]["Id"]
+    unit = organizations_root.create_organizational_unit(ParentId=root_id, Name="Workloads")
+    unit_id = unit["OrganizationalUnit"]["Id"]
+
+    def account(name: str, tags: list[dict[str, str]]) -> str:
+        status = organizations_root.create_account(
+            Email=f"{name}@example.com", AccountName=name, Tags=tags
+        )["CreateAccountStatus"]
+        return str(status["AccountId"])
+
+    ours = account("ours", [{"Key": "ManagedBy", "Value": "selfservice"}])
+    theirs = account("theirs", [])
+    owned = {"StringEquals": {"aws:ResourceTag/ManagedBy": "selfservice"}}
+    accounts = "arn:aws:organizations::*:account/*"
+    parents = ["arn:aws:organizations::*:root/*", "arn:aws:organizations::*:ou/*"]
+    _, credentials = stack.as_role(
+        statements(
+            allow(
+                ["organizations:MoveAccount", "organizations:CloseAccount"],
+                accounts,
+                Condition=owned,
+            ),
+            allow("organizations:MoveAccount", parents),  # the parents carry no such tag
+        )
+    )
+    organizations = stack.client("organizations", credentials)
+    move = {"SourceParentId": root_id, "DestinationParentId": unit_id}
+    refused = error_of(organizations.move_account, AccountId=theirs, **move)
+    assert refused["Code"] == "AccessDeniedException"
+    assert "organizations:MoveAccount" in refused["Message"]
+    organizations.move_account(AccountId=ours, **move)
+    assert (
+        error_of(organizations.close_account, AccountId=theirs)["Code"] == "AccessDeniedException"
+    )
+    organizations.close_account(AccountId=ours)

@@ -350,7 +350,11 @@ def _account(call: Call) -> list[Check]:
     account_id = call.params.get("AccountId") or call.params.get("ChildId")
     backend = organizations_backends[call.account]["aws"]
     found = next((a for a in backend.accounts if a.id == account_id), None)
-    checks = [call.check(found.arn if found is not None else "*")]
+    # The account's own tags are its aws:ResourceTag (MoveAccount, CloseAccount, tagging).
+    tags = tags_of(getattr(found, "tags", {})) if found is not None else {}
+    checks = [
+        call.check(found.arn if found is not None else "*", context=tag_context(tags))
+    ]
     for name in ("SourceParentId", "DestinationParentId"):
         if call.params.get(name) and backend.org is not None:
             parent = str(call.params[name])
