@@ -22,8 +22,10 @@ from tests.lambda_context import FakeContext as Context
 
 SECRET = "bench-hmac-secret"
 
-ENVIRONMENT = function_environment("WebhookFunction")
-"""The handler's configuration for the in-process warm run (AWS itself is stubbed)."""
+
+def environment() -> dict[str, str]:
+    """The handler's configuration for the in-process warm run (AWS itself is stubbed)."""
+    return function_environment("WebhookFunction")
 
 
 def stub_handler() -> None:
@@ -102,7 +104,7 @@ class WarmFigures:
 
 def measure(count: int = 3000, warmup: int = 200) -> WarmFigures:
     """Time ``count`` deliveries after ``warmup`` untimed ones."""
-    for name, value in ENVIRONMENT.items():
+    for name, value in environment().items():
         os.environ.setdefault(name, value)
     from intake.handlers import webhook
 

@@ -18,11 +18,13 @@ from typing import Any
 
 from bench.common import function_environment, median, percentile, stdout_silenced
 
-ENVIRONMENT = function_environment(
-    "WriteBackFunction",
-    {"WRITE_BACK_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq.fifo"},
-)
-"""The handler's environment: the template's, AWS stubbed in memory."""
+
+def environment() -> dict[str, str]:
+    """The handler's environment: the template's, AWS stubbed in memory."""
+    return function_environment(
+        "WriteBackFunction",
+        {"WRITE_BACK_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq.fifo"},
+    )
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def measure_throughput(writes: int = 500) -> float:
 
 def measure_overhead(count: int = 2000, warmup: int = 100) -> tuple[float, float]:
     """Median and p95 milliseconds the handler adds per event."""
-    for name, value in ENVIRONMENT.items():
+    for name, value in environment().items():
         os.environ.setdefault(name, value)
     import json
 

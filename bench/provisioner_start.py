@@ -19,8 +19,10 @@ from typing import Any
 
 from bench.common import function_environment, median, percentile, stdout_silenced
 
-ENVIRONMENT = function_environment("RequestConsumerFunction")
-"""The handler's environment: the template's, AWS stubbed in memory."""
+
+def environment() -> dict[str, str]:
+    """The handler's environment: the template's, AWS stubbed in memory."""
+    return function_environment("RequestConsumerFunction")
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class StartFigures:
 
 def measure(count: int = 2000, warmup: int = 100) -> StartFigures:
     """Deliver ``count`` distinct tickets' request events, one per invocation."""
-    for name, value in ENVIRONMENT.items():
+    for name, value in environment().items():
         os.environ.setdefault(name, value)
     from provisioner.domain.service import BuildRequest, StartedBuild
     from provisioner.handlers import request_consumer
