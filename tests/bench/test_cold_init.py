@@ -16,6 +16,7 @@ from typing import Literal
 import pytest
 
 from bench import cold_init
+from bench.common import ROOT
 from selfservice.templates import FunctionSpec
 from tests.conftest import platform_functions
 
@@ -126,3 +127,19 @@ def test_the_breakdown_charges_each_kind_separately() -> None:
     )
     assert b.total("library") == 50
     assert b.libraries_ratio == 1.25
+
+
+def test_the_first_request_run_imports_its_helpers_in_the_functions_interpreter() -> None:
+    # FIRST_REQUEST imports bench.intake_warm in a fresh `python -S` whose path is the
+    # function's (no editable installs): importing it must not need the CLI package.
+    (spec,) = [fn for fn in platform_functions() if fn.logical_id == cold_init.INTAKE_FUNCTION]
+    environment = cold_init.function_environment(spec, {}, "http://127.0.0.1:1")
+    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bench.intake_warm"
+    completed = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
