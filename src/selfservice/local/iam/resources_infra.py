@@ -352,9 +352,7 @@ def _account(call: Call) -> list[Check]:
     found = next((a for a in backend.accounts if a.id == account_id), None)
     # The account's own tags are its aws:ResourceTag (MoveAccount, CloseAccount, tagging).
     tags = tags_of(getattr(found, "tags", {})) if found is not None else {}
-    checks = [
-        call.check(found.arn if found is not None else "*", context=tag_context(tags))
-    ]
+    checks = [call.check(found.arn if found is not None else "*", context=tag_context(tags))]
     for name in ("SourceParentId", "DestinationParentId"):
         if call.params.get(name) and backend.org is not None:
             parent = str(call.params[name])
