@@ -27,6 +27,7 @@ import boto3
 from bench.burst import completion_times
 from bench.common import ROOT, median
 from selfservice.demo import Webhooks
+from selfservice.local.iam.policies import rule_delivery_policy
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.local.platform import LocalPlatform
 
@@ -75,19 +76,9 @@ def delivery_rate() -> float:
         )["RuleArn"]
         events.put_targets(Rule="bench", EventBusName="bench", Targets=[{"Id": "q", "Arn": arn}])
         # EventBridge delivers only what the queue's policy allows (IAM is enforced).
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
-                }
-            ],
-        }
-        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+        sqs.set_queue_attributes(
+            QueueUrl=url, Attributes={"Policy": rule_delivery_policy(arn, rule)}
+        )
         entries: list[Any] = [
             {
                 "Source": "bench",

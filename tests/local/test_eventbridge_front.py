@@ -13,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 
 from selfservice.local.eventbridge_front import EventBridgeFront
+from selfservice.local.iam.policies import rule_delivery_policy
 from selfservice.local.moto_server import EmbeddedAws, free_port
 from selfservice_runtime.publisher import EventBridgePublisher, PublishError
 from tests.contract.test_publisher import _many
@@ -58,17 +59,6 @@ class Wired:
         return sources
 
 
-def _delivery_policy(queue_arn: str, rule_arn: str) -> str:
-    statement = {
-        "Effect": "Allow",
-        "Principal": {"Service": "events.amazonaws.com"},
-        "Action": "sqs:SendMessage",
-        "Resource": queue_arn,
-        "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
-    }
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-
-
 @pytest.fixture(scope="module")
 def wired() -> Iterator[Wired]:
     with EmbeddedAws() as aws:
@@ -88,7 +78,7 @@ def wired() -> Iterator[Wired]:
             events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
             # As in AWS, the queue's policy lets the rule deliver (IAM is enforced).
             sqs.set_queue_attributes(
-                QueueUrl=setup.queue_url, Attributes={"Policy": _delivery_policy(arn, rule)}
+                QueueUrl=setup.queue_url, Attributes={"Policy": rule_delivery_policy(arn, rule)}
             )
             yield setup
         finally:

@@ -33,6 +33,7 @@ from provisioner.handlers import build_events, request_consumer
 from provisioner.runtime import build_runtime
 from selfservice.local.codebuild import LocalCodeBuildClient
 from selfservice.local.deploy import deploy_platform
+from selfservice.local.iam.policies import rule_delivery_policy
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
 from selfservice.local.moto_server import USAGE_LOG_ENV, EmbeddedAws
 from selfservice.local.terraform import TerraformUnavailableError, cli_config, find_provider_mirror
@@ -125,19 +126,10 @@ def _observe(bus: str) -> str:
         EventPattern=json.dumps({"source": ["selfservice.provisioner"]}),
     )["RuleArn"]
     events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
-    policy = {  # EventBridge may deliver only what the queue's policy allows, as in AWS
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
-            }
-        ],
-    }
-    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+    # EventBridge may deliver only what the queue's policy allows, as in AWS.
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url, Attributes={"Policy": rule_delivery_policy(arn, rule)}
+    )
     organizations = boto3.client("organizations", region_name=REGION)
     organizations.create_organization(FeatureSet="ALL")
     root = organizations.list_roots()["Roots"][0]["Id"]
