@@ -585,3 +585,13 @@ def test_the_dashboard_shows_every_metric_function_dlq_and_alarm() -> None:
         *resources,
         "AWS::Region",
     }
+
+
+@pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)
+def test_a_function_with_its_own_role_carries_no_policies(template: Template) -> None:
+    """SAM ignores ``Policies`` when ``Role`` is set: a statement there would never be granted."""
+    for fn in template.functions():
+        if "Role" in fn.properties:
+            assert "Policies" not in fn.properties, fn.logical_id
+            role = fn.properties["Role"]["Fn::GetAtt"][0]
+            assert template.resources("AWS::IAM::Role")[role], fn.logical_id
