@@ -20,7 +20,7 @@ from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, WriteBackFailed
 from selfservice_runtime.observability import Metric
 from tests.lambda_context import FakeContext
-from tests.notifier.test_writeback import sample
+from tests.notifier.test_write_back import sample
 from tests.telemetry import PutEventsSpy, Telemetry
 
 REGION = "us-east-1"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from notifier.domain.messages import Message
-from notifier.domain.writeback import Attempt, TicketUpdate
+from notifier.domain.ports import Attempt, TicketUpdate
 from notifier.settings import EmailWriteBack
 from selfservice_contracts.events import WriteBackChannel
 

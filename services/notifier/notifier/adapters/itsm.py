@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from notifier.adapters.http import Transport, TransportError
-from notifier.domain.writeback import Attempt, TicketUpdate
+from notifier.domain.ports import Attempt, TicketUpdate
 from notifier.settings import JiraWriteBack, ServiceNowWriteBack
 from selfservice_contracts.events import WriteBackChannel
 
