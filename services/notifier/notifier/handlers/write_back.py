@@ -1,13 +1,12 @@
 """``WriteBackFunction``: lifecycle events from SQS → a comment and state change on the ticket.
 
-Parses each record and hands it to :class:`~notifier.domain.delivery.WriteBackDelivery`
-(ordering, retries, parking: see there); logs the outcome, each record's lines carrying
-its request id (the CloudEvent's ``requestid``) as correlation id.
+Each record is parsed and delivered (:mod:`notifier.domain.delivery`: ordering, retries,
+parking); its log lines carry its request id (the CloudEvent's ``requestid``).
 """
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -24,7 +23,7 @@ from selfservice_contracts.envelope import ContractError, parse_sqs_body
 from selfservice_contracts.events import AnyEvent
 from selfservice_runtime.batch import SqsBatchProcessor
 from selfservice_runtime.config import load_config
-from selfservice_runtime.observability import Metric, count
+from selfservice_runtime.observability import count
 
 CONFIG_MODEL = WriteBackConfig
 
@@ -44,11 +43,7 @@ def config() -> WriteBackConfig:
 @cache
 def runtime() -> Runtime:
     """Adapters, writers and service, built once per execution environment."""
-
-    def add_one(metric: Metric) -> None:
-        count(metrics, metric)
-
-    return build_runtime(config(), add_one)
+    return build_runtime(config(), partial(count, metrics))
 
 
 def _log(outcome: Outcome, event: AnyEvent) -> None:
@@ -56,24 +51,20 @@ def _log(outcome: Outcome, event: AnyEvent) -> None:
     if isinstance(outcome, Delivered):
         logger.info("written back", extra={"type": event.type, **outcome.result})
     elif isinstance(outcome, Parked):
-        logger.error(
-            "write-back refused; parked in the DLQ",
-            extra={"reason": str(outcome.error)},
-            exc_info=outcome.error,
-        )
+        reason = {"reason": str(outcome.error)}
+        logger.error("write-back refused; parked in the DLQ", extra=reason, exc_info=outcome.error)
     else:
-        if not outcome.held_back:
-            logger.warning(
-                "write-back not done; retries exhausted, the DLQ takes it"
-                if outcome.exhausted
-                else "write-back deferred",
-                extra={
-                    "reason": str(outcome.error),
-                    "wait_seconds": outcome.error.wait_seconds,
-                    "receives": outcome.receives,
-                },
-            )
-        raise outcome.error
+        error = outcome.error
+        facts = {
+            "reason": str(error),
+            "wait_seconds": error.wait_seconds,
+            "receives": outcome.receives,
+        }
+        if outcome.exhausted:
+            logger.warning("write-back not done; retries exhausted, the DLQ takes it", extra=facts)
+        elif not outcome.held_back:
+            logger.warning("write-back deferred", extra=facts)
+        raise error
 
 
 @tracer.capture_method
