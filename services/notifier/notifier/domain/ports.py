@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from notifier.domain.messages import Message
+from notifier.domain.messages import Message, Table
 from selfservice_contracts.events import WriteBackChannel
 from selfservice_contracts.request import TicketRef
 
@@ -36,7 +36,11 @@ class TicketUpdate:
     @property
     def text(self) -> str:
         """The message with its marker line (how a retry recognises its own write)."""
-        return f"{self.message.text}\n\n(selfservice event {self.marker})"
+        return self.text_with(Table.text_lines)
+
+    def text_with(self, table: Callable[[Table], list[str]]) -> str:
+        """:attr:`text` with each table drawn by ``table``."""
+        return f"{self.message.render(table)}\n\n(selfservice event {self.marker})"
 
 
 @dataclass(frozen=True)
