@@ -174,6 +174,17 @@ def test_a_tickets_later_updates_wait_behind_its_failed_one(stack: Stack) -> Non
     assert [e.type for e in stack.published()] == ["selfservice.ticket.updated.v1"]
 
 
+def test_a_plan_reaches_the_servicenow_ticket_as_tables(stack: Stack) -> None:
+    planned = sample("selfservice.provisioning.planned.v1")
+    event = _records(stack, [stack.body(planned)])
+    assert write_back.lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
+    (note,) = [row["value"] for row in stack.sandbox.state.journal]
+    assert note.startswith("[selfservice] Plan and cost\n")
+    assert "[code]<table" in note
+    assert "<th>Add</th><th>Change</th><th>Replace</th><th>Destroy</th>" in note
+    assert f"(selfservice event {planned.source}#{planned.id})" in note
+
+
 def test_a_long_retry_after_becomes_the_messages_visibility(stack: Stack) -> None:
     stack.sandbox.fail_next("servicenow", Fault(429, {"Retry-After": "90"}))
     event = _records(stack, [stack.body(STARTED)])

@@ -17,6 +17,7 @@ from botocore.stub import Stubber
 
 from notifier.environment import WriteBackConfig
 from notifier.runtime import Runtime, build_runtime
+from selfservice.templates import Template
 from selfservice_runtime import settings_document
 from selfservice_runtime.observability import Metric
 from tests.lambda_context import FakeContext
@@ -71,20 +72,12 @@ class Session:
         )
 
 
-def _config() -> WriteBackConfig:
+@pytest.fixture
+def config(platform: Template) -> WriteBackConfig:
+    """WriteBackFunction's environment as the template gives it."""
+    values = {"NOTIFIER_CONFIG_PARAMETER": PARAMETER}
     return WriteBackConfig.model_validate(
-        {
-            "POWERTOOLS_SERVICE_NAME": "notifier",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-            "POWERTOOLS_METRICS_NAMESPACE": "selfservice",
-            "EVENT_BUS_NAME": "bus",
-            "IDEMPOTENCY_TABLE_NAME": "idem",
-            "NOTIFIER_CONFIG_PARAMETER": PARAMETER,
-            "SERVICENOW_CREDENTIALS_SECRET_ID": "sn",
-            "JIRA_CREDENTIALS_SECRET_ID": "jira",
-            "WRITE_BACK_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq.fifo",
-            "MAX_RECEIVE_COUNT": "8",
-        }
+        platform.function_environment("WriteBackFunction", values)
     )
 
 
@@ -100,19 +93,21 @@ def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
     settings_document.clear_cache()
 
 
-def _runtime(session: Session) -> Runtime:
+def _runtime(session: Session, config: WriteBackConfig) -> Runtime:
     def ignore(metric: Metric) -> None:
         return None
 
-    return build_runtime(_config(), ignore, session=session)
+    return build_runtime(config, ignore, session=session)
 
 
 def _attempts(runtime: Runtime) -> int:
     return runtime.delivery.services().policy.attempts
 
 
-def test_a_changed_document_is_used_once_the_loaders_cache_expires(session: Session) -> None:
-    runtime = _runtime(session)
+def test_a_changed_document_is_used_once_the_loaders_cache_expires(
+    session: Session, config: WriteBackConfig
+) -> None:
+    runtime = _runtime(session, config)
     session.serve({"retries": {"attempts": 2}})
     runtime.start_batch(CONTEXT)
     assert _attempts(runtime) == 2
@@ -131,9 +126,9 @@ def test_a_changed_document_is_used_once_the_loaders_cache_expires(session: Sess
 
 
 def test_an_unchanged_document_keeps_the_writers_and_their_cached_credentials(
-    session: Session,
+    session: Session, config: WriteBackConfig
 ) -> None:
-    runtime = _runtime(session)
+    runtime = _runtime(session, config)
     session.serve({"retries": {"attempts": 3}})
     runtime.start_batch(CONTEXT)
     first = runtime.delivery.services()
@@ -143,8 +138,10 @@ def test_an_unchanged_document_keeps_the_writers_and_their_cached_credentials(
     assert runtime.delivery.services() is first  # re-read, same document: nothing rebuilt
 
 
-def test_an_invalid_document_fails_the_batch_not_a_looser_default(session: Session) -> None:
-    runtime = _runtime(session)
+def test_an_invalid_document_fails_the_batch_not_a_looser_default(
+    session: Session, config: WriteBackConfig
+) -> None:
+    runtime = _runtime(session, config)
     session.serve({"jira": {"mode": "email"}})  # email mode without its addresses
     with pytest.raises(settings_document.SettingsDocumentError) as raised:
         runtime.start_batch(CONTEXT)
@@ -152,19 +149,19 @@ def test_an_invalid_document_fails_the_batch_not_a_looser_default(session: Sessi
 
 
 def test_every_client_comes_from_one_session_with_adaptive_retries(
-    session: Session, monkeypatch: pytest.MonkeyPatch
+    session: Session, config: WriteBackConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def no_second_session(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a second boto3 session")
 
     monkeypatch.setattr(boto3.session, "Session", no_second_session)
-    _runtime(session)
+    _runtime(session, config)
     assert {"events", "sqs", "ssm", "secretsmanager"} <= set(session.configs)
-    for name, config in session.configs.items():
+    for name, client_config in session.configs.items():
         if name == "dynamodb":
             continue  # Powertools' idempotency store makes its own (with its defaults)
-        assert config is not None, name
-        retries = dict(getattr(config, "retries", None) or {})
+        assert client_config is not None, name
+        retries = dict(getattr(client_config, "retries", None) or {})
         # botocore rewrites max_attempts (retries) as total_max_attempts (calls) once used.
         attempts = retries.get("max_attempts", retries.get("total_max_attempts", 0) - 1)
         assert (retries["mode"], attempts) == ("adaptive", 10), name
