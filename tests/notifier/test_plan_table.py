@@ -142,6 +142,12 @@ def test_a_destroy_lists_what_goes_first_and_the_cost_that_stops() -> None:
     assert found[COST].rows[-1][0] == "Total"
     assert found[COST].rows[-1][3] == "0.00"
     assert Decimal(found[COST].rows[-1][2]) > 0
+    # What stops costing most comes first (not the alphabet's order).
+    assert [row[0] for row in found[COST].rows[:3]] == [
+        "aws_autoscaling_group.this",
+        "aws_nat_gateway.this[0]",
+        "aws_lb.this[0]",
+    ]
 
 
 def test_closing_an_account_shows_the_data_bearing_deletion() -> None:

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from selfservice_contracts.events import ProvisioningPlanned
-from selfservice_contracts.plan import AttributeChange, BudgetResult, ChangeAction
-from selfservice_contracts.plan import PlanSummary as _PlanSummary
+from selfservice_contracts.plan import AttributeChange, BudgetResult, ChangeAction, PlanSummary
 
 __all__ = ["MAX_ROWS", "Table", "attribute_text", "format_value", "plan_tables"]
 
@@ -107,7 +106,7 @@ def _kinds_text(kinds: dict[str, int]) -> str:
     return f"{text}, +{hidden} more types" if hidden > 0 else text
 
 
-def counts_table(summary: _PlanSummary) -> Table:
+def counts_table(summary: PlanSummary) -> Table:
     """Resources to add, change, replace and destroy."""
     counts = summary.counts
     return Table(
@@ -116,7 +115,7 @@ def counts_table(summary: _PlanSummary) -> Table:
     )
 
 
-def resources_table(summary: _PlanSummary) -> Table:
+def resources_table(summary: PlanSummary) -> Table:
     """Each resource with attributes worth reading, destroys first; the rest by type."""
     detailed = sorted(
         (r for r in summary.resources if r.attributes),
@@ -158,9 +157,12 @@ def resources_table(summary: _PlanSummary) -> Table:
 
 
 def cost_table(data: ProvisioningPlanned) -> Table:
-    """Monthly cost by resource, most expensive first, and the total."""
+    """Monthly cost by resource, most expensive first (before or after), and the total."""
     cost = data.cost
-    lines = sorted(cost.lines, key=lambda line: (-line.monthly_after, line.address))
+    lines = sorted(
+        cost.lines,
+        key=lambda line: (-max(line.monthly_after, line.monthly_before), line.address),
+    )
     rows = [
         (line.address, line.description, f"{line.monthly_before}", f"{line.monthly_after}")
         for line in lines
@@ -198,11 +200,12 @@ def budget_table(budget: BudgetResult | None) -> Table | None:
     """Ceiling, what already runs, this request, and the verdict (None: no budget)."""
     if budget is None or budget.ceiling is None:
         return None
-    verdict = (
-        "within"
-        if budget.within
-        else f"over: {budget.action.value.replace('_', ' ') if budget.action else 'over'}"
-    )
+    if budget.within:
+        verdict = "within"
+    elif budget.action is None:
+        verdict = "over"
+    else:
+        verdict = f"over: {budget.action.value.replace('_', ' ')}"  # over: require approval
     return Table(
         ("Cost center", "Ceiling", "Committed", "This request", "Total", "Verdict"),
         (
