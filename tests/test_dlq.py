@@ -17,7 +17,7 @@ from selfservice.cli import main
 from selfservice.dlq import DeadLetterQueue, DeadLetters, DlqError
 from selfservice.local.lambda_events import eventbridge_delivery
 from selfservice_contracts import failures
-from tests.notifier.test_writeback import sample
+from tests.notifier.test_write_back import sample
 
 REGION = "us-east-1"
 STARTED = sample("selfservice.provisioning.started.v1")

@@ -36,6 +36,7 @@ from moto import mock_aws
 
 from intake.domain.intake import Delivery, IntakeService, Reply
 from intake.handlers import webhook
+from notifier import runtime as notifier_runtime
 from notifier.adapters import itsm
 from notifier.handlers import write_back
 from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
@@ -50,7 +51,7 @@ from tests.intake.conftest import (
     servicenow_delivery,
 )
 from tests.lambda_context import FakeContext
-from tests.notifier.test_writeback import sample
+from tests.notifier.test_write_back import sample
 
 REGION = "us-east-1"
 BUS = "selfservice-bus"
@@ -539,7 +540,7 @@ def _run_notifier(notifier: Notifier, emitted: Emitted, monkeypatch: pytest.Monk
         assert token_url == "https://acme.service-now.com/oauth_token.do"
         return itsm.OAuthClientCredentials(transport, f"{sandbox.url}/oauth_token.do", load)
 
-    monkeypatch.setattr(write_back, "OAuthClientCredentials", token_from_sandbox)
+    monkeypatch.setattr(notifier_runtime, "OAuthClientCredentials", token_from_sandbox)
     monkeypatch.setenv("SERVICENOW_CREDENTIALS_SECRET_ID", "sn-oauth")
     _configure_notifier(notifier, {"auth": "oauth", "instance_url": "https://acme.service-now.com"})
     _write_back(notifier, emitted, "selfservice.request.rejected.v1")
