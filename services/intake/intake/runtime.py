@@ -16,7 +16,7 @@ from intake.adapters.secrets import ParameterSecretStore
 from intake.adapters.settings_store import load_settings
 from intake.domain.intake import IntakeService, SecretIds
 from intake.environment import WebhookConfig
-from selfservice_runtime.clients import ClientFactory
+from selfservice_runtime.clients import REQUEST_RETRIES, ClientFactory
 from selfservice_runtime.config import load_config
 from selfservice_runtime.dedupe import DynamoDBDeduplicator
 from selfservice_runtime.publisher import EventBridgePublisher
@@ -45,9 +45,9 @@ class Adapters:
 
 @cache
 def adapters() -> Adapters:
-    """The adapters, on one boto3 session and its clients (shared retry policy)."""
+    """The adapters, on one boto3 session and its clients (the request retry policy)."""
     environment = config()
-    clients = ClientFactory()
+    clients = ClientFactory(retries=REQUEST_RETRIES)  # a caller is waiting
     ssm = SSMProvider(boto3_client=clients.ssm())
     return Adapters(
         # X-Ray propagates across services through the event (PutEvents TraceHeader,

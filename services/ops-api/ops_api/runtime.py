@@ -18,7 +18,7 @@ from ops_api.adapters.settings_store import load_settings
 from ops_api.domain.service import OpsService
 from ops_api.environment import OpsApiConfig
 from selfservice_contracts.events import OpsCommandExecuted
-from selfservice_runtime.clients import ClientFactory
+from selfservice_runtime.clients import REQUEST_RETRIES, ClientFactory
 from selfservice_runtime.config import load_config
 from selfservice_runtime.publisher import EventBridgePublisher
 
@@ -43,9 +43,9 @@ class Adapters:
 
 @cache
 def adapters() -> Adapters:
-    """The adapters, on one boto3 session and its clients (shared retry policy)."""
+    """The adapters, on one boto3 session and its clients (the request retry policy)."""
     environment = config()
-    clients = ClientFactory()
+    clients = ClientFactory(retries=REQUEST_RETRIES)  # a caller is waiting
     ssm = clients.ssm()  # Parameter Store and Run Command: one client
     return Adapters(
         ssm=SSMProvider(boto3_client=ssm),
