@@ -54,7 +54,10 @@ def adapters() -> Adapters:
         # the publisher's default).
         publisher=EventBridgePublisher(clients.events(), environment.event_bus_name),
         deduplicator=DynamoDBDeduplicator(
-            environment.idempotency_table_name, DEDUPE_TTL_SECONDS, boto3_session=clients.session
+            environment.idempotency_table_name,
+            DEDUPE_TTL_SECONDS,
+            boto3_session=clients.session,
+            boto_config=clients.retries,
         ),
         secrets=ParameterSecretStore(ssm, SecretsProvider(boto3_client=clients.secretsmanager())),
         ssm=ssm,
