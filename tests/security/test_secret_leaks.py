@@ -34,6 +34,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from intake import runtime
 from intake.domain.intake import Delivery, IntakeService, Reply
 from intake.handlers import webhook
 from notifier import runtime as notifier_runtime
@@ -283,7 +284,7 @@ def intake(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Intake]:
 
 def _reset_intake() -> None:
     webhook.config.cache_clear()
-    webhook.adapters.cache_clear()
+    runtime.adapters.cache_clear()
     settings_document.clear_cache()
 
 
