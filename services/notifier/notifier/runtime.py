@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 
 from notifier.adapters.email import EmailWriter
 from notifier.adapters.http import Transport
@@ -33,6 +32,7 @@ from notifier.domain.write_back import WriteBackService
 from notifier.environment import WriteBackConfig
 from notifier.settings import NotifierSettings
 from selfservice_contracts.request import TicketSystem
+from selfservice_runtime.clients import RETRIES
 from selfservice_runtime.dedupe import DynamoDBDeduplicator
 from selfservice_runtime.observability import Metric
 from selfservice_runtime.publisher import EventBridgePublisher, EventPublisher
@@ -46,9 +46,6 @@ __all__ = ["EVENT_DEDUPE_SECONDS", "Runtime", "build_runtime", "writers_for"]
 EVENT_DEDUPE_SECONDS = 7 * 24 * 3600
 """How long a processed CloudEvent (source + id) is remembered."""
 SECRET_CACHE_SECONDS = 300
-
-# Throttling and transient errors: retried with backoff and jitter by botocore.
-_RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
 
 
 class BatchDeduplicator(Deduplicator, Protocol):
@@ -150,7 +147,7 @@ def build_runtime(
 
     def client(name: str) -> Any:
         if name not in clients:
-            clients[name] = session.client(name, config=_RETRIES)
+            clients[name] = session.client(name, config=RETRIES)
         return clients[name]
 
     ssm = SSMProvider(boto3_client=client("ssm"))
@@ -173,7 +170,10 @@ def build_runtime(
         lambda: load_document(ssm, config.notifier_config_parameter, NotifierSettings), build
     )
     deduplicator = DynamoDBDeduplicator(
-        config.idempotency_table_name, EVENT_DEDUPE_SECONDS, boto3_session=session
+        config.idempotency_table_name,
+        EVENT_DEDUPE_SECONDS,
+        boto3_session=session,
+        boto_config=RETRIES,
     )
     delivery = WriteBackDelivery(
         services=services,
