@@ -355,7 +355,7 @@ def _workdir(requested: Path | None) -> Iterator[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run every step; 0 when the templates would deploy, 1 otherwise."""
-    parser = argparse.ArgumentParser(prog="python -m selfservice.deploy_check")
+    parser = argparse.ArgumentParser(prog="python -m selfservice.develop.deploy_check")
     parser.add_argument("--root", type=Path, default=Path.cwd())
     parser.add_argument("--sam", type=Path, default=Path(".venv-sam/bin/sam"))
     parser.add_argument(

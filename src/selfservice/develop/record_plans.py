@@ -1,6 +1,6 @@
 """Record Terraform plan JSON fixtures of the products with real Terraform.
 
-``make plans`` (``python -m selfservice.record_plans``) starts the embedded AWS, runs
+``make plans`` (``python -m selfservice.develop.record_plans``) starts the embedded AWS, runs
 each product's module through a create, an update and a destroy — ``terraform plan
 -out=tfplan`` then ``terraform show -json tfplan``, applying the create and the update
 so the next plan has a state to differ from — and writes the plans, made machine-neutral
@@ -31,7 +31,7 @@ from selfservice.local.terraform import cli_config, terraform_binary
 
 __all__ = ["SCENARIOS", "Step", "main", "neutralise", "record"]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PRODUCTS = ROOT / "services/provisioner/products"
 FIXTURES = ROOT / "tests/fixtures/plans"
 REGION = "us-east-1"
@@ -205,7 +205,7 @@ def record(out: Path = FIXTURES) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m selfservice.record_plans``."""
+    """Entry point of ``python -m selfservice.develop.record_plans``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=FIXTURES, help="directory of the fixtures")
     args = parser.parse_args(argv)
