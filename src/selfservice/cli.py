@@ -83,7 +83,7 @@ def _iam_report(args: argparse.Namespace) -> int:
 def _bundle(args: argparse.Namespace) -> int:
     import zipfile  # noqa: PLC0415 - only this command needs it
 
-    from selfservice.local.codebuild import BUNDLE_PATHS  # noqa: PLC0415
+    from selfservice.local.build_runner import BUNDLE_PATHS  # noqa: PLC0415
 
     root = args.root or find_root(Path.cwd())
     args.output.parent.mkdir(parents=True, exist_ok=True)

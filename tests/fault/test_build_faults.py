@@ -22,7 +22,7 @@ import pytest
 
 from selfservice.cli import main
 from selfservice.develop.demo import Webhooks, _ledger
-from selfservice.local.codebuild import BuildRun
+from selfservice.local.build_runner import BuildRun
 from selfservice.local.platform import LocalPlatform
 from selfservice.operator.replay import plan_replay, run_replay
 from selfservice.operator.resources import PlatformResources, resolve, trail_events

@@ -31,7 +31,7 @@ from provisioner.domain.plan import TerraformPlan, plan_sha256, summarize
 from provisioner.domain.products import load_product
 from provisioner.handlers import build_events, request_consumer
 from provisioner.runtime import build_runtime
-from selfservice.local.codebuild import LocalCodeBuildClient
+from selfservice.local.codebuild_client import LocalCodeBuildClient
 from selfservice.local.deploy import deploy_platform
 from selfservice.local.iam.policies import rule_delivery_policy
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event

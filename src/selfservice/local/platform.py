@@ -35,7 +35,8 @@ from typing import Any
 
 import boto3
 
-from selfservice.local.codebuild import AccessDeniedError, CodeBuildEndpoint, LocalCodeBuildClient
+from selfservice.local.codebuild import AccessDeniedError, CodeBuildEndpoint
+from selfservice.local.codebuild_client import LocalCodeBuildClient
 from selfservice.local.deploy import Deployment, StackDeployment, deploy_platform
 from selfservice.local.eventbridge_front import EventBridgeFront
 from selfservice.local.functions import (
