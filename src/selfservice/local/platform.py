@@ -50,7 +50,8 @@ from selfservice.local.intrinsics import ACCOUNT, REGION
 from selfservice.local.itsm_sandbox import ItsmSandbox
 from selfservice.local.moto_server import AccessDeniedError as EmbeddedAccessDenied
 from selfservice.local.moto_server import EmbeddedAws
-from selfservice.local.ssm_agent import LocalRunCommand, SsmEndpoint
+from selfservice.local.run_command import LocalRunCommand
+from selfservice.local.ssm_agent import SsmEndpoint
 from selfservice.local.terraform import cli_config
 from selfservice.templates import Template, load_platform
 
