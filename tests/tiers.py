@@ -35,6 +35,7 @@ SERVER_MODULES = frozenset(
         "selfservice.local.platform",
         "selfservice.local.itsm_sandbox",
         "selfservice.local.functions",
+        "selfservice.local.http_front",
         "selfservice.local.loopback",
         "selfservice.local.codebuild",
         "selfservice.local.ssm_agent",

@@ -16,15 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from selfservice.local.deploy import Deployment, StackDeployment
-from selfservice.local.functions import (
-    FunctionWorker,
-    HttpFront,
-    IamAuthorizer,
-    LogShipper,
-    ScheduledRunner,
-    SqsPoller,
-    schedule_interval,
-)
+from selfservice.local.event_sources import ScheduledRunner, SqsPoller, schedule_interval
+from selfservice.local.functions import FunctionWorker, LogShipper
+from selfservice.local.http_front import HttpFront, IamAuthorizer
 from selfservice.templates import FunctionSpec
 
 __all__ = ["RENEW_BEFORE_SECONDS", "SESSION_SECONDS", "FunctionHosting"]

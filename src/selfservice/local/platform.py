@@ -37,15 +37,11 @@ from selfservice.local import seed
 from selfservice.local.codebuild import AccessDeniedError, CodeBuildEndpoint
 from selfservice.local.codebuild_client import LocalCodeBuildClient
 from selfservice.local.deploy import Deployment, StackDeployment, deploy_platform
+from selfservice.local.event_sources import ScheduledRunner, SqsPoller
 from selfservice.local.eventbridge_front import EventBridgeFront
 from selfservice.local.function_hosting import FunctionHosting
-from selfservice.local.functions import (
-    FunctionWorker,
-    HttpFront,
-    IamAuthorizer,
-    ScheduledRunner,
-    SqsPoller,
-)
+from selfservice.local.functions import FunctionWorker
+from selfservice.local.http_front import HttpFront, IamAuthorizer
 from selfservice.local.intrinsics import ACCOUNT, REGION
 from selfservice.local.itsm_sandbox import ItsmSandbox
 from selfservice.local.moto_server import AccessDeniedError as EmbeddedAccessDenied

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from selfservice.local.deploy import Deployment, StackDeployment
-from selfservice.local.functions import IamAuthorizer
+from selfservice.local.http_front import IamAuthorizer
 from selfservice.local.intrinsics import ACCOUNT, REGION
 from selfservice.local.sigv4 import Caller
 
