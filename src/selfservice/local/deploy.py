@@ -26,10 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from samtranslator.metrics.metrics import Metrics
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
 
+from selfservice import sam_transform
 from selfservice.local.intrinsics import (
     ACCOUNT,
     PARTITION,
@@ -147,19 +145,16 @@ def sam_generated_roles(template: Template, parameters: dict[str, Any]) -> dict[
                 properties[key] = f"s3://local-artifacts/{logical}.zip"
         if resource.get("Type") == "AWS::Serverless::Application":
             properties["Location"] = f"https://s3.amazonaws.com/local-artifacts/{logical}.template"
-    session = boto3.session.Session(region_name=REGION)
-    metrics = Metrics()  # the transform counts things; published nowhere (offline)
-    translated = Translator(None, Parser(), boto_session=session, metrics=metrics).translate(
+    translated = sam_transform.translate(
         body,
-        parameter_values={
+        {
             **{k: v for k, v in parameters.items() if isinstance(v, str | int | float | list)},
             **_PSEUDO_FOR_SAM,
             "AWS::StackName": "local",
             "AWS::StackId": "local",
         },
-        get_managed_policy_map=lambda: {},
+        region=REGION,
     )
-    metrics.publish()
     original = template.resources()
     return {
         logical: resource
