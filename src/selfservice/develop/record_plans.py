@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 
 from selfservice.local.moto_server import EmbeddedAws
-from selfservice.local.terraform import cli_config, terraform_binary
+from selfservice.local.terraform import ROOT_CREDENTIALS, terraform_binary, terraform_environment
 
 __all__ = ["SCENARIOS", "Step", "main", "neutralise", "record"]
 
@@ -178,18 +178,9 @@ def record(out: Path = FIXTURES) -> list[Path]:
     with tempfile.TemporaryDirectory(prefix="record-plans-") as scratch:
         work = Path(scratch)
         with EmbeddedAws(log_path=work / "moto.log") as aws:
-            env = {
-                "PATH": os.environ.get("PATH", ""),
-                "HOME": str(work),
-                "AWS_ENDPOINT_URL": aws.endpoint,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_REGION": REGION,
-                "AWS_DEFAULT_REGION": REGION,
-                "TF_CLI_CONFIG_FILE": str(cli_config(work)),
-                "TF_IN_AUTOMATION": "1",
-                "CHECKPOINT_DISABLE": "1",
-            }
+            env = terraform_environment(
+                work, aws.endpoint, region=REGION, credentials=ROOT_CREDENTIALS
+            )
             saved = dict(os.environ)
             os.environ.update(env)
             try:

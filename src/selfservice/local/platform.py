@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -48,7 +47,7 @@ from selfservice.local.moto_server import AccessDeniedError as EmbeddedAccessDen
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.local.run_command import LocalRunCommand
 from selfservice.local.ssm_agent import SsmEndpoint
-from selfservice.local.terraform import cli_config
+from selfservice.local.terraform import terraform_environment
 from selfservice.templates import Template, load_platform
 
 __all__ = ["LocalPlatform"]
@@ -301,15 +300,7 @@ class LocalPlatform(FunctionHosting):
             variable["Name"]: str(variable["Value"])
             for variable in project["Environment"].get("EnvironmentVariables", [])
         }
-        build_env = {
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "HOME": str(self.workdir),
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "TF_CLI_CONFIG_FILE": str(cli_config(self.workdir)),
-            "TF_S3_USE_PATH_STYLE": "true",
-        }
+        build_env = terraform_environment(self.workdir, endpoint, region=REGION)
         project_arn = self.stack("Provisioner").attrs["ProvisionProject"]["Arn"]
         service_role = str(project["ServiceRole"])
 
