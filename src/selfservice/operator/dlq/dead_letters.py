@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from selfservice.operator.dlq import backlog, discovery, peek, redrive
-from selfservice.operator.dlq.backlog import HELD_MINUTES, SourceBacklog
+from selfservice.operator.dlq.backlog import HELD_MINUTES, SourceBacklog, backlogs
+from selfservice.operator.dlq.discovery import discover, select
+from selfservice.operator.dlq.peek import peek
 from selfservice.operator.dlq.queues import DEFAULT_PREFIX, DeadLetterQueue
 from selfservice.operator.dlq.reasons import FailureLog, ParkedMessage, Reason
-from selfservice.operator.dlq.redrive import RedriveResult
+from selfservice.operator.dlq.redrive import RedriveResult, redrive
 
 __all__ = ["DeadLetters"]
 
@@ -37,15 +38,15 @@ class DeadLetters:
 
     def discover(self) -> list[DeadLetterQueue]:
         """Every DLQ of the stack: redrive targets of its queues and EventBridge target DLQs."""
-        return discovery.discover(self.sqs, self.events, prefix=self.prefix, warn=self.warn)
+        return discover(self.sqs, self.events, prefix=self.prefix, warn=self.warn)
 
     def select(self, dlqs: Sequence[DeadLetterQueue], wanted: str) -> DeadLetterQueue:
         """The DLQ named by its name, URL or a unique part of its name (case-insensitive)."""
-        return discovery.select(dlqs, wanted)
+        return select(dlqs, wanted)
 
     def peek(self, dlq: DeadLetterQueue, limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` messages, left in the queue and visible again on return."""
-        return peek.peek(self.sqs, dlq, limit, warn=self.warn)
+        return peek(self.sqs, dlq, limit, warn=self.warn)
 
     def explain(
         self,
@@ -75,7 +76,7 @@ class DeadLetters:
         now_ms: int | None = None,
     ) -> list[SourceBacklog]:
         """Each of the DLQ's source queues that holds messages, and what holds them up."""
-        return backlog.backlogs(
+        return backlogs(
             self.sqs,
             self.cloudwatch,
             self.failures,
@@ -94,6 +95,6 @@ class DeadLetters:
         progress: Callable[[str], None] = lambda _: None,
     ) -> RedriveResult:
         """Move up to ``limit`` messages back to their source queue, losing none."""
-        return redrive.redrive(
+        return redrive(
             self.sqs, dlq, limit=limit, dry_run=dry_run, progress=progress, warn=self.warn
         )
