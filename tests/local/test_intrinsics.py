@@ -16,6 +16,8 @@ from selfservice.local.intrinsics import (
     evaluate_conditions,
     references,
 )
+from selfservice.templates import load_template
+from tests.conftest import ROOT
 
 
 @dataclass
@@ -134,3 +136,29 @@ def test_references_find_what_a_fragment_depends_on() -> None:
         "List": [{"Ref": "Stage"}],
     }
     assert references(fragment) == {"Queue", "Topic", "Role", "Bus", "Table", "Stage"}
+
+
+def test_the_provisioner_templates_conditions_with_defaults_and_with_a_build_limit() -> None:
+    """A real template's conditions: Number parameters compared as strings, as in AWS."""
+    template = load_template(ROOT / "sam/provisioner.yaml")
+    declared = template.body["Conditions"]
+    defaults = {
+        name: spec["Default"]
+        for name, spec in template.body["Parameters"].items()
+        if "Default" in spec
+    }
+    conditions = evaluate_conditions(declared, resolver(parameters=defaults))
+    assert conditions["BuildsOwnContractsLayer"] is True
+    assert conditions["LimitsConcurrentBuilds"] is False
+    assert conditions["HasAlarmTopic"] is False
+
+    limited = resolver(parameters={**defaults, "ConcurrentBuildLimit": 3})
+    limited.conditions = evaluate_conditions(declared, limited)
+    assert limited.conditions["LimitsConcurrentBuilds"] is True
+    project = template.resources()["ProvisionProject"]["Properties"]
+    assert limited.resolve(project["ConcurrentBuildLimit"]) == 3
+    unlimited = resolver(parameters=defaults)
+    unlimited.conditions = conditions
+    assert "ConcurrentBuildLimit" not in unlimited.resolve(
+        {"ConcurrentBuildLimit": project["ConcurrentBuildLimit"]}
+    )
