@@ -83,9 +83,9 @@ $(SAM_STAMP): tools/sam-requirements.txt
 
 # sam validate --lint, sam build (with python3.13 when on PATH, or SELFSERVICE_LAMBDA_PYTHON;
 # else skipped, naming --use-container), sam package into the embedded S3, the SAM transform
-# and cfn-lint over its output. src/selfservice/deploy_check.py; build/deploy-check keeps the files.
+# and cfn-lint over its output. src/selfservice/develop/deploy_check.py; build/deploy-check keeps the files.
 deploy-check: $(STAMP) $(SAM_STAMP) ## what a first `sam deploy` would meet, checked offline
-	$(BIN)/python -m selfservice.deploy_check --sam $(SAM_VENV)/bin/sam --work build/deploy-check
+	$(BIN)/python -m selfservice.develop.deploy_check --sam $(SAM_VENV)/bin/sam --work build/deploy-check
 
 lock-sam: ## refresh tools/sam-requirements.txt
 	rm -rf .lock-sam && $(PYTHON) -m venv .lock-sam
@@ -128,7 +128,7 @@ bundle: $(STAMP) ## zip the provisioner's buildspec and products (CodeBuild sour
 	$(BIN)/selfservice bundle
 
 plans: $(STAMP) ## re-record tests/fixtures/plans/ with real Terraform on the embedded AWS (~3 min)
-	$(BIN)/python -m selfservice.record_plans
+	$(BIN)/python -m selfservice.develop.record_plans
 
 schemas: $(STAMP) ## re-export the JSON Schemas and the event catalog from the models
 	$(BIN)/selfservice contracts export

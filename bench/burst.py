@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, median
-from selfservice.demo import Webhooks, _ledger
+from selfservice.develop.demo import Webhooks, _ledger
 from selfservice.local.platform import LocalPlatform
 
 TICKETS = 200

@@ -26,7 +26,7 @@ import boto3
 
 from bench.burst import completion_times
 from bench.common import ROOT, median
-from selfservice.demo import Webhooks
+from selfservice.develop.demo import Webhooks
 from selfservice.local.iam.policies import rule_delivery_policy
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.local.platform import LocalPlatform

@@ -31,7 +31,7 @@ import yaml
 
 from bench.common import ROOT, load_average, machine, median
 from selfservice.local.moto_server import EmbeddedAws
-from selfservice.local.terraform import cli_config, terraform_binary
+from selfservice.local.terraform import ROOT_CREDENTIALS, terraform_binary, terraform_environment
 
 __all__ = ["PlanFirst", "measure", "section"]
 
@@ -158,19 +158,9 @@ def measure(rounds: int = ROUNDS) -> PlanFirst:
     with tempfile.TemporaryDirectory(prefix="bench-plan-first-") as scratch:
         work = Path(scratch)
         with EmbeddedAws(log_path=work / "moto.log") as aws:
-            env = {
-                "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-                "HOME": str(work),
-                "AWS_ENDPOINT_URL": aws.endpoint,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_REGION": REGION,
-                "AWS_DEFAULT_REGION": REGION,
-                "TF_CLI_CONFIG_FILE": str(cli_config(work)),
-                "TF_IN_AUTOMATION": "1",
-                "TF_INPUT": "0",
-                "CHECKPOINT_DISABLE": "1",
-            }
+            env = terraform_environment(
+                work, aws.endpoint, region=REGION, credentials=ROOT_CREDENTIALS
+            )
             boto3.client(
                 "s3",
                 endpoint_url=aws.endpoint,

@@ -14,8 +14,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from selfservice.cli import main
-from selfservice.dlq import DeadLetterQueue, DeadLetters, DlqError
 from selfservice.local.lambda_events import eventbridge_delivery
+from selfservice.operator.dlq import DeadLetterQueue, DeadLetters, DlqError
 from selfservice_contracts import failures
 from tests.notifier.test_write_back import sample
 

@@ -30,7 +30,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from selfservice.demo import Webhooks
+from selfservice.develop.demo import Webhooks
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from selfservice import contracts_export, dlq, ops_client, prices, replay, status
+from selfservice.develop import contracts_export, prices
+from selfservice.operator import dlq, ops_client, replay, status
 
 __all__ = ["main"]
 
@@ -24,13 +25,13 @@ def find_root(start: Path) -> Path:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from selfservice.demo import run_demo  # noqa: PLC0415 - the local stack is heavy to import
+    from selfservice.develop.demo import run_demo  # noqa: PLC0415 - the local stack is heavy to import
 
     return run_demo(args.root or find_root(Path.cwd()))
 
 
 def _up(args: argparse.Namespace) -> int:
-    from selfservice.up import run_up  # noqa: PLC0415 - the local stack is heavy to import
+    from selfservice.develop.up import run_up  # noqa: PLC0415 - the local stack is heavy to import
 
     root = args.root or find_root(Path.cwd())
     return run_up(
@@ -51,7 +52,7 @@ def _positive(text: str) -> int:
 
 
 def _invoke(args: argparse.Namespace) -> int:
-    from selfservice.invoke import run_invoke  # noqa: PLC0415 - the local stack is heavy
+    from selfservice.develop.invoke import run_invoke  # noqa: PLC0415 - the local stack is heavy
 
     return run_invoke(args.root or find_root(Path.cwd()), args.function, args.event, args.workdir)
 
@@ -74,7 +75,7 @@ def _contracts_export(args: argparse.Namespace) -> int:
 
 
 def _iam_report(args: argparse.Namespace) -> int:
-    from selfservice.iam_report import main as report  # noqa: PLC0415 - deploys a stack
+    from selfservice.develop.iam_report import main as report  # noqa: PLC0415 - deploys a stack
 
     return report(args.root or find_root(Path.cwd()), list(args.usage), args.output)
 
@@ -82,7 +83,7 @@ def _iam_report(args: argparse.Namespace) -> int:
 def _bundle(args: argparse.Namespace) -> int:
     import zipfile  # noqa: PLC0415 - only this command needs it
 
-    from selfservice.local.codebuild import BUNDLE_PATHS  # noqa: PLC0415
+    from selfservice.local.build_runner import BUNDLE_PATHS  # noqa: PLC0415
 
     root = args.root or find_root(Path.cwd())
     args.output.parent.mkdir(parents=True, exist_ok=True)

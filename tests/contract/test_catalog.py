@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from selfservice.contracts_export import SAMPLES_DIR, check, rendered_files, sample_path
+from selfservice.develop.contracts_export import SAMPLES_DIR, check, rendered_files, sample_path
 from selfservice_contracts.envelope import parse_eventbridge_event
 from selfservice_contracts.events import EVENT_CATALOG, AnyEvent, EventSpec
 

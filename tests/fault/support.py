@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from selfservice.demo import Webhooks, _adf_lines
+from selfservice.develop.demo import Webhooks, _adf_lines
 from selfservice.local.platform import LocalPlatform
 from selfservice_contracts.envelope import build_event, to_eventbridge_entry
 from selfservice_contracts.events import AnyEvent, TicketEventData

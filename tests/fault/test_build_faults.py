@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 
 from selfservice.cli import main
-from selfservice.demo import Webhooks, _ledger
-from selfservice.local.codebuild import BuildRun
+from selfservice.develop.demo import Webhooks, _ledger
+from selfservice.local.build_runner import BuildRun
 from selfservice.local.platform import LocalPlatform
-from selfservice.replay import plan_replay, run_replay
-from selfservice.resources import PlatformResources, resolve, trail_events
-from selfservice.status import ticket_status
+from selfservice.operator.replay import plan_replay, run_replay
+from selfservice.operator.resources import PlatformResources, resolve, trail_events
+from selfservice.operator.status import ticket_status
 from tests.fault.support import dead_letters, eventually, servicenow_notes, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]

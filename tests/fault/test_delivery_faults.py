@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from selfservice.cli import main
-from selfservice.demo import _ledger
+from selfservice.develop.demo import _ledger
 from selfservice.local.itsm_sandbox import Fault
 from selfservice.local.platform import LocalPlatform
 from selfservice_contracts.envelope import build_event, to_eventbridge_entry

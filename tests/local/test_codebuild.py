@@ -16,12 +16,9 @@ import pytest
 import yaml
 
 from provisioner.domain.build_events import parse_build_state_change
-from selfservice.local.codebuild import (
-    CodeBuildEndpoint,
-    LocalCodeBuildClient,
-    run_buildspec,
-    state_change_event,
-)
+from selfservice.local.build_runner import run_buildspec, state_change_event
+from selfservice.local.codebuild import CodeBuildEndpoint
+from selfservice.local.codebuild_client import LocalCodeBuildClient
 
 SPEC = "services/provisioner/buildspec.yml"
 

@@ -18,15 +18,9 @@ import pytest
 
 from intake.domain.auth import sign_standard_webhook
 from selfservice.local.deploy import Deployment, deploy_platform
-from selfservice.local.functions import (
-    FunctionWorker,
-    HttpFront,
-    InvocationError,
-    LogShipper,
-    ScheduledRunner,
-    SqsPoller,
-    schedule_interval,
-)
+from selfservice.local.event_sources import ScheduledRunner, SqsPoller, schedule_interval
+from selfservice.local.functions import FunctionWorker, InvocationError, LogShipper
+from selfservice.local.http_front import HttpFront
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.templates import load_platform
 from selfservice_contracts.envelope import parse_sqs_body

@@ -16,7 +16,7 @@ import pytest
 from selfservice.local import loopback
 from selfservice.local.codebuild import CodeBuildEndpoint
 from selfservice.local.eventbridge_front import EventBridgeFront
-from selfservice.local.functions import HttpFront
+from selfservice.local.http_front import HttpFront
 from selfservice.local.itsm_sandbox import ItsmSandbox
 from selfservice.local.loopback import LoopbackServer
 from selfservice.local.ssm_agent import SsmEndpoint

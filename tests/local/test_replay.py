@@ -20,9 +20,9 @@ import pytest
 from selfservice import cli
 from selfservice.local.deploy import Deployment, deploy_platform
 from selfservice.local.moto_server import EmbeddedAws
-from selfservice.replay import in_window, plan_replay, run_replay
-from selfservice.resources import PlatformResources, resolve, trail_events
-from selfservice.status import ticket_status
+from selfservice.operator.replay import in_window, plan_replay, run_replay
+from selfservice.operator.resources import PlatformResources, resolve, trail_events
+from selfservice.operator.status import ticket_status
 from selfservice.templates import load_platform
 from selfservice_contracts.envelope import parse_eventbridge_event
 from selfservice_contracts.events import AnyEvent

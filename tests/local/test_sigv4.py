@@ -14,7 +14,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from selfservice.local.functions import HttpFront, IamAuthorizer
+from selfservice.local.http_front import HttpFront, IamAuthorizer
 from selfservice.local.sigv4 import Caller, SignatureError, verify
 
 CALLER = Caller("AKIATEST", "123456789012", "arn:aws:iam::123456789012:user/jane", "AIDATEST")

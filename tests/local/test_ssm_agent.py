@@ -25,7 +25,8 @@ from ops_api.domain.ports import (
     TargetNotManagedError,
 )
 from selfservice.local.moto_server import EmbeddedAws
-from selfservice.local.ssm_agent import LocalRunCommand, SsmEndpoint
+from selfservice.local.run_command import LocalRunCommand
+from selfservice.local.ssm_agent import SsmEndpoint
 
 MOTO_IMAGE = "ami-1e749f67"  # one of moto's built-in Linux (Ubuntu) images
 

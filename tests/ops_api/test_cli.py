@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from selfservice.cli import main
-from selfservice.ops_client import OpsClient, OpsClientError
+from selfservice.operator.ops_client import OpsClient, OpsClientError
 
 
 @pytest.fixture

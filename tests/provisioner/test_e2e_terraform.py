@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +30,16 @@ from provisioner.domain.plan import TerraformPlan, plan_sha256, summarize
 from provisioner.domain.products import load_product
 from provisioner.handlers import build_events, request_consumer
 from provisioner.runtime import build_runtime
-from selfservice.local.codebuild import LocalCodeBuildClient
+from selfservice.local.codebuild_client import LocalCodeBuildClient
 from selfservice.local.deploy import deploy_platform
 from selfservice.local.iam.policies import rule_delivery_policy
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
 from selfservice.local.moto_server import USAGE_LOG_ENV, EmbeddedAws
-from selfservice.local.terraform import TerraformUnavailableError, cli_config, find_provider_mirror
+from selfservice.local.terraform import (
+    TerraformUnavailableError,
+    find_provider_mirror,
+    terraform_environment,
+)
 from selfservice.templates import load_platform
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, ProvisioningSucceeded
@@ -195,15 +198,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
                     v["Name"]: str(v["Value"])
                     for v in project["Environment"]["EnvironmentVariables"]
                 },
-                base_environment={
-                    "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-                    "HOME": str(work),
-                    "AWS_ENDPOINT_URL": aws.endpoint,
-                    "AWS_REGION": REGION,
-                    "AWS_DEFAULT_REGION": REGION,
-                    "TF_CLI_CONFIG_FILE": str(cli_config(work)),
-                    "TF_S3_USE_PATH_STYLE": "true",
-                },
+                base_environment=terraform_environment(work, aws.endpoint, region=REGION),
                 credentials=build_credentials,
             )
             for module in (request_consumer, build_events):

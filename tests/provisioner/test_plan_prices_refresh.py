@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 
 from provisioner.domain.plan.prices import PRICES_DIR, PriceTable
 from selfservice import cli
-from selfservice import prices as refresher
+from selfservice.develop import prices as refresher
 
 TODAY = "2026-12-02"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from selfservice.deploy_check import (
+from selfservice.develop.deploy_check import (
     LAMBDA_PYTHON_ENV,
     CheckFailedError,
     find_lambda_python,

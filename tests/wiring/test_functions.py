@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from selfservice.develop.wiring import check_function
 from selfservice.templates import FunctionSpec, load_platform
-from selfservice.wiring import check_function
 from tests.conftest import platform_functions
 
 EXPECTED_FUNCTIONS = {

@@ -1,18 +1,11 @@
-"""A local CodeBuild: run the provisioner's buildspec the way CodeBuild does.
+"""A local CodeBuild endpoint: CodeBuild's JSON API on 127.0.0.1 around the local builds.
 
-The bundle (buildspec, build tools, products) is copied into a fresh workspace per
-build, the phases run in one bash shell (so ``cd`` carries over, as in buildspec 0.2)
-with the project's environment plus the build's overrides, and the result takes the
-shape of AWS's ``CodeBuild Build State Change`` event so the real handler consumes it.
-Phase rules follow CodeBuild: a failed INSTALL or PRE_BUILD skips the rest; a failed
-BUILD still runs POST_BUILD.
-
-As in CodeBuild, a build runs with the credentials of the project's service role
-(``credentials``: assumed as ``codebuild.amazonaws.com`` once per build), and its log
-stream is created and written with them: a role that may not create the stream fails
-the build before it starts (``ACCESS_DENIED`` in ``PROVISIONING``, CodeBuild's own
-wording), and ``StartBuild`` itself is authorized against the caller's policies
-(``authorize``).
+Builds run as in CodeBuild (:mod:`.build_runner`, queued by :mod:`.codebuild_client`);
+this endpoint runs up to the project's concurrency of them at once, creates and
+writes each build's log stream with the service role's credentials — a role that may
+not create the stream fails the build before it starts (``ACCESS_DENIED`` in
+``PROVISIONING``, CodeBuild's own wording) — puts the state changes on the bus, and
+authorizes ``StartBuild`` itself against the caller's policies (``authorize``).
 """
 
 from __future__ import annotations
@@ -22,42 +15,19 @@ import itertools
 import json
 import logging
 import re
-import shlex
-import shutil
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Self
 
-import yaml
-
+from selfservice.local.build_runner import BuildRun
+from selfservice.local.codebuild_client import Credentials, LocalCodeBuildClient, QueuedBuild
 from selfservice.local.loopback import LoopbackServer, QuietHandler
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "BUNDLE_PATHS",
-    "AccessDeniedError",
-    "BuildRun",
-    "CodeBuildEndpoint",
-    "LocalCodeBuildClient",
-    "make_workspace",
-    "run_buildspec",
-    "state_change_event",
-]
-
-BUNDLE_PATHS = (
-    "services/provisioner/buildspec.yml",
-    "services/provisioner/buildtools",
-    "services/provisioner/products",
-)
-PHASES = ("install", "pre_build", "build", "post_build")
-_MARK = "__SELFSERVICE_PHASE_FAILED__"
+__all__ = ["AccessDeniedError", "CodeBuildEndpoint"]
 
 
 class AccessDeniedError(Exception):
@@ -67,355 +37,6 @@ class AccessDeniedError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-Credentials = dict[str, str]
-"""``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN`` for a build."""
-
-
-@dataclass
-class BuildRun:
-    """What a local build did."""
-
-    build_id: str
-    status: str
-    failed_phase: str | None
-    phase_context: str | None
-    log: list[str] = field(default_factory=list)
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    ended_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
-def make_workspace(root: Path, destination: Path) -> Path:
-    """Copy the bundle (what CodeBuild downloads from S3) into ``destination``."""
-    ignore = shutil.ignore_patterns(".terraform", "*.tfstate*", "tfplan", "__pycache__")
-    for relative in BUNDLE_PATHS:
-        source = root / relative
-        target = destination / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
-        else:
-            shutil.copy2(source, target)
-    return destination
-
-
-def _script(buildspec: dict[str, Any]) -> str:
-    lines = ["__failed=''"]
-    for phase in PHASES:
-        commands = (buildspec.get("phases", {}).get(phase) or {}).get("commands", [])
-        # POST_BUILD runs after a failed BUILD; nothing runs after INSTALL/PRE_BUILD fail.
-        guard = (
-            '[ -z "$__failed" ] || [ "$__failed" = BUILD ]'
-            if phase == "post_build"
-            else '[ -z "$__failed" ]'
-        )
-        lines.append(f'echo "[Container] Entering phase {phase.upper()}"')
-        for command in commands:
-            quoted = shlex.quote(str(command))
-            lines.append(
-                f"if {guard}; then printf '[Container] Running command %s\\n' {quoted}; "
-                f"eval {quoted} || {{ printf '%s %s %s\\n' {_MARK} {phase.upper()} {quoted}; "
-                f"__failed=${{__failed:-{phase.upper()}}}; }}; fi"
-            )
-    lines.append('[ -z "$__failed" ]')
-    return "\n".join(lines) + "\n"
-
-
-def run_buildspec(
-    workspace: Path,
-    environment: dict[str, str],
-    *,
-    buildspec: str = "services/provisioner/buildspec.yml",
-    project: str = "selfservice-provision",
-    timeout_seconds: int = 1800,
-) -> BuildRun:
-    """Run the buildspec in ``workspace``; the environment is the build's whole environment."""
-    spec = yaml.safe_load((workspace / buildspec).read_text())
-    variables = {str(k): str(v) for k, v in (spec.get("env", {}).get("variables") or {}).items()}
-    build_id = f"{project}:{uuid.uuid4()}"
-    env = {
-        **variables,
-        **environment,
-        "CODEBUILD_BUILD_ID": build_id,
-        "CODEBUILD_SRC_DIR": str(workspace),
-    }
-    run = BuildRun(build_id=build_id, status="IN_PROGRESS", failed_phase=None, phase_context=None)
-    try:
-        completed = subprocess.run(  # noqa: S603 - bash running our own buildspec
-            ["bash", "-c", _script(spec)],  # noqa: S607
-            cwd=workspace,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout_seconds,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        # CodeBuild stops a build at the project's TimeoutInMinutes and reports it FAILED.
-        run.log = _text(exc.stdout).splitlines() + _text(exc.stderr).splitlines()
-        run.failed_phase = "BUILD"
-        run.phase_context = f"BUILD_TIMED_OUT: Build has timed out. {timeout_seconds} secs"
-        run.status = "FAILED"
-        run.ended_at = datetime.now(UTC)
-        return run
-    run.log = (completed.stdout + completed.stderr).splitlines()
-    failure = next((line for line in run.log if line.startswith(_MARK)), None)
-    if failure:
-        _, phase, command = failure.split(" ", 2)
-        run.failed_phase = phase
-        run.phase_context = (
-            f"COMMAND_EXECUTION_ERROR: Error while executing command: {command[:300]}"
-        )
-    run.status = "SUCCEEDED" if completed.returncode == 0 and failure is None else "FAILED"
-    run.ended_at = datetime.now(UTC)
-    return run
-
-
-def _text(output: str | bytes | None) -> str:
-    if isinstance(output, bytes):
-        return output.decode(errors="replace")
-    return output or ""
-
-
-def state_change_event(
-    run: BuildRun,
-    overrides: dict[str, str],
-    *,
-    project: str,
-    account: str = "123456789012",
-    region: str = "us-east-1",
-    log_group: str | None = None,
-) -> dict[str, Any]:
-    """AWS's ``CodeBuild Build State Change`` event for a local build.
-
-    A run still ``IN_PROGRESS`` gives the event CodeBuild sends when a build starts
-    (phase ``SUBMITTED``, not complete); a finished run gives the final one.
-    """
-    arn = f"arn:aws:codebuild:{region}:{account}:build/{run.build_id}"
-    stream = run.build_id.split(":", 1)[1]
-    finished = run.status != "IN_PROGRESS"
-    phases = []
-    if run.failed_phase:
-        phases.append(
-            {
-                "phase-type": run.failed_phase,
-                "phase-status": "FAILED",
-                "phase-context": [run.phase_context or ""],
-            }
-        )
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "CodeBuild Build State Change",
-        "source": "aws.codebuild",
-        "account": account,
-        "time": (run.ended_at if finished else run.started_at).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [arn],
-        "detail": {
-            "build-status": run.status,
-            "project-name": project,
-            "build-id": arn,
-            "current-phase": "COMPLETED" if finished else "SUBMITTED",
-            "current-phase-context": "[: ]",
-            "version": "1",
-            "additional-information": {
-                "build-complete": finished,
-                "initiator": "selfservice-provisioner",
-                "build-start-time": run.started_at.strftime("%b %d, %Y %-I:%M:%S %p"),
-                "source": {"type": "S3"},
-                "phases": phases,
-                "environment": {
-                    "environment-variables": [
-                        {"name": name, "type": "PLAINTEXT", "value": value}
-                        for name, value in overrides.items()
-                    ]
-                },
-                "logs": {
-                    "group-name": log_group or f"/aws/codebuild/{project}",
-                    "stream-name": stream,
-                },
-            },
-        },
-    }
-
-
-@dataclass
-class _Queued:
-    build_id: str
-    overrides: dict[str, str]
-
-
-class LocalCodeBuildClient:
-    """The part of the CodeBuild API the provisioner calls, running builds locally.
-
-    ``start_build`` honours the idempotency token (a retried attempt gets the same
-    build) and queues the build. :meth:`next_build` hands queued builds out one at a
-    time and :meth:`run` runs one, so several may run at once (the endpoint bounds how
-    many); :meth:`run_pending` runs every queued build in order and returns their
-    ``CodeBuild Build State Change`` events for delivery. Thread-safe.
-    """
-
-    def __init__(
-        self,
-        root: Path,
-        workdir: Path,
-        *,
-        project: str,
-        project_environment: dict[str, str],
-        base_environment: dict[str, str],
-        region: str = "us-east-1",
-        timeout_seconds: int = 3600,
-        credentials: Callable[[str], Credentials] | None = None,
-    ) -> None:
-        self._root = root
-        self._credentials = credentials
-        self._build_credentials: dict[str, Credentials] = {}
-        self._workdir = workdir
-        self._project = project
-        self._project_env = project_environment
-        self._base_env = base_environment
-        self._region = region
-        self._timeout = timeout_seconds
-        self._lock = threading.Lock()
-        self._tokens: dict[str, str] = {}
-        self._queue: list[_Queued] = []
-        self._queued = threading.Semaphore(0)
-        self._faults: list[dict[str, str]] = []
-        self.runs: list[BuildRun] = []
-        """Finished builds, in the order they finished."""
-        self.requested_at: dict[str, float] = {}
-        """Epoch time each build's StartBuild arrived (benchmarks: webhook → StartBuild)."""
-        self.reported_at: dict[str, float] = {}
-        """Epoch time each build's final state change was put on the bus."""
-
-    @property
-    def region(self) -> str:
-        """The region its builds run in."""
-        return self._region
-
-    def inject_fault(self, environment: dict[str, str] | None = None) -> None:
-        """Make the next build fail for real, as a broken Terraform run would.
-
-        The default adds an argument ``terraform apply`` rejects (``TF_CLI_ARGS_apply``):
-        the buildspec really runs, Terraform really fails in the BUILD phase, and the
-        state change reports FAILED — for fault-injection tests and demos.
-        """
-        with self._lock:
-            self._faults.append(environment or {"TF_CLI_ARGS_apply": "-injected-fault"})
-
-    def start_build(
-        self,
-        *,
-        projectName: str,  # noqa: N803 - the CodeBuild API's parameter names
-        idempotencyToken: str,  # noqa: N803
-        environmentVariablesOverride: list[dict[str, str]],  # noqa: N803
-    ) -> dict[str, Any]:
-        """Queue a build (or return the one this token already started)."""
-        if projectName != self._project:
-            raise ValueError(f"no such project {projectName}")
-        with self._lock:
-            build_id = self._tokens.get(idempotencyToken)
-            if build_id is None:
-                build_id = f"{projectName}:{uuid.uuid4()}"
-                self._tokens[idempotencyToken] = build_id
-                self.requested_at[build_id] = time.time()
-                overrides = {item["name"]: item["value"] for item in environmentVariablesOverride}
-                self._queue.append(_Queued(build_id, overrides))
-                self._queued.release()
-        return {"build": {"id": build_id, "logs": {}}}
-
-    def next_build(self, timeout: float | None = None) -> _Queued | None:
-        """Take the oldest queued build, waiting up to ``timeout`` s for one (None: don't)."""
-        if not self._queued.acquire(blocking=timeout is not None, timeout=timeout):
-            return None
-        with self._lock:
-            return self._queue.pop(0)
-
-    def credentials_for(self, build_id: str) -> Credentials:
-        """The service role's credentials for one build (assumed once per build; empty:
-        the base environment's)."""
-        if self._credentials is None:
-            return {}
-        with self._lock:
-            known = self._build_credentials.get(build_id)
-        if known is None:
-            known = self._credentials(build_id)
-            with self._lock:
-                self._build_credentials[build_id] = known
-        return known
-
-    def refused(self, queued: _Queued, context: str) -> tuple[BuildRun, dict[str, Any]]:
-        """A build CodeBuild could not start: FAILED in PROVISIONING with ``context``."""
-        run = BuildRun(
-            build_id=queued.build_id,
-            status="FAILED",
-            failed_phase="PROVISIONING",
-            phase_context=context[:1000],
-            log=[f"[Container] {context}"],
-        )
-        with self._lock:
-            self.runs.append(run)
-            self._build_credentials.pop(queued.build_id, None)
-        return run, state_change_event(
-            run, queued.overrides, project=self._project, region=self._region
-        )
-
-    def started(self, queued: _Queued) -> dict[str, Any]:
-        """The ``IN_PROGRESS`` state change CodeBuild sends as ``queued`` starts."""
-        run = BuildRun(
-            build_id=queued.build_id, status="IN_PROGRESS", failed_phase=None, phase_context=None
-        )
-        return state_change_event(run, queued.overrides, project=self._project, region=self._region)
-
-    def run(self, queued: _Queued) -> tuple[BuildRun, dict[str, Any]]:
-        """Run one build in a workspace of its own; the run and its final state change.
-
-        A build that cannot even start (an unreadable buildspec, a workspace that cannot
-        be made) fails alone, as CodeBuild reports it: FAILED in PROVISIONING.
-        """
-        try:
-            workspace = make_workspace(self._root, self._workdir / queued.build_id.split(":", 1)[1])
-            environment = {
-                **self._base_env,
-                **self.credentials_for(queued.build_id),
-                **self._project_env,
-                **queued.overrides,
-                # Set by CodeBuild in every build (the buildspec reads account and partition).
-                "CODEBUILD_BUILD_ARN": (
-                    f"arn:aws:codebuild:{self._region}:123456789012:build/{queued.build_id}"
-                ),
-            }
-            with self._lock:
-                if self._faults:
-                    environment.update(self._faults.pop(0))
-            run = run_buildspec(
-                workspace, environment, project=self._project, timeout_seconds=self._timeout
-            )
-        except Exception as exc:  # noqa: BLE001 - a broken build must not stop the others
-            run = BuildRun(
-                build_id=queued.build_id,
-                status="FAILED",
-                failed_phase="PROVISIONING",
-                phase_context=f"CLIENT_ERROR: {type(exc).__name__}: {exc}"[:300],
-                log=[f"local CodeBuild could not run the build: {exc!r}"],
-            )
-        run.build_id = queued.build_id
-        with self._lock:
-            self.runs.append(run)
-            self._build_credentials.pop(queued.build_id, None)
-        event = state_change_event(
-            run, queued.overrides, project=self._project, region=self._region
-        )
-        return run, event
-
-    def run_pending(self) -> list[dict[str, Any]]:
-        """Run every queued build, one after another; their final state changes, in order."""
-        events = []
-        while (queued := self.next_build()) is not None:
-            events.append(self.run(queued)[1])
-        return events
 
 
 PUT_FIRST_RETRY_SECONDS = 0.1
@@ -572,7 +193,7 @@ class CodeBuildEndpoint(LoopbackServer):
             with self._lock:
                 self.finished.append(event)
 
-    def _open_log(self, queued: _Queued) -> tuple[Any, str | None]:
+    def _open_log(self, queued: QueuedBuild) -> tuple[Any, str | None]:
         """Create the build's log stream as its service role, as CodeBuild does first.
 
         Returns the logs client to write with, and CodeBuild's refusal when the role

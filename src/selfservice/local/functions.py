@@ -1,42 +1,25 @@
-"""Run functions the way Lambda does, from their template specs: a worker per function,
-SQS pollers honouring batch size, partial batch failures and the queue's redrive, an
-HTTP front for HTTP APIs (payload format 2.0), schedules (``rate(...)``) invoking
-their function with what EventBridge Scheduler or a scheduled rule would send, and
-each function's output shipped to its CloudWatch Logs group."""
+"""A function's execution environment as Lambda runs it: a worker process per function,
+invoked one event at a time, its output shipped to its CloudWatch Logs group.
+
+Its event sources are :mod:`.event_sources` (SQS pollers, schedules) and
+:mod:`.http_front` (HTTP APIs).
+"""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
-import re
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from selfservice.local.lambda_events import scheduled_event, scheduler_input, sqs_event
-from selfservice.local.loopback import LoopbackServer, QuietHandler
-from selfservice.local.sigv4 import Caller, SignatureError, verify
 from selfservice.templates import FunctionSpec
 
-__all__ = [
-    "FunctionWorker",
-    "HttpFront",
-    "IamAuthorizer",
-    "Invocable",
-    "InvocationError",
-    "LogShipper",
-    "ScheduledRunner",
-    "SqsPoller",
-    "schedule_interval",
-]
+__all__ = ["FunctionWorker", "Invocable", "InvocationError", "LogShipper"]
 
 
 _CREDENTIAL_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
@@ -52,18 +35,6 @@ class Invocable(Protocol):
     def invoke(self, event: dict[str, Any]) -> Any:
         """One invocation."""
         ...
-
-
-@dataclass(frozen=True)
-class IamAuthorizer:
-    """AWS_IAM authorization: the credentials the front accepts, by access key id, and
-    (given ``authorize``) the IAM decision on ``execute-api:Invoke`` for the route, as
-    API Gateway asks IAM: ``authorize(access_key_id, action, resources)`` raises to refuse."""
-
-    credentials: dict[str, tuple[str, Caller]]
-    region: str = "us-east-1"
-    authorize: Callable[[str, str, list[str]], None] | None = None
-    api_id: str = "local"
 
 
 class LogShipper:
@@ -253,258 +224,3 @@ class FunctionWorker:
         self._log.close()
         if self.shipper is not None:
             self.shipper.close()
-
-
-@dataclass
-class SqsPoller:
-    """Lambda's SQS event source: batches, partial failures, deletes what succeeded."""
-
-    sqs: Any
-    queue_url: str
-    queue_name: str
-    worker: FunctionWorker
-    batch_size: int = 10
-    batching_window_seconds: float = 0.0
-    """``MaximumBatchingWindowInSeconds``: how long to gather a batch once one arrived."""
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    invocations: int = 0
-    last_problem: str | None = None
-    """The last error polling met (e.g. AccessDenied on ``sqs:ReceiveMessage``)."""
-
-    def _receive(self, count: int, wait: int) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=min(count, 10),
-            WaitTimeSeconds=wait,
-            AttributeNames=["ApproximateReceiveCount"],
-        ).get("Messages", [])
-        return messages
-
-    def poll_once(self) -> int:
-        """Receive one batch and hand it to the function; returns the batch size."""
-        messages = self._receive(self.batch_size, 1)
-        if not messages:
-            return 0
-        # Like Lambda: with a batching window, keep gathering until the batch is full
-        # or the window (counted from the first message) closes.
-        closes = time.monotonic() + self.batching_window_seconds
-        while len(messages) < self.batch_size and (left := closes - time.monotonic()) > 0:
-            wait = 1 if left >= 1 else 0
-            more = self._receive(self.batch_size - len(messages), wait)
-            if not more and not wait:
-                time.sleep(min(left, 0.05))
-            messages += more
-        event = sqs_event(
-            [m["Body"] for m in messages],
-            queue=self.queue_name,
-            receive_count=max(
-                int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")) for m in messages
-            ),
-            message_ids=[m["MessageId"] for m in messages],
-            receipt_handles=[m["ReceiptHandle"] for m in messages],
-        )
-        self.invocations += 1
-        try:
-            response = self.worker.invoke(event) or {}
-        except InvocationError:
-            return len(messages)  # nothing is deleted: the whole batch comes back
-        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        done = [m for m in messages if m["MessageId"] not in failed]
-        if done:
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
-                ],
-            )
-        return len(messages)
-
-    def run(self) -> None:
-        """Poll until stopped.
-
-        A failed receive (the execution role may not read the queue: Lambda reports
-        ``PROBLEM: ... permission`` on the mapping) is written to the function's log
-        once per kind of error, and polling goes on, as Lambda's does.
-        """
-        reported: set[str] = set()
-        while not self.stop_event.is_set():
-            try:
-                self.poll_once()
-            except Exception as exc:  # noqa: BLE001 - a poller outlives one bad batch, like Lambda's
-                problem = f"{type(exc).__name__}: {exc}"
-                if problem not in reported:
-                    reported.add(problem)
-                    self.last_problem = problem
-                    self.worker.note(f"event source mapping for {self.queue_name}: {problem}")
-                time.sleep(0.5)
-
-
-_RATE = re.compile(r"^rate\((\d+) (minutes?|hours?|days?)\)$")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-
-
-def schedule_interval(expression: str) -> float | None:
-    """Seconds between runs of a ``rate(...)`` expression; None for ``cron``/``at``."""
-    match = _RATE.match(expression.strip())
-    if not match:
-        return None
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")]
-
-
-@dataclass
-class ScheduledRunner:
-    """A schedule (SAM ``ScheduleV2`` or ``Schedule``): the function invoked at its rate.
-
-    Like Lambda's asynchronous invocation by a schedule, a failed run is counted and
-    left behind; the next run comes at the next tick. The first run is one interval
-    after the start, as a new schedule's is.
-    """
-
-    worker: Invocable
-    interval_seconds: float
-    kind: str = "ScheduleV2"
-    input: str | None = None
-    name: str = "schedule"
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    invocations: int = 0
-    last_problem: str | None = None
-    """The last error polling met (e.g. AccessDenied on ``sqs:ReceiveMessage``)."""
-    failures: int = 0
-
-    def event(self, at: datetime) -> Any:
-        """What the schedule sends at ``at``."""
-        arn = f"arn:aws:scheduler:us-east-1:123456789012:schedule/default/{self.name}"
-        if self.kind == "ScheduleV2":
-            return scheduler_input(self.input, at=at, schedule_arn=arn)
-        if self.input:
-            return json.loads(self.input)
-        return scheduled_event(
-            at=at, rule_arn=f"arn:aws:events:us-east-1:123456789012:rule/{self.name}"
-        )
-
-    def tick(self) -> Any:
-        """One run now; the function's result, or None if it failed."""
-        self.invocations += 1
-        try:
-            return self.worker.invoke(self.event(datetime.now(UTC)))
-        except InvocationError:
-            self.failures += 1
-            return None
-
-    def run(self) -> None:
-        """Run every interval until stopped."""
-        while not self.stop_event.wait(self.interval_seconds):
-            self.tick()
-
-
-def _route_pattern(path: str) -> re.Pattern[str]:
-    return re.compile("^" + re.sub(r"\{([^}/]+)\}", r"(?P<\1>[^/]+)", path) + "$")
-
-
-UNAVAILABLE: dict[str, Any] = {
-    "statusCode": 503,
-    "headers": {"Content-Type": "application/json", "Retry-After": "5"},
-    "body": json.dumps({"message": "Service Unavailable"}),
-}
-"""API Gateway's answer while the platform behind it is being restored."""
-
-
-class HttpFront(LoopbackServer):
-    """An HTTP API on 127.0.0.1: routes from the template, payload format 2.0."""
-
-    def __init__(
-        self, routes: Sequence[tuple[str, str, Invocable]], iam: IamAuthorizer | None = None
-    ) -> None:
-        self.iam = iam
-        self.unavailable = False
-        """While True, every route answers API Gateway's 503 with ``Retry-After``."""
-        self.routes = [
-            (method.upper(), _route_pattern(path), path, worker) for method, path, worker in routes
-        ]
-        super().__init__(self._handler())
-
-    def refusal(self, access_key: str, method: str, path: str) -> str | None:
-        """Why IAM refuses ``execute-api:Invoke`` on this route to the key, or None."""
-        if self.iam is None or self.iam.authorize is None:
-            return None
-        arn = (
-            f"arn:aws:execute-api:{self.iam.region}:123456789012:"
-            f"{self.iam.api_id}/$default/{method}{path}"
-        )
-        try:
-            self.iam.authorize(access_key, "execute-api:Invoke", [arn])
-        except Exception as error:  # noqa: BLE001 - any refusal is API Gateway's 403
-            return str(getattr(error, "message", error))
-        return None
-
-    def _handler(self) -> type[QuietHandler]:
-        front = self
-
-        class Handler(QuietHandler):
-            def _serve(self) -> None:
-                path = self.path.split("?", 1)[0]
-                for method, pattern, template_path, worker in front.routes:
-                    match = pattern.match(path)
-                    if method == self.command and match:
-                        length = int(self.headers.get("Content-Length") or 0)
-                        raw = self.rfile.read(length) if length else b""
-                        caller = None
-                        if front.iam is not None:
-                            try:
-                                caller = verify(
-                                    method=method,
-                                    url=f"http://{self.headers.get('Host', '')}{self.path}",
-                                    headers=dict(self.headers.items()),
-                                    body=raw,
-                                    secrets=front.iam.credentials,
-                                    region=front.iam.region,
-                                )
-                            except SignatureError as error:
-                                self._reply(403, error.body, {})
-                                return
-                            refusal = front.refusal(caller.access_key, method, path)
-                            if refusal is not None:
-                                self._reply(403, {"Message": refusal}, {})
-                                return
-                        try:
-                            text, encoded = raw.decode("utf-8"), False
-                        except UnicodeDecodeError:
-                            text, encoded = base64.b64encode(raw).decode(), True
-                        event = {
-                            "version": "2.0",
-                            "routeKey": f"{method} {template_path}",
-                            "rawPath": path,
-                            "rawQueryString": self.path.partition("?")[2],
-                            "headers": {k.lower(): v for k, v in self.headers.items()},
-                            "requestContext": {
-                                "http": {"method": method, "path": path, "sourceIp": "127.0.0.1"},
-                                "requestId": str(uuid.uuid4()),
-                                "routeKey": f"{method} {template_path}",
-                                "stage": "$default",
-                                "accountId": "123456789012",
-                                **({"authorizer": caller.authorizer()} if caller else {}),
-                            },
-                            "pathParameters": match.groupdict() or None,
-                            "body": text,
-                            "isBase64Encoded": encoded,
-                        }
-                        try:
-                            response = UNAVAILABLE if front.unavailable else worker.invoke(event)
-                        except InvocationError:
-                            self._reply(500, {"message": "Internal Server Error"}, {})
-                            return
-                        self._reply(
-                            response.get("statusCode", 200),
-                            response.get("body", ""),
-                            response.get("headers") or {},
-                        )
-                        return
-                self._reply(404, {"message": "Not Found"}, {})
-
-            def _reply(self, status: int, body: Any, headers: dict[str, str]) -> None:
-                payload = (body if isinstance(body, str) else json.dumps(body)).encode()
-                self.send_body(status, payload, headers)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815
-
-        return Handler

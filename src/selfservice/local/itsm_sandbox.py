@@ -20,9 +20,10 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from selfservice.local import seed
 from selfservice.local.loopback import LoopbackServer, QuietHandler
 
-__all__ = ["Fault", "ItsmSandbox"]
+__all__ = ["ACCOUNTS", "Fault", "ItsmSandbox"]
 
 
 @dataclass
@@ -48,11 +49,14 @@ class _State:
     requests: list[tuple[str, str]] = field(default_factory=list)
 
 
+_SEED = seed.load("itsm")
+ACCOUNTS: dict[str, dict[str, str]] = _SEED["accounts"]
+"""System → the ``username`` and ``password`` its basic auth accepts by default."""
 JIRA_TRANSITIONS = {
-    "Start progress": ("11", "In Progress"),
-    "Resolve": ("31", "Done"),
-    "Decline": ("41", "Declined"),
+    name: (str(transition["id"]), str(transition["status"]))
+    for name, transition in _SEED["jira_transitions"].items()
 }
+"""Jira's workflow: transition name → (its id, the status it leads to)."""
 
 
 class ItsmSandbox(LoopbackServer):
@@ -61,10 +65,10 @@ class ItsmSandbox(LoopbackServer):
     def __init__(
         self,
         *,
-        servicenow_user: str = "selfservice",
-        servicenow_password: str = "sandbox-password",  # noqa: S107 - a local sandbox
-        jira_email: str = "selfservice@acme.example",
-        jira_token: str = "sandbox-token",  # noqa: S107
+        servicenow_user: str = ACCOUNTS["servicenow"]["username"],
+        servicenow_password: str = ACCOUNTS["servicenow"]["password"],
+        jira_email: str = ACCOUNTS["jira"]["username"],
+        jira_token: str = ACCOUNTS["jira"]["password"],
         oauth_client: tuple[str, str] = ("client-id", "client-secret"),
     ) -> None:
         self.state = _State()

@@ -22,10 +22,7 @@ Functions reach EventBridge through :class:`EventBridgeFront`, which can fail
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import secrets
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -35,45 +32,29 @@ from typing import Any
 
 import boto3
 
-from selfservice.local.codebuild import AccessDeniedError, CodeBuildEndpoint, LocalCodeBuildClient
+from selfservice.local import seed
+from selfservice.local.codebuild import AccessDeniedError, CodeBuildEndpoint
+from selfservice.local.codebuild_client import LocalCodeBuildClient
 from selfservice.local.deploy import Deployment, StackDeployment, deploy_platform
+from selfservice.local.event_sources import ScheduledRunner, SqsPoller
 from selfservice.local.eventbridge_front import EventBridgeFront
-from selfservice.local.functions import (
-    FunctionWorker,
-    HttpFront,
-    IamAuthorizer,
-    LogShipper,
-    ScheduledRunner,
-    SqsPoller,
-    schedule_interval,
-)
+from selfservice.local.function_hosting import FunctionHosting
+from selfservice.local.functions import FunctionWorker
+from selfservice.local.http_front import HttpFront, IamAuthorizer
+from selfservice.local.intrinsics import ACCOUNT, REGION
 from selfservice.local.itsm_sandbox import ItsmSandbox
 from selfservice.local.moto_server import AccessDeniedError as EmbeddedAccessDenied
 from selfservice.local.moto_server import EmbeddedAws
-from selfservice.local.sigv4 import Caller
-from selfservice.local.ssm_agent import LocalRunCommand, SsmEndpoint
-from selfservice.local.terraform import cli_config
-from selfservice.templates import FunctionSpec, Template, load_platform
+from selfservice.local.run_command import LocalRunCommand
+from selfservice.local.ssm_agent import SsmEndpoint
+from selfservice.local.terraform import terraform_environment
+from selfservice.templates import Template, load_platform
 
 __all__ = ["LocalPlatform"]
 
-REGION = "us-east-1"
-OPERATOR_USER = "local-operator"
-ACCOUNT = "123456789012"
-SESSION_SECONDS = 3600
-"""How long a function's or a build's STS credentials last (IAM's default, one hour)."""
-RENEW_BEFORE_SECONDS = 600
-"""A function's execution environment is replaced this long before its credentials
-expire (Lambda gives an environment fresh credentials; a new one is the simple way)."""
-NOTIFIER_TRANSITIONS = {
-    "selfservice.provisioning.started.v1": "Start progress",
-    "selfservice.provisioning.succeeded.v1": "Resolve",
-    "selfservice.request.rejected.v1": "Decline",
-}
-
 
 @dataclass
-class LocalPlatform:
+class LocalPlatform(FunctionHosting):
     """Start with :meth:`start`, stop with :meth:`stop` (or use as a context manager)."""
 
     root: Path
@@ -105,23 +86,9 @@ class LocalPlatform:
     _stopping: threading.Event = field(default_factory=threading.Event)
     _secret_values: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
     """Every secret's value once seeded, by (stack, logical id): what a restart restores."""
-    operator: IamAuthorizer = field(
-        default_factory=lambda: IamAuthorizer(
-            {
-                "AKIALOCALOPERATOR": (
-                    secrets.token_urlsafe(24),
-                    Caller(
-                        access_key="AKIALOCALOPERATOR",
-                        account_id="123456789012",
-                        user_arn="arn:aws:iam::123456789012:user/local-operator",
-                        user_id="AIDALOCALOPERATOR",
-                    ),
-                )
-            }
-        )
-    )
+    operator: IamAuthorizer = field(default_factory=seed.placeholder_operator)
     """Credentials the local IAM-authorized APIs accept: until :meth:`start` a placeholder,
-    then the local operator's, an IAM user of the embedded AWS (:meth:`_create_operator`)
+    then the local operator's, an IAM user of the embedded AWS (:func:`.seed.create_operator`)
     with a fresh access key per run (and per restart of the embedded AWS)."""
 
     @property
@@ -195,10 +162,10 @@ class LocalPlatform:
         self.aws = EmbeddedAws(log_path=self.workdir / "moto.log").start()
         self.say("deploying template.yaml and sam/ into it …")
         self.deployment = deploy_platform(self._templates(), endpoint_url=self.aws.endpoint)
-        self.operator = self._create_operator()
+        self.operator = seed.create_operator(self.client, self.embedded.authorize)
         self.sandbox = ItsmSandbox().__enter__()
-        self._configure()
-        self._secret_values = self._read_secrets()
+        seed.configure(self.client, self.deployed, root=self.root, sandbox_url=self.itsm.url)
+        self._secret_values = seed.secret_values(self.client, self.deployed)
         self.eventbridge = EventBridgeFront(self.aws.endpoint).start()
         self.ssm = SsmEndpoint(
             LocalRunCommand(self.client("ec2"), self.workdir, region=REGION),
@@ -213,31 +180,6 @@ class LocalPlatform:
                 f"ITSM sandbox at {self.sandbox.url}"
             )
         return self
-
-    def _create_operator(self) -> IamAuthorizer:
-        """The local operator: an IAM user of the embedded AWS with ``PowerUserAccess``
-        (everything but IAM and Organizations: the ops API's ``execute-api:Invoke``, the
-        AWS CLI on builds and associations, ``selfservice status``/``replay``/``dlq``),
-        and a fresh access key each run. In AWS, grant operators ``execute-api:Invoke`` on
-        the ops API (docs/ops-api.md) and what the operator tools read."""
-        iam = self.client("iam")
-        iam.create_user(UserName=OPERATOR_USER)
-        iam.attach_user_policy(
-            UserName=OPERATOR_USER, PolicyArn="arn:aws:iam::aws:policy/PowerUserAccess"
-        )
-        user = iam.get_user(UserName=OPERATOR_USER)["User"]
-        key = iam.create_access_key(UserName=OPERATOR_USER)["AccessKey"]
-        caller = Caller(
-            access_key=key["AccessKeyId"],
-            account_id=ACCOUNT,
-            user_arn=user["Arn"],
-            user_id=user["UserId"],
-        )
-        return IamAuthorizer(
-            {key["AccessKeyId"]: (key["SecretAccessKey"], caller)},
-            region=REGION,
-            authorize=self.embedded.authorize,
-        )
 
     def _templates(self) -> Template:
         return self.template or load_platform(self.root / "template.yaml")
@@ -292,17 +234,7 @@ class LocalPlatform:
 
     def stop(self) -> None:
         """Stop everything that was started."""
-        self._stopping.set()
-        for poller in self.pollers:
-            poller.stop_event.set()
-        for schedule in self.schedules.values():
-            schedule.stop_event.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        for front in self.fronts.values():
-            front.stop()
-        for worker in self.workers.values():
-            worker.stop()
+        self._stop_functions()
         if self.codebuild:
             self.codebuild.stop()
         if self.ssm:
@@ -338,12 +270,13 @@ class LocalPlatform:
             self.embedded.stop()
             self.aws = EmbeddedAws(port=port, log_path=self.workdir / "moto-restarted.log").start()
             self.deployment = deploy_platform(self._templates(), endpoint_url=self.aws.endpoint)
-            self.operator = self._create_operator()  # the old user went with the old server
+            # The old user went with the old server.
+            self.operator = seed.create_operator(self.client, self.embedded.authorize)
             for front in self.fronts.values():
                 if front.iam is not None:
                     front.iam = dataclasses.replace(self.operator, api_id=front.iam.api_id)
-            self._configure()
-            self._restore_secrets()
+            seed.configure(self.client, self.deployed, root=self.root, sandbox_url=self.itsm.url)
+            seed.restore_secrets(self.client, self.deployed, self._secret_values)
             self._renew_functions(renewed)
         finally:
             for front in self.fronts.values():
@@ -360,102 +293,6 @@ class LocalPlatform:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- configuration -----------------------------------------------------------
-
-    def _configure(self) -> None:
-        sandbox = self.itsm
-        intake = self.stack("Intake")
-        self.client("ssm").put_parameter(
-            Name=intake.refs["IntakeConfig"],
-            Type="String",
-            Overwrite=True,
-            Value=(self.root / "config/intake.example.json").read_text(),
-        )
-        notifier = self.stack("Notifier")
-        document = {
-            "servicenow": {"api_url": sandbox.url, "journal": "both"},
-            "jira": {"api_url": sandbox.url, "transitions": NOTIFIER_TRANSITIONS},
-            # Short waits locally: an outage drill is over in seconds, not an hour.
-            "retries": {
-                "attempts": 3,
-                "base_seconds": 0.2,
-                "cap_seconds": 1,
-                "queue_base_seconds": 1,
-                "queue_cap_seconds": 8,
-            },
-        }
-        self.client("ssm").put_parameter(
-            Name=notifier.refs["NotifierConfig"],
-            Type="String",
-            Overwrite=True,
-            Value=json.dumps(document),
-        )
-        secret_store = self.client("secretsmanager")
-        for secret, credentials in (
-            (
-                "ServiceNowCredentialsSecret",
-                {"username": "selfservice", "password": "sandbox-password"},
-            ),
-            (
-                "JiraCredentialsSecret",
-                {"username": "selfservice@acme.example", "password": "sandbox-token"},
-            ),
-        ):
-            secret_store.put_secret_value(
-                SecretId=notifier.refs[secret], SecretString=json.dumps(credentials)
-            )
-        organizations = self.client("organizations")
-        organizations.create_organization(FeatureSet="ALL")
-        root_id = organizations.list_roots()["Roots"][0]["Id"]
-        for top, children in {"Workloads": ["NonProd", "Prod"], "Sandbox": []}.items():
-            parent = organizations.create_organizational_unit(ParentId=root_id, Name=top)
-            for child in children:
-                organizations.create_organizational_unit(
-                    ParentId=parent["OrganizationalUnit"]["Id"], Name=child
-                )
-
-    def _secret_resources(self) -> list[tuple[StackDeployment, str]]:
-        return [
-            (stack, logical)
-            for stack in self.deployed.stacks()
-            for logical, resource in stack.template.resources().items()
-            if resource.get("Type") == "AWS::SecretsManager::Secret" and logical in stack.refs
-        ]
-
-    def _read_secrets(self) -> dict[tuple[str, str], str]:
-        store = self.client("secretsmanager")
-        return {
-            (stack.name, logical): store.get_secret_value(SecretId=stack.refs[logical])[
-                "SecretString"
-            ]
-            for stack, logical in self._secret_resources()
-        }
-
-    def _restore_secrets(self) -> None:
-        """Senders keep signing with the secrets they were given: put the same values back."""
-        store = self.client("secretsmanager")
-        for stack, logical in self._secret_resources():
-            value = self._secret_values.get((stack.name, logical))
-            if value is not None:
-                store.put_secret_value(SecretId=stack.refs[logical], SecretString=value)
-
-    def _renew_functions(self, renewed: dict[object, FunctionWorker]) -> None:
-        """After a redeploy every function gets a new execution environment (``renewed``
-        maps each replaced worker to its successor): its role was deployed again, and the
-        credentials it had went with the old server."""
-        queue_urls = {
-            attrs["QueueName"]: attrs["QueueUrl"]
-            for stack in self.deployed.stacks()
-            for attrs in stack.attrs.values()
-            if "QueueName" in attrs
-        }
-        for poller in self.pollers:
-            poller.queue_url = queue_urls.get(poller.queue_name, poller.queue_url)
-        for stack in self.deployed.stacks():
-            for spec in stack.functions:
-                old = self.workers[spec.logical_id]
-                renewed[old] = self._replace_worker(stack, spec)
-
     def _start_codebuild(self) -> CodeBuildEndpoint:
         endpoint = self.embedded.endpoint
         project = self.stack("Provisioner").recorded["ProvisionProject"]
@@ -463,15 +300,7 @@ class LocalPlatform:
             variable["Name"]: str(variable["Value"])
             for variable in project["Environment"].get("EnvironmentVariables", [])
         }
-        build_env = {
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "HOME": str(self.workdir),
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "TF_CLI_CONFIG_FILE": str(cli_config(self.workdir)),
-            "TF_S3_USE_PATH_STYLE": "true",
-        }
+        build_env = terraform_environment(self.workdir, endpoint, region=REGION)
         project_arn = self.stack("Provisioner").attrs["ProvisionProject"]["Arn"]
         service_role = str(project["ServiceRole"])
 
@@ -534,16 +363,6 @@ class LocalPlatform:
             raise RuntimeError("the local SSM endpoint is not started")
         return self.ssm.url
 
-    @staticmethod
-    def _log_group(stack: StackDeployment, spec: FunctionSpec) -> str:
-        """The group Lambda would write to: ``LoggingConfig.LogGroup``, else its default."""
-        group = spec.properties.get("LoggingConfig", {}).get("LogGroup")
-        if isinstance(group, dict) and "Ref" in group:
-            return str(stack.refs[group["Ref"]])
-        if isinstance(group, str):
-            return group
-        return f"/aws/lambda/{stack.refs[spec.logical_id]}"
-
     def _function_environment(self) -> dict[str, str]:
         """What every function gets on top of its template environment: the endpoints."""
         if self.codebuild is None or self.eventbridge is None:
@@ -557,129 +376,3 @@ class LocalPlatform:
             "AWS_DEFAULT_REGION": REGION,
             "PATH": os.environ.get("PATH", ""),
         }
-
-    def function_environment(
-        self, stack: StackDeployment, spec: FunctionSpec, credentials: dict[str, str]
-    ) -> dict[str, str]:
-        """A function's whole environment: the template's, the endpoints, its credentials."""
-        return {
-            **stack.environments[spec.logical_id],
-            **self._function_environment(),
-            **credentials,
-        }
-
-    def function_credentials(self, stack: StackDeployment, spec: FunctionSpec) -> dict[str, str]:
-        """Fresh credentials of a function's execution role, as Lambda gets them."""
-        return self.assume(
-            stack.function_role_arn(spec),
-            "lambda.amazonaws.com",
-            session_name=str(stack.refs[spec.logical_id]),
-            source_arn=stack.attrs[spec.logical_id]["Arn"],
-        )
-
-    def _worker(self, stack: StackDeployment, spec: FunctionSpec) -> FunctionWorker:
-        """A new execution environment, with its own credentials (Lambda writes the
-        function's logs and polls its queues with the execution role too)."""
-        credentials = self.function_credentials(stack, spec)
-        self.credentials_expire_at[spec.logical_id] = (
-            time.monotonic() + SESSION_SECONDS - RENEW_BEFORE_SECONDS
-        )
-        worker = FunctionWorker(
-            spec,
-            self.function_environment(stack, spec, credentials),
-            self.workdir / f"{spec.logical_id}.log",
-            LogShipper(self.client_as("logs", credentials), self._log_group(stack, spec)),
-        )
-        worker.credentials = credentials
-        return worker
-
-    def _replace_worker(self, stack: StackDeployment, spec: FunctionSpec) -> FunctionWorker:
-        """Give a function a new execution environment; its event sources follow."""
-        old = self.workers[spec.logical_id]
-        new = self._worker(stack, spec)
-        self.workers[spec.logical_id] = new
-        for poller in self.pollers:
-            if poller.worker is old:
-                poller.worker = new
-                poller.sqs = self.client_as("sqs", new.credentials)
-        for runner in self.schedules.values():
-            if runner.worker is old:
-                runner.worker = new
-        for front in self.fronts.values():
-            front.routes = [
-                (method, pattern, path, new if worker is old else worker)
-                for method, pattern, path, worker in front.routes
-            ]
-        old.stop()  # an invocation it is running finishes first
-        return new
-
-    def _renew_credentials(self) -> None:
-        """Replace each execution environment before its credentials expire."""
-        while not self._stopping.wait(30):
-            for stack in self.deployed.stacks():
-                for spec in stack.functions:
-                    due = self.credentials_expire_at.get(spec.logical_id, float("inf"))
-                    if time.monotonic() >= due:
-                        self._replace_worker(stack, spec)
-
-    def _start_functions(self) -> None:
-        routes: dict[tuple[str, str], list[tuple[str, str, FunctionWorker]]] = {}
-        for stack in self.deployed.stacks():
-            for spec in stack.functions:
-                worker = self._worker(stack, spec)
-                self.workers[spec.logical_id] = worker
-                for event in spec.events.values():
-                    props = event["Properties"]
-                    if not self.serve:
-                        continue
-                    if event["Type"] == "SQS":
-                        queue = props["Queue"]["Fn::GetAtt"][0]
-                        poller = SqsPoller(
-                            self.client_as("sqs", worker.credentials),
-                            stack.refs[queue],
-                            stack.attrs[queue]["QueueName"],
-                            worker,
-                            batch_size=int(props.get("BatchSize", 10)),
-                            batching_window_seconds=float(
-                                props.get("MaximumBatchingWindowInSeconds", 0)
-                            ),
-                        )
-                        self.pollers.append(poller)
-                        thread = threading.Thread(target=poller.run, daemon=True)
-                        thread.start()
-                        self._threads.append(thread)
-                    elif event["Type"] in {"Schedule", "ScheduleV2"}:
-                        self._schedule(spec.logical_id, event["Type"], props, worker)
-                    elif event["Type"] == "HttpApi":
-                        # Keyed by the stack declaring the route: an API's logical id
-                        # may also name a resource of another stack (the root's nested app).
-                        routes.setdefault((stack.name, props["ApiId"]["Ref"]), []).append(
-                            (props["Method"], props["Path"], worker)
-                        )
-        for (stack_name, api), api_routes in routes.items():
-            stack = next(s for s in self.deployed.stacks() if s.name == stack_name)
-            auth = stack.template.resources()[api].get("Properties", {}).get("Auth", {})
-            # An IAM-authorized API verifies SigV4 like API Gateway: never reachable unsigned.
-            iam = None
-            if auth.get("DefaultAuthorizer") == "AWS_IAM":
-                iam = dataclasses.replace(self.operator, api_id=str(stack.refs.get(api, api)))
-            self.fronts[api] = HttpFront(api_routes, iam).start()
-        renewal = threading.Thread(target=self._renew_credentials, daemon=True)
-        renewal.start()
-        self._threads.append(renewal)
-
-    def _schedule(
-        self, logical_id: str, kind: str, props: dict[str, Any], worker: FunctionWorker
-    ) -> None:
-        expression = str(props.get("ScheduleExpression") or props.get("Schedule", ""))
-        interval = schedule_interval(expression)
-        if interval is None:
-            self.say(f"{logical_id}: {expression} is not run locally (only rate(...) is)")
-            return
-        runner = ScheduledRunner(
-            worker, interval, kind=kind, input=props.get("Input"), name=logical_id
-        )
-        self.schedules[logical_id] = runner
-        thread = threading.Thread(target=runner.run, daemon=True)
-        thread.start()
-        self._threads.append(thread)

@@ -11,14 +11,25 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import sys
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
-__all__ = ["TerraformUnavailableError", "cli_config", "find_provider_mirror", "terraform_binary"]
+__all__ = [
+    "ROOT_CREDENTIALS",
+    "TerraformUnavailableError",
+    "cli_config",
+    "find_provider_mirror",
+    "terraform_binary",
+    "terraform_environment",
+]
 
 MIRROR_ENV = "SELFSERVICE_TF_PROVIDER_MIRROR"
 _PROVIDER = Path("registry.terraform.io/hashicorp/aws")
 _MAX_DEPTH = 4
+ROOT_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+"""The embedded AWS's root key, for Terraform run outside a build (fixtures, benchmarks)."""
 
 
 class TerraformUnavailableError(RuntimeError):
@@ -124,3 +135,34 @@ def cli_config(directory: Path) -> Path:
         "}\n"
     )
     return path
+
+
+def terraform_environment(
+    work: Path,
+    endpoint_url: str,
+    *,
+    region: str = "us-east-1",
+    credentials: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The whole environment of Terraform (or of a build running it) against the embedded
+    AWS at ``endpoint_url``, offline, with ``work`` as its home.
+
+    Providers come from the mirror (:func:`cli_config`, written into ``work``); the S3
+    backend addresses buckets by path, as moto on 127.0.0.1 needs; ``TF_IN_AUTOMATION``,
+    ``TF_INPUT`` and ``CHECKPOINT_DISABLE`` are the buildspec's own. This interpreter's
+    scripts come first on ``PATH`` (the build's tools run with it). ``credentials``
+    (``AWS_*`` names; none: a build's own are added per build) sign Terraform's calls.
+    """
+    return {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HOME": str(work),
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        **(credentials or {}),
+        "TF_CLI_CONFIG_FILE": str(cli_config(work)),
+        "TF_S3_USE_PATH_STYLE": "true",
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+        "CHECKPOINT_DISABLE": "1",
+    }

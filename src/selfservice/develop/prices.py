@@ -23,7 +23,7 @@ from typing import Any
 
 __all__ = ["PriceQuery", "Refresh", "add_parser", "queries", "refresh"]
 
-PRICES_DIR = Path(__file__).resolve().parents[2] / "services/provisioner/provisioner/prices"
+PRICES_DIR = Path(__file__).resolve().parents[3] / "services/provisioner/provisioner/prices"
 PRICING_REGION = "us-east-1"
 SOURCE = (
     "AWS Price List API (pricing:GetProducts), on-demand, Linux, shared tenancy; "

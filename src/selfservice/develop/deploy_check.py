@@ -277,25 +277,12 @@ def transform(body: Mapping[str, Any]) -> dict[str, Any]:
     Only the Region and partition are known (as to CloudFormation's transform, which leaves
     the stack's name and account to the deployment); every other intrinsic stays one.
     """
-    import boto3  # noqa: PLC0415
-    from samtranslator.metrics.metrics import Metrics  # noqa: PLC0415
-    from samtranslator.parser.parser import Parser  # noqa: PLC0415
-    from samtranslator.translator.translator import Translator  # noqa: PLC0415
+    from selfservice import sam_transform  # noqa: PLC0415 - samtranslator is slow to import
 
     parameters = {
         name: spec.get("Default", _PLACEHOLDER) for name, spec in body.get("Parameters", {}).items()
     }
-    # The session only supplies the Region; the translator makes no call with it.
-    session = boto3.session.Session(region_name=REGION)
-    metrics = Metrics()  # kept in memory, then dropped: nothing is published
-    translator = Translator(None, Parser(), boto_session=session, metrics=metrics)
-    translated: dict[str, Any] = translator.translate(
-        json.loads(json.dumps(body)),
-        parameter_values=parameters,
-        get_managed_policy_map=lambda: {},
-    )
-    metrics.publish()
-    return translated
+    return sam_transform.translate(json.loads(json.dumps(body)), parameters, region=REGION)
 
 
 def lint_transformed(templates: Mapping[str, Mapping[str, Any]], work: Path) -> list[str]:
@@ -355,7 +342,7 @@ def _workdir(requested: Path | None) -> Iterator[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run every step; 0 when the templates would deploy, 1 otherwise."""
-    parser = argparse.ArgumentParser(prog="python -m selfservice.deploy_check")
+    parser = argparse.ArgumentParser(prog="python -m selfservice.develop.deploy_check")
     parser.add_argument("--root", type=Path, default=Path.cwd())
     parser.add_argument("--sam", type=Path, default=Path(".venv-sam/bin/sam"))
     parser.add_argument(

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from selfservice.resources import (
+from selfservice.operator.resources import (
     PlatformResources,
     ResourceError,
     add_arguments,

@@ -1,6 +1,6 @@
 """Record Terraform plan JSON fixtures of the products with real Terraform.
 
-``make plans`` (``python -m selfservice.record_plans``) starts the embedded AWS, runs
+``make plans`` (``python -m selfservice.develop.record_plans``) starts the embedded AWS, runs
 each product's module through a create, an update and a destroy — ``terraform plan
 -out=tfplan`` then ``terraform show -json tfplan``, applying the create and the update
 so the next plan has a state to differ from — and writes the plans, made machine-neutral
@@ -27,11 +27,11 @@ from typing import Any
 import boto3
 
 from selfservice.local.moto_server import EmbeddedAws
-from selfservice.local.terraform import cli_config, terraform_binary
+from selfservice.local.terraform import ROOT_CREDENTIALS, terraform_binary, terraform_environment
 
 __all__ = ["SCENARIOS", "Step", "main", "neutralise", "record"]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PRODUCTS = ROOT / "services/provisioner/products"
 FIXTURES = ROOT / "tests/fixtures/plans"
 REGION = "us-east-1"
@@ -178,18 +178,9 @@ def record(out: Path = FIXTURES) -> list[Path]:
     with tempfile.TemporaryDirectory(prefix="record-plans-") as scratch:
         work = Path(scratch)
         with EmbeddedAws(log_path=work / "moto.log") as aws:
-            env = {
-                "PATH": os.environ.get("PATH", ""),
-                "HOME": str(work),
-                "AWS_ENDPOINT_URL": aws.endpoint,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_REGION": REGION,
-                "AWS_DEFAULT_REGION": REGION,
-                "TF_CLI_CONFIG_FILE": str(cli_config(work)),
-                "TF_IN_AUTOMATION": "1",
-                "CHECKPOINT_DISABLE": "1",
-            }
+            env = terraform_environment(
+                work, aws.endpoint, region=REGION, credentials=ROOT_CREDENTIALS
+            )
             saved = dict(os.environ)
             os.environ.update(env)
             try:
@@ -205,7 +196,7 @@ def record(out: Path = FIXTURES) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m selfservice.record_plans``."""
+    """Entry point of ``python -m selfservice.develop.record_plans``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=FIXTURES, help="directory of the fixtures")
     args = parser.parse_args(argv)

@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from selfservice.resources import ResourceError, add_arguments, resolve, trail_events
+from selfservice.operator.resources import ResourceError, add_arguments, resolve, trail_events
 from selfservice_contracts.request import TicketRef, TicketSystem, derive_request_id
 
 __all__ = ["Step", "TicketStatus", "add_parser", "ticket_status"]
 
-PRODUCTS_DIR = Path(__file__).resolve().parents[2] / "schemas/selfservice_contracts/products"
+PRODUCTS_DIR = Path(__file__).resolve().parents[3] / "schemas/selfservice_contracts/products"
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def _products() -> list[str]:
 def _ledger(resources: Any, ticket: str) -> tuple[list[dict[str, Any]], list[Step]]:
     if resources.ledger_table is None:
         raise ResourceError("no ledger table found; give --stack or deploy the provisioner")
-    provisioner = Path(__file__).resolve().parents[2] / "services/provisioner"
+    provisioner = Path(__file__).resolve().parents[3] / "services/provisioner"
     if str(provisioner) not in sys.path:
         sys.path.append(str(provisioner))  # the adapter reads the ledger as it writes it
     from provisioner.adapters.ledger_dynamodb import DynamoDBLedger  # noqa: PLC0415
