@@ -25,6 +25,7 @@ from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, TicketEventData
 from selfservice_runtime import settings_document
 from selfservice_runtime.observability import Metric
+from tests.environment import use_function_environment
 from tests.intake.conftest import (
     ROOT,
     create_dedupe_table,
@@ -91,19 +92,19 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             "jira-token": {"current": "jira-automation-token"},
         }.items():
             secrets.create_secret(Name=name, SecretString=json.dumps(value))
-        environment = {
-            "POWERTOOLS_SERVICE_NAME": "intake",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-            "EVENT_BUS_NAME": BUS,
-            "IDEMPOTENCY_TABLE_NAME": "intake-idempotency",
-            "INTAKE_CONFIG_PARAMETER": "/selfservice/intake/config",
-            "SERVICENOW_HMAC_SECRET_ID": "sn-hmac",
-            "SERVICENOW_BASIC_AUTH_SECRET_ID": "sn-basic",
-            "JIRA_WEBHOOK_SECRET_ID": "jira-webhook",
-            "JIRA_AUTOMATION_TOKEN_SECRET_ID": "jira-token",
-        }
-        for variable, setting in environment.items():
-            monkeypatch.setenv(variable, setting)
+        use_function_environment(
+            monkeypatch,
+            "WebhookFunction",
+            {
+                "EVENT_BUS_NAME": BUS,
+                "IDEMPOTENCY_TABLE_NAME": "intake-idempotency",
+                "INTAKE_CONFIG_PARAMETER": "/selfservice/intake/config",
+                "SERVICENOW_HMAC_SECRET_ID": "sn-hmac",
+                "SERVICENOW_BASIC_AUTH_SECRET_ID": "sn-basic",
+                "JIRA_WEBHOOK_SECRET_ID": "jira-webhook",
+                "JIRA_AUTOMATION_TOKEN_SECRET_ID": "jira-token",
+            },
+        )
         _reset_caches()
         yield Stack(queue_url, sqs)
         _reset_caches()

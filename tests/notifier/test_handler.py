@@ -19,6 +19,7 @@ from selfservice_contracts import failures
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, WriteBackFailed
 from selfservice_runtime.observability import Metric
+from tests.environment import use_function_environment
 from tests.lambda_context import FakeContext
 from tests.notifier.test_writeback import sample
 from tests.telemetry import PutEventsSpy, Telemetry
@@ -134,19 +135,19 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
                 {"username": "selfservice@acme.example", "password": "sandbox-token"}
             ),
         )
-        env = {
-            "POWERTOOLS_SERVICE_NAME": "notifier",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "EVENT_BUS_NAME": "bus",
-            "IDEMPOTENCY_TABLE_NAME": "idem",
-            "NOTIFIER_CONFIG_PARAMETER": "/notifier/config",
-            "SERVICENOW_CREDENTIALS_SECRET_ID": "sn",
-            "JIRA_CREDENTIALS_SECRET_ID": "jira",
-            "WRITE_BACK_DLQ_URL": dlq,
-            "MAX_RECEIVE_COUNT": "8",
-        }
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
+        use_function_environment(
+            monkeypatch,
+            "WriteBackFunction",
+            {
+                "POWERTOOLS_LOG_LEVEL": "WARNING",  # the LogLevel parameter: a quiet run
+                "EVENT_BUS_NAME": "bus",
+                "IDEMPOTENCY_TABLE_NAME": "idem",
+                "NOTIFIER_CONFIG_PARAMETER": "/notifier/config",
+                "SERVICENOW_CREDENTIALS_SECRET_ID": "sn",
+                "JIRA_CREDENTIALS_SECRET_ID": "jira",
+                "WRITE_BACK_DLQ_URL": dlq,
+            },
+        )
         write_back.config.cache_clear()
         write_back.runtime.cache_clear()
         yield Stack(sandbox, queue, dlq, observer)

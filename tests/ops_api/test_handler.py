@@ -26,6 +26,7 @@ from selfservice_runtime import settings_document
 from selfservice_runtime.observability import Metric
 from selfservice_runtime.publisher import EventBridgePublisher
 from tests.conftest import ROOT
+from tests.environment import use_function_environment
 from tests.lambda_context import FakeContext
 from tests.ops_api.fakes import FakeCommands
 from tests.telemetry import PutEventsSpy, Telemetry
@@ -96,15 +97,9 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         document = json.loads((ROOT / "config/ops-api.example.json").read_text())
         document.update(poll_initial_seconds=0.001, poll_max_seconds=0.001)  # fake SSM: no wait
         ssm.put_parameter(Name=CONFIG, Type="String", Value=json.dumps(document))
-        for variable, value in {
-            "POWERTOOLS_SERVICE_NAME": "ops-api",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-            "EVENT_BUS_NAME": BUS,
-            "ALLOW_TAG_KEY": "SSMRunAllowed",
-            "ALLOW_TAG_VALUE": "true",
-            "OPS_CONFIG_PARAMETER": CONFIG,
-        }.items():
-            monkeypatch.setenv(variable, value)
+        use_function_environment(
+            monkeypatch, "OpsApiFunction", {"EVENT_BUS_NAME": BUS, "OPS_CONFIG_PARAMETER": CONFIG}
+        )
         commands = FakeCommands(not_ready=1, running=1)
         _reset()
         api.adapters.cache_clear()

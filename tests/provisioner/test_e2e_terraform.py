@@ -42,6 +42,7 @@ from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, ProvisioningSucceeded
 from selfservice_contracts.request import Action, TicketRef, TicketSystem
 from tests.conftest import ROOT
+from tests.environment import function_environment
 from tests.lambda_context import FakeContext
 from tests.provisioner.fakes import received, request
 
@@ -161,13 +162,19 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
-            "POWERTOOLS_SERVICE_NAME": "provisioner",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "EVENT_BUS_NAME": str(provisioner.parameters["EventBusName"]),
-            "LEDGER_TABLE_NAME": str(refs["LedgerTable"]),
-            "IDEMPOTENCY_TABLE_NAME": str(refs["IdempotencyTable"]),
-            "ARTIFACTS_BUCKET_NAME": str(refs["ArtifactsBucket"]),
-            "CODEBUILD_PROJECT_NAME": str(project["Name"]),
+            # The request consumer's and the build-events handler's (the same Globals),
+            # naming what the deployment created.
+            **function_environment(
+                "RequestConsumerFunction",
+                {
+                    "POWERTOOLS_LOG_LEVEL": "WARNING",  # the LogLevel parameter: a quiet run
+                    "EVENT_BUS_NAME": str(provisioner.parameters["EventBusName"]),
+                    "LEDGER_TABLE_NAME": str(refs["LedgerTable"]),
+                    "IDEMPOTENCY_TABLE_NAME": str(refs["IdempotencyTable"]),
+                    "ARTIFACTS_BUCKET_NAME": str(refs["ArtifactsBucket"]),
+                    "CODEBUILD_PROJECT_NAME": str(project["Name"]),
+                },
+            ),
         }
         os.environ.update(env)
 

@@ -33,6 +33,7 @@ from selfservice_contracts.events import AnyEvent, ProvisioningStarted
 from selfservice_contracts.request import TicketRef, TicketSystem
 from selfservice_runtime.observability import Metric
 from tests.conftest import ROOT
+from tests.environment import use_function_environment
 from tests.lambda_context import FakeContext
 from tests.provisioner.fakes import received, request
 from tests.telemetry import PutEventsSpy, Telemetry
@@ -136,17 +137,18 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             EventPattern=json.dumps({"source": ["selfservice.provisioner"]}),
         )
         events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
-        for name, value in {
-            "POWERTOOLS_SERVICE_NAME": "provisioner",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-            "EVENT_BUS_NAME": BUS,
-            "LEDGER_TABLE_NAME": LEDGER,
-            "IDEMPOTENCY_TABLE_NAME": "selfservice-idempotency",
-            "ARTIFACTS_BUCKET_NAME": "selfservice-artifacts",
-            "CODEBUILD_PROJECT_NAME": PROJECT,
-            "STUCK_AFTER_MINUTES": "150",
-        }.items():
-            monkeypatch.setenv(name, value)
+        # The stuck-ticket check's environment: the provisioner's Globals and its threshold.
+        use_function_environment(
+            monkeypatch,
+            "StuckTicketsFunction",
+            {
+                "EVENT_BUS_NAME": BUS,
+                "LEDGER_TABLE_NAME": LEDGER,
+                "IDEMPOTENCY_TABLE_NAME": "selfservice-idempotency",
+                "ARTIFACTS_BUCKET_NAME": "selfservice-artifacts",
+                "CODEBUILD_PROJECT_NAME": PROJECT,
+            },
+        )
         _reset()
         yield Stack(observer)
         _reset()

@@ -42,6 +42,7 @@ from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_runtime import settings_document
+from tests.environment import use_function_environment
 from tests.intake.conftest import (
     ROOT,
     automation_delivery,
@@ -263,18 +264,20 @@ def intake(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Intake]:
         "jira-token": {"current": JIRA_TOKEN.value},
     }.items():
         secrets.create_secret(Name=name, SecretString=json.dumps(value))
-    for variable, setting in {
-        "POWERTOOLS_SERVICE_NAME": "intake",
-        "POWERTOOLS_LOG_LEVEL": "DEBUG",
-        "EVENT_BUS_NAME": BUS,
-        "IDEMPOTENCY_TABLE_NAME": "intake-idempotency",
-        "INTAKE_CONFIG_PARAMETER": "/selfservice/intake/config",
-        "SERVICENOW_HMAC_SECRET_ID": "sn-hmac",
-        "SERVICENOW_BASIC_AUTH_SECRET_ID": "sn-basic",
-        "JIRA_WEBHOOK_SECRET_ID": "jira-webhook",
-        "JIRA_AUTOMATION_TOKEN_SECRET_ID": "jira-token",
-    }.items():
-        monkeypatch.setenv(variable, setting)
+    use_function_environment(
+        monkeypatch,
+        "WebhookFunction",
+        {
+            "POWERTOOLS_LOG_LEVEL": "DEBUG",  # the LogLevel parameter: the most there is to leak
+            "EVENT_BUS_NAME": BUS,
+            "IDEMPOTENCY_TABLE_NAME": "intake-idempotency",
+            "INTAKE_CONFIG_PARAMETER": "/selfservice/intake/config",
+            "SERVICENOW_HMAC_SECRET_ID": "sn-hmac",
+            "SERVICENOW_BASIC_AUTH_SECRET_ID": "sn-basic",
+            "JIRA_WEBHOOK_SECRET_ID": "jira-webhook",
+            "JIRA_AUTOMATION_TOKEN_SECRET_ID": "jira-token",
+        },
+    )
     _reset_intake()
     yield Intake(published)
     _reset_intake()
@@ -456,18 +459,19 @@ def notifier(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Notifier]:
                 {"username": "selfservice-client", "password": OAUTH_SECRET.value}
             ),
         )
-        for name, value in {
-            "POWERTOOLS_SERVICE_NAME": "notifier",
-            "POWERTOOLS_LOG_LEVEL": "DEBUG",
-            "EVENT_BUS_NAME": BUS,
-            "IDEMPOTENCY_TABLE_NAME": "notifier-idempotency",
-            "NOTIFIER_CONFIG_PARAMETER": "/notifier/config",
-            "SERVICENOW_CREDENTIALS_SECRET_ID": "sn",
-            "JIRA_CREDENTIALS_SECRET_ID": "jira",
-            "WRITE_BACK_DLQ_URL": dlq,
-            "MAX_RECEIVE_COUNT": "8",
-        }.items():
-            monkeypatch.setenv(name, value)
+        use_function_environment(
+            monkeypatch,
+            "WriteBackFunction",
+            {
+                "POWERTOOLS_LOG_LEVEL": "DEBUG",  # the LogLevel parameter: the most to leak
+                "EVENT_BUS_NAME": BUS,
+                "IDEMPOTENCY_TABLE_NAME": "notifier-idempotency",
+                "NOTIFIER_CONFIG_PARAMETER": "/notifier/config",
+                "SERVICENOW_CREDENTIALS_SECRET_ID": "sn",
+                "JIRA_CREDENTIALS_SECRET_ID": "jira",
+                "WRITE_BACK_DLQ_URL": dlq,
+            },
+        )
         _reset_notifier()
         yield Notifier(sandbox, queue, dlq, published)
         _reset_notifier()

@@ -22,27 +22,17 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from provisioner.runtime import build_runtime
-from selfservice.templates import FunctionSpec, load_template
+from selfservice.templates import FunctionSpec
 from selfservice_contracts.failures import RECORD_FAILED
 from selfservice_runtime.config import ConfigurationError
 from tests.conftest import ROOT, platform_functions
+from tests.environment import use_function_environment
 from tests.lambda_context import FakeContext
 
 
-def _placeholder(fn: FunctionSpec, name: str, value: Any) -> str:
-    """A concrete value for an environment entry: parameters take their default."""
-    if isinstance(value, str):
-        return value
-    parameters = load_template(fn.template).body.get("Parameters", {})
-    ref = value.get("Ref") if isinstance(value, dict) else None
-    if ref in parameters and "Default" in parameters[ref]:
-        return str(parameters[ref]["Default"])
-    return f"local-{name.lower().replace('_', '-')}"
-
-
 def _configure(fn: FunctionSpec, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    for name, value in fn.environment.items():
-        monkeypatch.setenv(name, _placeholder(fn, name, value))
+    # The template's environment; resources (not deployed here) are named by placeholders.
+    use_function_environment(monkeypatch, fn.logical_id)
     module = importlib.import_module(fn.handler_module)
     module.config.cache_clear()
     return module
