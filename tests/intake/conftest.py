@@ -75,16 +75,6 @@ class FailingPublisher:
         self.events.extend(events)
 
 
-def create_dedupe_table(dynamodb: Any, name: str) -> None:
-    """The deduplication table as the intake template defines it (key ``id``)."""
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
 def make_service(
     settings: IntakeSettings | None = None,
     publisher: Any = None,

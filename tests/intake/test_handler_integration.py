@@ -17,7 +17,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from intake.domain.intake import Delivery
 from intake.handlers import webhook
@@ -25,10 +24,10 @@ from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, TicketEventData
 from selfservice_runtime import settings_document
 from selfservice_runtime.observability import Metric
+from tests.aws import create_dedupe_table, drain, mocked_aws, observe_bus
 from tests.environment import use_function_environment
 from tests.intake.conftest import (
     ROOT,
-    create_dedupe_table,
     fixture,
     jira_delivery,
     servicenow_delivery,
@@ -45,39 +44,15 @@ class Stack:
     sqs: Any
 
     def published(self) -> list[AnyEvent]:
-        events = []
-        while batch := self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10
-        ).get("Messages", []):
-            events += [parse_sqs_body(message["Body"]) for message in batch]
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch
-                ],
-            )
-        return events
+        return [parse_sqs_body(m["Body"]) for m in drain(self.queue_url, self.sqs)]
 
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         region = "us-east-1"
-        events = boto3.client("events", region_name=region)
         sqs = boto3.client("sqs", region_name=region)
-        events.create_event_bus(Name=BUS)
-        queue_url = sqs.create_queue(QueueName="observer")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        events.put_rule(
-            Name="all",
-            EventBusName=BUS,
-            EventPattern=json.dumps({"source": ["selfservice.intake"]}),
-        )
-        events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
+        queue_url = observe_bus(BUS, {"source": ["selfservice.intake"]})
         create_dedupe_table(boto3.client("dynamodb", region_name=region), "intake-idempotency")
         boto3.client("ssm", region_name=region).put_parameter(
             Name="/selfservice/intake/config",

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 
@@ -22,6 +21,7 @@ from selfservice.local.codebuild import (
     run_buildspec,
     state_change_event,
 )
+from tests.aws import endpoint_client
 
 SPEC = "services/provisioner/buildspec.yml"
 
@@ -336,13 +336,7 @@ def test_the_aws_sdk_lists_its_builds_and_their_local_log_links(tmp_path: Path) 
     see, and where the ticket's build log link leads: the log itself, served here."""
     root = _bundle(tmp_path, ['echo "building $TOKEN"', 'test "$TOKEN" != bad'])
     _, endpoint, recorder = _serving(root, tmp_path)
-    sdk = boto3.client(
-        "codebuild",
-        region_name="us-east-1",
-        endpoint_url=endpoint.url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    sdk = endpoint_client("codebuild", endpoint.url)
     try:
         started = [
             sdk.start_build(

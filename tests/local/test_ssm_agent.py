@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from ops_api.adapters.aws import SsmCommands
@@ -26,6 +25,7 @@ from ops_api.domain.ports import (
 )
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.local.ssm_agent import LocalRunCommand, SsmEndpoint
+from tests.aws import endpoint_client
 
 MOTO_IMAGE = "ami-1e749f67"  # one of moto's built-in Linux (Ubuntu) images
 
@@ -83,19 +83,9 @@ class Local:
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
     workdir = tmp_path_factory.mktemp("ssm")
     aws = EmbeddedAws(log_path=workdir / "moto.log").start()
-
-    def client(service: str, endpoint: str) -> Any:
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            region_name="us-east-1",
-            endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    ec2 = client("ec2", aws.endpoint)
+    ec2 = endpoint_client("ec2", aws.endpoint)
     endpoint = SsmEndpoint(LocalRunCommand(ec2, workdir), aws.endpoint).start()
-    ssm = client("ssm", endpoint.url)
+    ssm = endpoint_client("ssm", endpoint.url)
     yield Local(aws, endpoint, SsmCommands(ssm), ssm, ec2, workdir)
     endpoint.stop()
     aws.stop()

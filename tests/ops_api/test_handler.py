@@ -16,7 +16,6 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.parameters import SSMProvider
-from moto import mock_aws
 
 from ops_api.adapters.aws import Ec2Instances
 from ops_api.handlers import api
@@ -25,6 +24,7 @@ from selfservice_contracts.events import OpsCommandExecuted
 from selfservice_runtime import settings_document
 from selfservice_runtime.observability import Metric
 from selfservice_runtime.publisher import EventBridgePublisher
+from tests.aws import drain, mocked_aws, observe_bus
 from tests.conftest import ROOT
 from tests.environment import use_function_environment
 from tests.lambda_context import FakeContext
@@ -62,37 +62,21 @@ class Stack:
 
     def audits(self) -> list[OpsCommandExecuted]:
         found = []
-        while batch := self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10
-        ).get("Messages", []):
-            for message in batch:
-                data = parse_sqs_body(message["Body"]).data
-                assert isinstance(data, OpsCommandExecuted)
-                found.append(data)
-                self.sqs.delete_message(
-                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                )
+        for message in drain(self.queue_url, self.sqs):
+            data = parse_sqs_body(message["Body"]).data
+            assert isinstance(data, OpsCommandExecuted)
+            found.append(data)
         return found
 
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         session = boto3.session.Session(region_name="us-east-1")
         events, sqs = session.client("events"), session.client("sqs")
-        events.create_event_bus(Name=BUS)
-        queue_url = sqs.create_queue(QueueName="audit")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        events.put_rule(
-            Name="audit",
-            EventBusName=BUS,
-            EventPattern=json.dumps({"source": ["selfservice.ops-api"]}),
+        queue_url = observe_bus(
+            BUS, {"source": ["selfservice.ops-api"]}, queue="audit", rule="audit"
         )
-        events.put_targets(Rule="audit", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
         ssm = session.client("ssm")
         document = json.loads((ROOT / "config/ops-api.example.json").read_text())
         document.update(poll_initial_seconds=0.001, poll_max_seconds=0.001)  # fake SSM: no wait

@@ -19,7 +19,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from provisioner.adapters.ledger_dynamodb import DynamoDBLedger
 from provisioner.domain.ledger import LedgerEntry
@@ -27,11 +26,11 @@ from provisioner.domain.lifecycle import State
 from provisioner.handlers import build_events, request_consumer, stuck_tickets
 from provisioner.runtime import build_runtime
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
-from selfservice.templates import load_template
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, ProvisioningStarted
 from selfservice_contracts.request import TicketRef, TicketSystem
 from selfservice_runtime.observability import Metric
+from tests.aws import create_dedupe_table, create_ledger_table, drain, mocked_aws, observe_bus
 from tests.conftest import ROOT
 from tests.environment import use_function_environment
 from tests.lambda_context import FakeContext
@@ -62,19 +61,7 @@ class Stack:
     observer_url: str
 
     def published(self) -> list[AnyEvent]:
-        sqs = boto3.client("sqs", region_name=REGION)
-        events = []
-        while batch := sqs.receive_message(QueueUrl=self.observer_url, MaxNumberOfMessages=10).get(
-            "Messages", []
-        ):
-            events += [parse_sqs_body(m["Body"]) for m in batch]
-            sqs.delete_message_batch(
-                QueueUrl=self.observer_url,
-                Entries=[
-                    {"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch
-                ],
-            )
-        return events
+        return [parse_sqs_body(m["Body"]) for m in drain(self.observer_url)]
 
     @property
     def ledger(self) -> DynamoDBLedger:
@@ -90,25 +77,10 @@ def _reset() -> None:
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        table = load_template(ROOT / "sam/provisioner.yaml").resources()["LedgerTable"]
-        properties = table["Properties"]
-        dynamodb.create_table(
-            TableName=LEDGER,
-            BillingMode=properties["BillingMode"],
-            KeySchema=properties["KeySchema"],
-            AttributeDefinitions=properties["AttributeDefinitions"],
-            GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
-        )
-        dynamodb.create_table(
-            TableName="selfservice-idempotency",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(dynamodb, LEDGER)
+        create_dedupe_table(dynamodb, "selfservice-idempotency")
         boto3.client("s3", region_name=REGION).create_bucket(Bucket="selfservice-artifacts")
         role = boto3.client("iam", region_name=REGION).create_role(
             RoleName="provision", AssumeRolePolicyDocument="{}"
@@ -124,19 +96,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             },
             serviceRole=role,
         )
-        events = boto3.client("events", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-        events.create_event_bus(Name=BUS)
-        observer = sqs.create_queue(QueueName="observer")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=observer, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        events.put_rule(
-            Name="all",
-            EventBusName=BUS,
-            EventPattern=json.dumps({"source": ["selfservice.provisioner"]}),
-        )
-        events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
+        observer = observe_bus(BUS, {"source": ["selfservice.provisioner"]})
         # The stuck-ticket check's environment: the provisioner's Globals and its threshold.
         use_function_environment(
             monkeypatch,

@@ -32,7 +32,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from intake.domain.intake import Delivery, IntakeService, Reply
 from intake.handlers import webhook
@@ -42,6 +41,13 @@ from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_runtime import settings_document
+from tests.aws import (
+    create_dedupe_table,
+    create_write_back_queues,
+    drain,
+    mocked_aws,
+    observe_bus,
+)
 from tests.environment import use_function_environment
 from tests.intake.conftest import (
     ROOT,
@@ -52,6 +58,7 @@ from tests.intake.conftest import (
 )
 from tests.lambda_context import FakeContext
 from tests.notifier.test_writeback import sample
+from tests.telemetry import streams_redirected
 
 REGION = "us-east-1"
 BUS = "selfservice-bus"
@@ -154,65 +161,30 @@ def emitted(
     Powertools' handlers hold the ``sys.stdout`` of import time, which is not what a
     capture fixture swaps in; redirecting the handlers themselves sees every line.
     """
-    buffer = io.StringIO()
-    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
-    swapped = [
-        (handler, handler.setStream(buffer))
-        for logger in loggers
-        if isinstance(logger, logging.Logger)
-        for handler in logger.handlers
-        if type(handler) is logging.StreamHandler
-    ]
     caplog.set_level(logging.INFO)
     levels = {logger: logger.log_level for logger in (webhook.logger, write_back.logger)}
-    for logger in levels:
-        logger.setLevel(logging.DEBUG)
-    try:
-        yield Emitted(capfd, caplog, buffer)
-    finally:
-        for logger, level in levels.items():
-            logger.setLevel(level)
-        for handler, stream in swapped:
-            handler.setStream(stream)
+    with streams_redirected(io.StringIO()) as buffer:
+        for logger in levels:
+            logger.setLevel(logging.DEBUG)
+        try:
+            yield Emitted(capfd, caplog, buffer)
+        finally:
+            for logger, level in levels.items():
+                logger.setLevel(level)
 
 
 def _observe_bus(sources: list[str]) -> Callable[[], list[str]]:
     """A queue behind a rule on the bus; returns a function draining it (message bodies)."""
-    events = boto3.client("events", region_name=REGION)
-    sqs = boto3.client("sqs", region_name=REGION)
-    events.create_event_bus(Name=BUS)
-    queue_url = sqs.create_queue(QueueName="observer")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    events.put_rule(Name="all", EventBusName=BUS, EventPattern=json.dumps({"source": sources}))
-    events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
+    queue_url = observe_bus(BUS, {"source": sources})
     return lambda: _drain(queue_url)
 
 
 def _drain(queue_url: str, *, attributes: bool = False) -> list[str]:
-    sqs = boto3.client("sqs", region_name=REGION)
-    bodies: list[str] = []
-    while batch := sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-    ).get("Messages", []):
-        bodies += [message["Body"] for message in batch]
-        if attributes:  # what a parked message carries besides its body: the error
-            bodies += [json.dumps(message.get("MessageAttributes", {})) for message in batch]
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch],
-        )
+    messages = drain(queue_url)
+    bodies = [message["Body"] for message in messages]
+    if attributes:  # what a parked message carries besides its body: the error
+        bodies += [json.dumps(message.get("MessageAttributes", {})) for message in messages]
     return bodies
-
-
-def _table(name: str) -> None:
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 def _rows(name: str) -> list[dict[str, Any]]:
@@ -224,9 +196,7 @@ def _rows(name: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         yield
 
 
@@ -250,7 +220,7 @@ class Intake:
 @pytest.fixture
 def intake(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Intake]:
     published = _observe_bus(["selfservice.intake"])
-    _table("intake-idempotency")
+    create_dedupe_table(boto3.client("dynamodb", region_name=REGION), "intake-idempotency")
     document = json.loads((ROOT / "config/intake.example.json").read_text())
     document["servicenow"]["auth"] = {"hmac": True, "basic": True}  # every method at once
     boto3.client("ssm", region_name=REGION).put_parameter(
@@ -428,20 +398,8 @@ def notifier(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Notifier]:
         oauth_client=("selfservice-client", OAUTH_SECRET.value),
     ) as sandbox:
         published = _observe_bus(["selfservice.notifier"])
-        sqs = boto3.client("sqs", region_name=REGION)
-        dlq = sqs.create_queue(
-            QueueName="writeback-dlq.fifo",
-            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
-        )["QueueUrl"]
-        queue = sqs.create_queue(
-            QueueName="writeback.fifo",
-            Attributes={
-                "FifoQueue": "true",
-                "ContentBasedDeduplication": "true",
-                "VisibilityTimeout": "0",
-            },
-        )["QueueUrl"]
-        _table("notifier-idempotency")
+        queue, dlq = create_write_back_queues(boto3.client("sqs", region_name=REGION))
+        create_dedupe_table(boto3.client("dynamodb", region_name=REGION), "notifier-idempotency")
         secrets = boto3.client("secretsmanager", region_name=REGION)
         secrets.create_secret(
             Name="sn",

@@ -25,6 +25,7 @@ from provisioner.runtime import build_runtime
 from selfservice.templates import FunctionSpec
 from selfservice_contracts.failures import RECORD_FAILED
 from selfservice_runtime.config import ConfigurationError
+from tests.aws import use_test_credentials
 from tests.conftest import ROOT, platform_functions
 from tests.environment import use_function_environment
 from tests.lambda_context import FakeContext
@@ -95,8 +96,7 @@ def test_scheduled_functions_fail_loudly_when_they_cannot_check(
 ) -> None:
     # Nothing is deployed in this moto: the run must fail (Lambda counts an error, the
     # errors alarm fires), never report "nothing found".
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    use_test_credentials(monkeypatch)
     module = _configure(fn, monkeypatch)
     event = json.loads((ROOT / "events" / f"{fn.logical_id}.json").read_text())
     with mock_aws(), pytest.raises(ClientError, match="ResourceNotFoundException"):
@@ -109,8 +109,7 @@ def test_scheduled_functions_fail_loudly_when_they_cannot_check(
 
 @pytest.mark.parametrize("fn", HTTP_FUNCTIONS, ids=lambda fn: fn.logical_id)
 def test_every_templated_route_is_served(fn: FunctionSpec, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    use_test_credentials(monkeypatch)
     module = _configure(fn, monkeypatch)
     routes = [e["Properties"] for e in fn.events.values() if e["Type"] == "HttpApi"]
     assert routes
@@ -130,8 +129,7 @@ def test_every_templated_route_is_served(fn: FunctionSpec, monkeypatch: pytest.M
 def test_sqs_consumers_never_acknowledge_what_they_did_not_handle(
     fn: FunctionSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    use_test_credentials(monkeypatch)
     module = _configure(fn, monkeypatch)
     event = json.loads((ROOT / "events" / f"{fn.logical_id}.json").read_text())
     # Nothing is deployed in this moto (or the function is not built yet), so every
