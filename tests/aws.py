@@ -147,3 +147,22 @@ def create_ledger_table(dynamodb: Any, name: str) -> None:
         AttributeDefinitions=properties["AttributeDefinitions"],
         GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
     )
+
+
+MOTO_IMAGE = "ami-1e749f67"
+"""One of moto's built-in Linux (Ubuntu) images."""
+
+
+def run_instance(ec2: Any, tags: Mapping[str, str]) -> str:
+    """One running EC2 instance with ``tags``; its id."""
+    reservation = ec2.run_instances(
+        ImageId=MOTO_IMAGE,
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ]
+        if tags
+        else [],
+    )
+    return str(reservation["Instances"][0]["InstanceId"])

@@ -28,11 +28,12 @@ from tests.aws import create_dedupe_table, drain, mocked_aws, observe_bus
 from tests.environment import use_function_environment
 from tests.intake.conftest import (
     ROOT,
+    WEBHOOK_RESOURCES,
     fixture,
     jira_delivery,
     servicenow_delivery,
 )
-from tests.lambda_context import FakeContext
+from tests.lambda_context import FakeContext, traced_invocation
 from tests.telemetry import PutEventsSpy, Telemetry
 
 BUS = "selfservice-bus"
@@ -67,19 +68,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             "jira-token": {"current": "jira-automation-token"},
         }.items():
             secrets.create_secret(Name=name, SecretString=json.dumps(value))
-        use_function_environment(
-            monkeypatch,
-            "WebhookFunction",
-            {
-                "EVENT_BUS_NAME": BUS,
-                "IDEMPOTENCY_TABLE_NAME": "intake-idempotency",
-                "INTAKE_CONFIG_PARAMETER": "/selfservice/intake/config",
-                "SERVICENOW_HMAC_SECRET_ID": "sn-hmac",
-                "SERVICENOW_BASIC_AUTH_SECRET_ID": "sn-basic",
-                "JIRA_WEBHOOK_SECRET_ID": "jira-webhook",
-                "JIRA_AUTOMATION_TOKEN_SECRET_ID": "jira-token",
-            },
-        )
+        use_function_environment(monkeypatch, "WebhookFunction", WEBHOOK_RESOURCES)
         _reset_caches()
         yield Stack(queue_url, sqs)
         _reset_caches()
@@ -255,8 +244,7 @@ def test_the_request_id_becomes_the_correlation_id_for_one_invocation_only(
 def test_published_events_carry_the_invocations_trace_header(
     stack: Stack, put_events: PutEventsSpy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trace = "Root=1-6740a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
-    monkeypatch.setenv("_X_AMZN_TRACE_ID", trace)
+    trace = traced_invocation(monkeypatch)
     _invoke(servicenow_delivery(fixture("servicenow-ritm-ec2-inserted.json"), at=_now()))
     assert [entry.get("TraceHeader") for entry in put_events.entries] == [trace]
     assert len(stack.published()) == 1

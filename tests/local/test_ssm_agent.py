@@ -25,9 +25,7 @@ from ops_api.domain.ports import (
 )
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.local.ssm_agent import LocalRunCommand, SsmEndpoint
-from tests.aws import endpoint_client
-
-MOTO_IMAGE = "ami-1e749f67"  # one of moto's built-in Linux (Ubuntu) images
+from tests.aws import endpoint_client, run_instance
 
 
 @dataclass
@@ -40,20 +38,7 @@ class Local:
     workdir: Path
 
     def instance(self, **tags: str) -> str:
-        reservation = self.ec2.run_instances(
-            ImageId=MOTO_IMAGE,
-            MinCount=1,
-            MaxCount=1,
-            TagSpecifications=[
-                {
-                    "ResourceType": "instance",
-                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
-                }
-            ]
-            if tags
-            else [],
-        )
-        return str(reservation["Instances"][0]["InstanceId"])
+        return run_instance(self.ec2, tags)
 
     def wait(self, command_id: str, instance_id: str, timeout: float = 15) -> Invocation:
         deadline = time.monotonic() + timeout

@@ -26,7 +26,7 @@ from tests.aws import (
     observe_bus,
 )
 from tests.environment import use_function_environment
-from tests.lambda_context import FakeContext
+from tests.lambda_context import FakeContext, traced_invocation
 from tests.notifier.test_writeback import sample
 from tests.telemetry import PutEventsSpy, Telemetry
 
@@ -380,8 +380,7 @@ def test_each_records_log_lines_carry_its_own_request_id(
 def test_ticket_updated_events_carry_the_invocations_trace_header(
     stack: Stack, put_events: PutEventsSpy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trace = "Root=1-6740a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
-    monkeypatch.setenv("_X_AMZN_TRACE_ID", trace)
+    trace = traced_invocation(monkeypatch)
     write_back.lambda_handler(_records(stack, [stack.body(STARTED)]), FakeContext())
     assert [entry.get("TraceHeader") for entry in put_events.entries] == [trace]
     assert [e.type for e in stack.published()] == ["selfservice.ticket.updated.v1"]

@@ -24,17 +24,16 @@ from selfservice_contracts.events import OpsCommandExecuted
 from selfservice_runtime import settings_document
 from selfservice_runtime.observability import Metric
 from selfservice_runtime.publisher import EventBridgePublisher
-from tests.aws import drain, mocked_aws, observe_bus
+from tests.aws import drain, mocked_aws, observe_bus, run_instance
 from tests.conftest import ROOT
 from tests.environment import use_function_environment
-from tests.lambda_context import FakeContext
+from tests.lambda_context import FakeContext, traced_invocation
 from tests.ops_api.fakes import FakeCommands
 from tests.telemetry import PutEventsSpy, Telemetry
 
 BUS = "selfservice-bus"
 CONFIG = "/selfservice/ops-api/config"
 BASE_EVENT = json.loads((ROOT / "events/OpsApiFunction.json").read_text())
-MOTO_IMAGE = "ami-1e749f67"  # one of moto's built-in Linux (Ubuntu) images
 CALLER_ARN = BASE_EVENT["requestContext"]["authorizer"]["iam"]["userArn"]
 
 
@@ -47,18 +46,7 @@ class Stack:
     commands: FakeCommands
 
     def instance(self, tags: dict[str, str]) -> str:
-        reservation = self.ec2.run_instances(
-            ImageId=MOTO_IMAGE,
-            MinCount=1,
-            MaxCount=1,
-            TagSpecifications=[
-                {
-                    "ResourceType": "instance",
-                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
-                }
-            ],
-        )
-        return str(reservation["Instances"][0]["InstanceId"])
+        return run_instance(self.ec2, tags)
 
     def audits(self) -> list[OpsCommandExecuted]:
         found = []
@@ -340,8 +328,7 @@ def test_log_lines_are_correlated_by_api_request_and_forget_the_last_caller(
 def test_audit_events_carry_the_invocations_trace_header(
     stack: Stack, put_events: PutEventsSpy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trace = "Root=1-6740a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
-    monkeypatch.setenv("_X_AMZN_TRACE_ID", trace)
+    trace = traced_invocation(monkeypatch)
     monkeypatch.setattr(api, "adapters", REAL_ADAPTERS)  # the publisher the handler builds
     REAL_ADAPTERS.cache_clear()
     instance = stack.instance({"App": "shop"})  # not allow-tagged: denied, audited, no SSM

@@ -33,7 +33,7 @@ from selfservice_runtime.observability import Metric
 from tests.aws import create_dedupe_table, create_ledger_table, drain, mocked_aws, observe_bus
 from tests.conftest import ROOT
 from tests.environment import use_function_environment
-from tests.lambda_context import FakeContext
+from tests.lambda_context import TRACE_HEADER, FakeContext, traced_invocation
 from tests.provisioner.fakes import received, request
 from tests.telemetry import PutEventsSpy, Telemetry
 
@@ -41,7 +41,7 @@ REGION = "us-east-1"
 BUS = "selfservice-bus"
 PROJECT = "selfservice-provision"
 LEDGER = "selfservice-ledger"
-TRACE = "Root=1-6740a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
+TRACE = TRACE_HEADER
 BUILD_CHANGE = json.loads(
     (ROOT / "tests/fixtures/codebuild-state-change-succeeded.json").read_text()
 )
@@ -190,7 +190,7 @@ def test_each_records_log_lines_carry_its_own_request_id(
 def test_lifecycle_events_carry_the_invocations_trace_header(
     stack: Stack, put_events: PutEventsSpy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("_X_AMZN_TRACE_ID", TRACE)
+    traced_invocation(monkeypatch)
     req = request(ticket=_ticket("RITM0020005"))
     _deliver(received(req, "e-6"))
     builds = _started(stack)

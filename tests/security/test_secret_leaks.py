@@ -51,6 +51,7 @@ from tests.aws import (
 from tests.environment import use_function_environment
 from tests.intake.conftest import (
     ROOT,
+    WEBHOOK_RESOURCES,
     automation_delivery,
     fixture,
     jira_delivery,
@@ -237,16 +238,8 @@ def intake(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Intake]:
     use_function_environment(
         monkeypatch,
         "WebhookFunction",
-        {
-            "POWERTOOLS_LOG_LEVEL": "DEBUG",  # the LogLevel parameter: the most there is to leak
-            "EVENT_BUS_NAME": BUS,
-            "IDEMPOTENCY_TABLE_NAME": "intake-idempotency",
-            "INTAKE_CONFIG_PARAMETER": "/selfservice/intake/config",
-            "SERVICENOW_HMAC_SECRET_ID": "sn-hmac",
-            "SERVICENOW_BASIC_AUTH_SECRET_ID": "sn-basic",
-            "JIRA_WEBHOOK_SECRET_ID": "jira-webhook",
-            "JIRA_AUTOMATION_TOKEN_SECRET_ID": "jira-token",
-        },
+        # The LogLevel parameter at DEBUG: the most there is to leak.
+        {**WEBHOOK_RESOURCES, "POWERTOOLS_LOG_LEVEL": "DEBUG"},
     )
     _reset_intake()
     yield Intake(published)
