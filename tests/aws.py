@@ -67,11 +67,12 @@ def observe_bus(
     rule: str = "all",
     create_bus: bool = True,
     delivery_policy: bool = False,
+    enabled: bool = True,
 ) -> str:
     """A queue behind a rule on ``bus`` for the events matching ``pattern``; its URL.
 
     ``delivery_policy``: the queue's policy lets the rule deliver, as AWS requires (and
-    the embedded AWS with IAM enforced).
+    the embedded AWS with IAM enforced). ``enabled=False``: the rule is disabled.
     """
     events = boto3.client("events", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)
@@ -81,9 +82,12 @@ def observe_bus(
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    rule_arn = events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern))[
-        "RuleArn"
-    ]
+    rule_arn = events.put_rule(
+        Name=rule,
+        EventBusName=bus,
+        EventPattern=json.dumps(pattern),
+        State="ENABLED" if enabled else "DISABLED",
+    )["RuleArn"]
     events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
     if delivery_policy:
         sqs.set_queue_attributes(
