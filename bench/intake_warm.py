@@ -30,8 +30,8 @@ def environment() -> dict[str, str]:
 
 def stub_handler() -> None:
     """Replace the handler's AWS adapters with in-memory ones (same interfaces)."""
+    from intake import runtime
     from intake.domain.intake import IntakeService, SecretIds
-    from intake.handlers import webhook
     from intake.settings import IntakeSettings
     from selfservice_runtime.dedupe import InMemoryDeduplicator
     from selfservice_runtime.publisher import InMemoryPublisher
@@ -48,13 +48,13 @@ def stub_handler() -> None:
     publisher = InMemoryPublisher()
     deduplicator = Deduplicator()
     ids = SecretIds("a", "b", "c", "d")
-    webhook.adapters = lambda: webhook.Adapters(  # type: ignore[assignment]
+    runtime.adapters = lambda: runtime.Adapters(  # type: ignore[assignment]
         publisher=publisher,  # type: ignore[arg-type]
         deduplicator=deduplicator,  # type: ignore[arg-type]
         secrets=Secrets(),  # type: ignore[arg-type]
         ssm=None,  # type: ignore[arg-type]
     )
-    webhook._service = lambda: IntakeService(
+    runtime.service = lambda: IntakeService(
         settings=settings,
         secrets=Secrets(),
         secret_ids=ids,

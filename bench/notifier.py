@@ -50,7 +50,7 @@ def measure_throughput(writes: int = 500) -> float:
     """Sequential write-backs per second to the local ServiceNow."""
     from notifier.adapters.http import Transport
     from notifier.adapters.itsm import BasicCredentials, ServiceNowWriter
-    from notifier.domain.writeback import WriteBackService
+    from notifier.domain.write_back import WriteBackService
     from notifier.settings import ServiceNowWriteBack
     from selfservice.local.itsm_sandbox import ItsmSandbox
     from selfservice_contracts.request import TicketSystem
@@ -81,8 +81,11 @@ def measure_overhead(count: int = 2000, warmup: int = 100) -> tuple[float, float
         os.environ.setdefault(name, value)
     import json
 
-    from notifier.domain.writeback import Attempt, TicketUpdate, WriteBackService
+    from notifier.domain.delivery import WriteBackDelivery
+    from notifier.domain.ports import Attempt, TicketUpdate
+    from notifier.domain.write_back import WriteBackService
     from notifier.handlers import write_back
+    from notifier.runtime import Runtime
     from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
     from selfservice_contracts.events import WriteBackChannel
     from selfservice_contracts.request import TicketSystem
@@ -104,7 +107,11 @@ def measure_overhead(count: int = 2000, warmup: int = 100) -> tuple[float, float
             return None
 
     service = WriteBackService({TicketSystem.SERVICENOW: Instant()}, InMemoryPublisher())
-    runtime = write_back.Runtime(service, Deduplicator(), None)  # type: ignore[arg-type]
+    deduplicator = Deduplicator()
+    # Every write succeeds: the queue (visibility changes, the DLQ) is never called.
+    queue: Any = None
+    delivery = WriteBackDelivery(lambda: service, deduplicator, queue, 8, lambda metric: None)
+    runtime = Runtime(delivery, deduplicator)
     write_back.runtime = lambda: runtime  # type: ignore[assignment]
     template = _event("started")
     bodies = []

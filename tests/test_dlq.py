@@ -18,7 +18,7 @@ from selfservice.dlq import DeadLetterQueue, DeadLetters, DlqError
 from selfservice.local.lambda_events import eventbridge_delivery
 from selfservice_contracts import failures
 from tests.aws import use_test_credentials
-from tests.notifier.test_writeback import sample
+from tests.notifier.test_write_back import sample
 
 REGION = "us-east-1"
 STARTED = sample("selfservice.provisioning.started.v1")

@@ -45,8 +45,6 @@ SKELETON = (
 PENDING_SPLIT = frozenset(
     {
         "schemas/selfservice_contracts/events.py",
-        "services/intake/intake/domain/intake.py",
-        "services/ops-api/ops_api/domain/service.py",
         "services/provisioner/provisioner/domain/service.py",
         "src/selfservice/deploy_check.py",
         "src/selfservice/dlq.py",
@@ -61,9 +59,6 @@ PENDING_SPLIT = frozenset(
 
 PENDING_THIN_HANDLERS = frozenset(
     {
-        "services/intake/intake/handlers/webhook.py",
-        "services/notifier/notifier/handlers/write_back.py",
-        "services/ops-api/ops_api/handlers/api.py",
         "services/provisioner/provisioner/handlers/stuck_tickets.py",
     }
 )
@@ -71,14 +66,6 @@ PENDING_THIN_HANDLERS = frozenset(
 
 PENDING_SKELETON = frozenset(
     {
-        "services/intake/intake/domain/ports.py",
-        "services/intake/intake/environment.py",
-        "services/intake/intake/runtime.py",
-        "services/notifier/notifier/domain/ports.py",
-        "services/notifier/notifier/environment.py",
-        "services/notifier/notifier/runtime.py",
-        "services/ops-api/ops_api/environment.py",
-        "services/ops-api/ops_api/runtime.py",
         "services/provisioner/provisioner/domain/ports.py",
         "services/provisioner/provisioner/environment.py",
         "services/provisioner/provisioner/settings.py",

@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyPersistenceLayerError,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 
 __all__ = [
     "DeduplicationUnavailableError",
@@ -50,9 +51,16 @@ class DynamoDBDeduplicator:
     """Stores each key's result; a repeat gets it back, a concurrent twin an error."""
 
     def __init__(
-        self, table_name: str, ttl_seconds: int, boto3_session: boto3.session.Session
+        self,
+        table_name: str,
+        ttl_seconds: int,
+        boto3_session: boto3.session.Session,
+        boto_config: Config | None = None,
     ) -> None:
-        self._store = DynamoDBPersistenceLayer(table_name=table_name, boto3_session=boto3_session)
+        """``boto_config`` is the client's (its retry policy); botocore's default if None."""
+        self._store = DynamoDBPersistenceLayer(
+            table_name=table_name, boto3_session=boto3_session, boto_config=boto_config
+        )
         self._config = IdempotencyConfig(
             event_key_jmespath="key",
             raise_on_no_idempotency_key=True,

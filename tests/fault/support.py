@@ -22,7 +22,7 @@ from selfservice_contracts.envelope import build_event, to_eventbridge_entry
 from selfservice_contracts.events import AnyEvent, TicketEventData
 from selfservice_contracts.request import TicketRef, TicketSystem
 from tests.conftest import ROOT
-from tests.notifier.test_writeback import sample
+from tests.notifier.test_write_back import sample
 
 T = TypeVar("T")
 

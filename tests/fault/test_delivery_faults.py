@@ -42,7 +42,7 @@ from tests.fault.support import (
     servicenow_ticket,
     settled,
 )
-from tests.notifier.test_writeback import sample
+from tests.notifier.test_write_back import sample
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
 

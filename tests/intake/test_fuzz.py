@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from intake import runtime
 from intake.domain.intake import Delivery
 from intake.handlers import webhook
 from tests.conftest import fuzz_examples
@@ -163,7 +164,7 @@ def _http_event(delivery: Delivery) -> dict[str, Any]:
 
 @pytest.fixture
 def wired(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(webhook, "_service", lambda: make_service()[0])
+    monkeypatch.setattr(runtime, "service", lambda: make_service()[0])
 
 
 STATUSES: Counter[int] = Counter()

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
+from intake import runtime
 from intake.domain.intake import Delivery
 from intake.handlers import webhook
 from selfservice_contracts.envelope import parse_sqs_body
@@ -76,7 +77,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
 
 def _reset_caches() -> None:
     webhook.config.cache_clear()
-    webhook.adapters.cache_clear()
+    runtime.adapters.cache_clear()
     settings_document.clear_cache()
 
 

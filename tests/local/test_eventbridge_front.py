@@ -17,7 +17,7 @@ from selfservice.local.moto_server import EmbeddedAws, free_port
 from selfservice_runtime.publisher import EventBridgePublisher, PublishError
 from tests.aws import endpoint_client
 from tests.contract.test_publisher import _many
-from tests.notifier.test_writeback import sample
+from tests.notifier.test_write_back import sample
 
 BUS = "front-bus"
 

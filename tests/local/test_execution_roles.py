@@ -42,23 +42,31 @@ def _role_name(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
 
 
-def test_each_function_role_is_the_one_the_sam_transform_generates(
+def test_each_function_role_is_the_one_its_template_deploys(
     platform: LocalPlatform,
 ) -> None:
     iam = platform.client("iam")
     checked = 0
     for stack in platform.deployed.stacks():
         generated = sam_generated_roles(stack.template, stack.parameters)
+        explicit = stack.template.resources("AWS::IAM::Role")
         for spec in stack.functions:
-            expected = generated[f"{spec.logical_id}Role"]["Properties"]
+            # An explicit Role (the SQS-fed functions) is the template's; else SAM's.
+            role_ref = spec.properties.get("Role")
+            expected = (
+                explicit[role_ref["Fn::GetAtt"][0]]["Properties"]
+                if role_ref
+                else generated[f"{spec.logical_id}Role"]["Properties"]
+            )
             role = iam.get_role(RoleName=_role_name(stack.function_role_arn(spec)))["Role"]
             trust = role["AssumeRolePolicyDocument"]
-            assert [s["Principal"] for s in trust["Statement"]] == [
-                {"Service": ["lambda.amazonaws.com"]}
-            ]
+            assert [
+                {k: sorted(v) if isinstance(v, list) else [v] for k, v in s["Principal"].items()}
+                for s in trust["Statement"]
+            ] == [{"Service": ["lambda.amazonaws.com"]}]
             attached = iam.list_attached_role_policies(RoleName=role["RoleName"])
             assert {p["PolicyArn"] for p in attached["AttachedPolicies"]} == set(
-                expected["ManagedPolicyArns"]
+                expected.get("ManagedPolicyArns", [])
             )
             inline = set(iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"])
             assert {p["PolicyName"] for p in expected["Policies"]} <= inline

@@ -43,14 +43,15 @@ def _service_template(platform: Template, name: str) -> Template:
 def _statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
     properties = resource["Properties"]
     if "Policies" in properties and resource["Type"] == "AWS::Serverless::Function":
-        statements: list[dict[str, Any]] = properties["Policies"][0]["Statement"]
-        return statements
-    return list(properties["Policies"][0]["PolicyDocument"]["Statement"])
+        inline: list[dict[str, Any]] = properties["Policies"][0]["Statement"]
+        return inline
+    statements: list[dict[str, Any]] = properties["Policies"][0]["PolicyDocument"]["Statement"]
+    return statements  # the template's own list: a mutation narrows the deployed role
 
 
 def _without_start_build(platform: Template) -> None:
     consumer = _service_template(platform, "provisioner.yaml").resources()[
-        "RequestConsumerFunction"
+        "RequestConsumerFunctionRole"
     ]
     statements = _statements(consumer)
     statements[:] = [s for s in statements if s.get("Sid") != "StartTerraformBuilds"]

@@ -9,13 +9,13 @@ import pytest
 from moto.ses.models import ses_backends
 
 from notifier.adapters.email import EmailWriter
-from notifier.domain.writeback import PermanentWriteBackError, WriteBackService
+from notifier.domain.write_back import PermanentWriteBackError, WriteBackService
 from notifier.settings import EmailWriteBack, NotifierSettings
 from selfservice_contracts.events import TicketUpdated
 from selfservice_contracts.request import TicketSystem
 from selfservice_runtime.publisher import InMemoryPublisher
 from tests.aws import mocked_aws
-from tests.notifier.test_writeback import APPROVAL, sample
+from tests.notifier.test_write_back import APPROVAL, sample
 
 SETTINGS = EmailWriteBack(
     from_address="selfservice@acme.example", to_address="jira@acme.atlassian.net"

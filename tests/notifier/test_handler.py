@@ -27,7 +27,7 @@ from tests.aws import (
 )
 from tests.environment import use_function_environment
 from tests.lambda_context import FakeContext, traced_invocation
-from tests.notifier.test_writeback import sample
+from tests.notifier.test_write_back import sample
 from tests.telemetry import PutEventsSpy, Telemetry
 
 REGION = "us-east-1"
@@ -137,6 +137,17 @@ def test_a_tickets_later_updates_wait_behind_its_failed_one(stack: Stack) -> Non
     assert stack.sandbox.state.journal == []  # the ServiceNow ticket got nothing out of order
     assert len(stack.sandbox.state.jira_comments["ITSM-42"]) == 1  # the other ticket went on
     assert [e.type for e in stack.published()] == ["selfservice.ticket.updated.v1"]
+
+
+def test_a_plan_reaches_the_servicenow_ticket_as_tables(stack: Stack) -> None:
+    planned = sample("selfservice.provisioning.planned.v1")
+    event = _records(stack, [stack.body(planned)])
+    assert write_back.lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
+    (note,) = [row["value"] for row in stack.sandbox.state.journal]
+    assert note.startswith("[selfservice] Plan and cost\n")
+    assert "[code]<table" in note
+    assert "<th>Add</th><th>Change</th><th>Replace</th><th>Destroy</th>" in note
+    assert f"(selfservice event {planned.source}#{planned.id})" in note
 
 
 def test_a_long_retry_after_becomes_the_messages_visibility(stack: Stack) -> None:

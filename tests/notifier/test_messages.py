@@ -95,6 +95,10 @@ def test_a_refused_plan_names_each_failed_check_and_the_budget_figures() -> None
     assert message is not None
     text = message.text
     assert "Plan policies: 1 of 2 checks failed." in text
-    assert "  - aws_launch_template.this uses instance type m6i.4xlarge, not allowed" in text
+    # The failed check and its reason are a row of the policy table (issue 18).
+    assert (
+        "  allowed_instance_types  aws_launch_template.this uses instance type m6i.4xlarge, "
+        "not allowed" in text
+    )
     assert "estimated 900.00 USD/month is over 500.00" in text
     assert "Applying exactly this plan now." in text

@@ -17,6 +17,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 
+from ops_api import runtime
 from ops_api.adapters.aws import Ec2Instances
 from ops_api.handlers import api
 from selfservice_contracts.envelope import parse_sqs_body
@@ -76,9 +77,9 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         _reset()
         api.adapters.cache_clear()
         monkeypatch.setattr(
-            api,
+            runtime,
             "adapters",
-            lambda: api.Adapters(
+            lambda: runtime.Adapters(
                 ssm=SSMProvider(boto3_session=session),
                 instances=Ec2Instances(session.client("ec2")),
                 commands=commands,  # type: ignore[arg-type]
@@ -287,7 +288,7 @@ def test_an_invalid_configuration_refuses_everything_with_502(stack: Stack) -> N
 
 # -- observability ---------------------------------------------------------------------
 
-REAL_ADAPTERS = api.adapters  # before the stack fixture swaps in the fake Run Command
+REAL_ADAPTERS = runtime.adapters  # before the stack fixture swaps in the fake Run Command
 
 
 def test_each_call_is_counted_by_outcome_and_failures_by_reason(
@@ -329,7 +330,7 @@ def test_audit_events_carry_the_invocations_trace_header(
     stack: Stack, put_events: PutEventsSpy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trace = traced_invocation(monkeypatch)
-    monkeypatch.setattr(api, "adapters", REAL_ADAPTERS)  # the publisher the handler builds
+    monkeypatch.setattr(runtime, "adapters", REAL_ADAPTERS)  # the publisher the handler builds
     REAL_ADAPTERS.cache_clear()
     instance = stack.instance({"App": "shop"})  # not allow-tagged: denied, audited, no SSM
     try:

@@ -33,8 +33,10 @@ from typing import Any
 import boto3
 import pytest
 
+from intake import runtime
 from intake.domain.intake import Delivery, IntakeService, Reply
 from intake.handlers import webhook
+from notifier import runtime as notifier_runtime
 from notifier.adapters import itsm
 from notifier.handlers import write_back
 from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
@@ -58,7 +60,7 @@ from tests.intake.conftest import (
     servicenow_delivery,
 )
 from tests.lambda_context import FakeContext
-from tests.notifier.test_writeback import sample
+from tests.notifier.test_write_back import sample
 from tests.telemetry import streams_redirected
 
 REGION = "us-east-1"
@@ -248,7 +250,7 @@ def intake(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Intake]:
 
 def _reset_intake() -> None:
     webhook.config.cache_clear()
-    webhook.adapters.cache_clear()
+    runtime.adapters.cache_clear()
     settings_document.clear_cache()
 
 
@@ -494,7 +496,7 @@ def _run_notifier(notifier: Notifier, emitted: Emitted, monkeypatch: pytest.Monk
         assert token_url == "https://acme.service-now.com/oauth_token.do"
         return itsm.OAuthClientCredentials(transport, f"{sandbox.url}/oauth_token.do", load)
 
-    monkeypatch.setattr(write_back, "OAuthClientCredentials", token_from_sandbox)
+    monkeypatch.setattr(notifier_runtime, "OAuthClientCredentials", token_from_sandbox)
     monkeypatch.setenv("SERVICENOW_CREDENTIALS_SECRET_ID", "sn-oauth")
     _configure_notifier(notifier, {"auth": "oauth", "instance_url": "https://acme.service-now.com"})
     _write_back(notifier, emitted, "selfservice.request.rejected.v1")

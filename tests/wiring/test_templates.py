@@ -247,6 +247,10 @@ def test_iam_is_least_privilege(template: Template) -> None:
                 "ssm:GetCommandInvocation",
                 "ssm:ListCommandInvocations",
                 "ec2:DescribeInstances",
+                # An explicit execution role's tracing (Tracing: Active); X-Ray defines no
+                # resource types for these (the Service Authorization Reference).
+                "xray:PutTraceSegments",
+                "xray:PutTelemetryRecords",
             }
             assert set(actions) <= allowed, f"{logical_id}: {actions} on *"
 
@@ -258,10 +262,16 @@ NON_PUBLISHERS = {"StuckTicketsFunction"}
 @pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)
 def test_functions_publish_only_their_own_source(template: Template) -> None:
     service = Service(template.path.stem)
+    # An explicit execution role's statements are its function's.
+    role_of = {
+        fn.properties["Role"]["Fn::GetAtt"][0]: fn.logical_id
+        for fn in template.functions()
+        if isinstance(fn.properties.get("Role"), dict) and "Fn::GetAtt" in fn.properties["Role"]
+    }
     publishers = []
     for logical_id, statement in _allow_statements(template):
         if "events:PutEvents" in _as_list(statement["Action"]):
-            publishers.append(logical_id)
+            publishers.append(role_of.get(logical_id, logical_id))
             condition = statement.get("Condition", {}).get("StringEquals", {})
             assert condition.get("events:source") == service.source, logical_id
     functions = {fn.logical_id for fn in template.functions()}
@@ -562,3 +572,13 @@ def test_the_dashboard_shows_every_metric_function_dlq_and_alarm() -> None:
         *resources,
         "AWS::Region",
     }
+
+
+@pytest.mark.parametrize("template", SERVICE_TEMPLATES.values(), ids=_ids)
+def test_a_function_with_its_own_role_carries_no_policies(template: Template) -> None:
+    """SAM ignores ``Policies`` when ``Role`` is set: a statement there would never be granted."""
+    for fn in template.functions():
+        if "Role" in fn.properties:
+            assert "Policies" not in fn.properties, fn.logical_id
+            role = fn.properties["Role"]["Fn::GetAtt"][0]
+            assert template.resources("AWS::IAM::Role")[role], fn.logical_id

@@ -30,6 +30,10 @@ class ServiceNowWriteBack(_Settings):
     runtime points it at the ITSM sandbox)."""
     journal: Literal["work_notes", "comments", "both"] = "work_notes"
     """Work notes are internal; comments are visible to the requester."""
+    tables: Literal["html", "text"] = "html"
+    """How a plan's tables are drawn in the journal: ``html`` inside ``[code]`` (a table),
+    or ``text`` for an instance that does not render ``[code]`` (aligned, but shown in a
+    proportional font)."""
     states: dict[str, str] = Field(default_factory=lambda: dict(_DEFAULT_STATES))
     """Event type → sc_req_item state (a failure leaves the state and adds a note)."""
 

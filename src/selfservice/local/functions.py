@@ -93,10 +93,17 @@ class LogShipper:
         self._thread.start()
 
     def ensure_stream(self) -> None:
-        """Create this environment's log stream (and the group, unless deployed already)."""
-        with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
-            self.logs.create_log_group(logGroupName=self.group)  # else the template's
-        self.logs.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
+        """Create this environment's log stream (and the group, unless deployed already).
+
+        As Lambda does: a group the template deployed (``LoggingConfig.LogGroup``) needs only
+        ``logs:CreateLogStream``; ``logs:CreateLogGroup`` is asked for a missing group only.
+        """
+        try:
+            self.logs.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
+        except self.logs.exceptions.ResourceNotFoundException:
+            with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
+                self.logs.create_log_group(logGroupName=self.group)
+            self.logs.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
 
     def write(self, line: str) -> None:
         """Queue one line (one log event), stamped now."""

@@ -1,7 +1,8 @@
 """E-mail write-back through SES, for Jira sites that take updates by mail.
 
 Jira's mail handler attaches a message to the issue whose key is the leftmost key in
-the subject, so the key leads it. Text and HTML bodies carry the same message.
+the subject, so the key leads it. Text and HTML bodies carry the same message: a plan's
+tables as aligned plain text in one, as HTML tables in the other.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from notifier.adapters.html import html_table
 from notifier.domain.messages import Message
-from notifier.domain.writeback import Attempt, TicketUpdate
+from notifier.domain.ports import Attempt, TicketUpdate
 from notifier.settings import EmailWriteBack
 from selfservice_contracts.events import WriteBackChannel
 
@@ -32,6 +34,8 @@ def html_body(message: Message, marker: str) -> str:
         if index in message.bullets:
             items = "".join(f"<li>{html.escape(item)}</li>" for item in message.bullets[index])
             parts.append(f"<ul>{items}</ul>")
+        elif index in message.tables:
+            parts.append(html_table(message.tables[index]))
         elif line:
             parts.append(f"<p>{html.escape(line)}</p>")
     parts.append(f"<p><small>selfservice event {html.escape(marker)}</small></p>")

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
+from notifier.adapters.adf import adf_document
+from notifier.adapters.html import journal_table
 from notifier.adapters.http import Transport, TransportError
-from notifier.domain.writeback import Attempt, TicketUpdate
+from notifier.domain.ports import Attempt, TicketUpdate
 from notifier.settings import JiraWriteBack, ServiceNowWriteBack
 from selfservice_contracts.events import WriteBackChannel
 
@@ -153,10 +155,13 @@ class ServiceNowWriter(_HttpWriter):
                 if (found.body or {}).get("result"):
                     return Attempt(200, ticket_state=state)  # written by an earlier attempt
             body: dict[str, Any] = {}
+            text = (
+                update.text if self._settings.tables == "text" else update.text_with(journal_table)
+            )
             if self._settings.journal in ("work_notes", "both"):
-                body["work_notes"] = update.text
+                body["work_notes"] = text
             if self._settings.journal in ("comments", "both"):
-                body["comments"] = update.text
+                body["comments"] = text
             if state is not None:
                 body["state"] = state
             response = self._transport.request(
@@ -168,36 +173,6 @@ class ServiceNowWriter(_HttpWriter):
         except TransportError:
             return Attempt(None)
         return Attempt(response.status, response.headers, state)
-
-
-def _adf(update: TicketUpdate) -> dict[str, Any]:
-    """Atlassian Document Format for a message: title, lines, bullet lists, marker."""
-
-    def paragraph(text: str, *, strong: bool = False, small: bool = False) -> dict[str, Any]:
-        node: dict[str, Any] = {"type": "text", "text": text}
-        if strong:
-            node["marks"] = [{"type": "strong"}]
-        if small:
-            node["marks"] = [{"type": "em"}]
-        return {"type": "paragraph", "content": [node]}
-
-    message = update.message
-    content: list[dict[str, Any]] = [paragraph(f"[selfservice] {message.title}", strong=True)]
-    for index, line in enumerate(message.lines):
-        if index in message.bullets:
-            content.append(
-                {
-                    "type": "bulletList",
-                    "content": [
-                        {"type": "listItem", "content": [paragraph(item)]}
-                        for item in message.bullets[index]
-                    ],
-                }
-            )
-        elif line:
-            content.append(paragraph(line))
-    content.append(paragraph(f"selfservice event {update.marker}", small=True))
-    return {"type": "doc", "version": 1, "content": content}
 
 
 class JiraWriter(_HttpWriter):
@@ -236,7 +211,7 @@ class JiraWriter(_HttpWriter):
             body: dict[str, Any] = {"body": update.text, "public": self._settings.jsm_public}
         else:
             url = f"{base}/rest/api/3/issue/{key}/comment"
-            body = {"body": _adf(update)}
+            body = {"body": adf_document(update)}
         response = self._transport.request("POST", url, headers=self._headers(), json_body=body)
         return Attempt(response.status, response.headers)
 

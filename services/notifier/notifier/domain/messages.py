@@ -1,7 +1,9 @@
 """Ticket messages rendered from data (``notifier/messages.json``), never from code.
 
 A message is a title and lines; ``{{name}}`` lines expand to one bullet per item
-(rejection reasons, outputs, the end of a Terraform error) and vanish when empty.
+(rejection reasons, outputs, the end of a Terraform error) and vanish when empty;
+``[[name]]`` lines place a table (the plan's: :mod:`notifier.domain.plan_table`) and
+vanish when the event has none.
 Nothing secret is ever in an event, and outputs marked sensitive never reach one, so
 nothing secret can be rendered.
 """
@@ -10,12 +12,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from string import Template
 from typing import Any
 
+from notifier.domain.plan_table import Table, format_value, plan_tables
 from selfservice_contracts.events import (
     AnyEvent,
     ApprovalRequired,
@@ -27,12 +31,12 @@ from selfservice_contracts.events import (
     RequestRejected,
     TicketEventData,
 )
-from selfservice_contracts.plan import AttributeChange
 
-__all__ = ["Message", "render"]
+__all__ = ["Message", "Table", "render"]
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "messages.json"
 _LIST = re.compile(r"^\{\{(\w+)\}\}$")
+_TABLE = re.compile(r"^\[\[(\w+)\]\]$")
 _MAX_ITEMS = 20
 
 
@@ -44,14 +48,22 @@ class Message:
     lines: tuple[str, ...]
     bullets: dict[int, tuple[str, ...]]
     """Bullet items by line index (the line itself is empty)."""
+    tables: dict[int, Table] = field(default_factory=dict)
+    """Tables by line index (the line itself is empty)."""
 
     @property
     def text(self) -> str:
-        """Plain text: the title, then each line or its bullets."""
+        """Plain text: the title, then each line, its bullets or its aligned table."""
+        return self.render(Table.text_lines)
+
+    def render(self, table: Callable[[Table], list[str]]) -> str:
+        """The text with each table drawn by ``table`` (aligned text, ``[code]`` HTML…)."""
         out = [f"[selfservice] {self.title}"]
         for index, line in enumerate(self.lines):
             if index in self.bullets:
                 out += [f"  - {item}" for item in self.bullets[index]]
+            elif index in self.tables:
+                out += table(self.tables[index])
             else:
                 out.append(line)
         return "\n".join(out)
@@ -61,14 +73,6 @@ class Message:
 def _templates() -> dict[str, dict[str, Any]]:
     document: dict[str, dict[str, Any]] = json.loads(_TEMPLATES.read_text())
     return {key: value for key, value in document.items() if not key.startswith("_")}
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "none"
-    if value is None:
-        return "none"
-    return str(value)
 
 
 def _fields(data: TicketEventData) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -101,7 +105,7 @@ def _fields(data: TicketEventData) -> tuple[dict[str, str], dict[str, list[str]]
         seconds = data.duration_seconds
         fields["duration_phrase"] = f" in {round(seconds / 60, 1)} min" if seconds else ""
         lists["outputs"] = [
-            f"{name}: {_format_value(value)}" for name, value in sorted(data.outputs.items())
+            f"{name}: {format_value(value)}" for name, value in sorted(data.outputs.items())
         ]
     if isinstance(data, ProvisioningFailed):
         fields["reason"] = data.reason
@@ -109,41 +113,15 @@ def _fields(data: TicketEventData) -> tuple[dict[str, str], dict[str, list[str]]
     return fields, lists
 
 
-def _attribute_text(attribute: AttributeChange) -> str:
-    """``instance_type t3.small -> m6i.large``, or the one value there is."""
-    before, after = attribute.before, attribute.after
-    if attribute.known_after_apply:
-        return f"{attribute.path} (known after apply)"
-    if before is not None and after is not None and before != after:
-        return f"{attribute.path} {_format_value(before)} -> {_format_value(after)}"
-    return f"{attribute.path} {_format_value(after if after is not None else before)}"
-
-
 def _plan_fields(
     data: ProvisioningPlanned, fields: dict[str, str], lists: dict[str, list[str]]
 ) -> None:
-    """The plan as a few lines: counts, resources, cost, policy, budget, the approval."""
+    """The plan's phrases; its tables are :func:`plan_tables`'."""
     counts = data.summary.counts
     fields["counts"] = (
         f"{counts.add} to add, {counts.change} to change, {counts.replace} to replace, "
         f"{counts.destroy} to destroy"
     )
-    # Resources with attributes worth reading one by one; the rest counted per type.
-    detailed: list[str] = []
-    grouped: dict[tuple[str, str], int] = {}
-    for resource in data.summary.resources:
-        if resource.attributes:
-            shown = "; ".join(_attribute_text(a) for a in resource.attributes)
-            detailed.append(f"{resource.action.value} {resource.address}: {shown}")
-        else:
-            key = (resource.action.value, resource.type)
-            grouped[key] = grouped.get(key, 0) + 1
-    by_action: dict[str, list[str]] = {}
-    for (action, kind), count in grouped.items():
-        by_action.setdefault(action, []).append(f"{count} x {kind}")
-    lists["resources"] = detailed + [
-        f"{action} also: {', '.join(kinds)}" for action, kinds in by_action.items()
-    ]
     cost = data.cost
     fields["cost_phrase"] = (
         f"{cost.monthly_after} {cost.currency}/month (was {cost.monthly_before}, change "
@@ -155,9 +133,9 @@ def _plan_fields(
     fields["policy_phrase"] = (
         f"all {total} checks passed" if not failed else f"{len(failed)} of {total} checks failed"
     )
-    lists["findings"] = data.policy.reasons + [
-        f"{f.address}: {f.detail}" for f in data.summary.findings
-    ]
+    # What a reviewer must not miss (exposure, IMDS, data deletion); policy failures
+    # and their reasons are in the policy table.
+    lists["findings"] = [f"{f.address}: {f.detail}" for f in data.summary.findings]
     budget = data.budget
     fields["budget_phrase"] = (
         budget.reason
@@ -181,9 +159,17 @@ def render(event: AnyEvent) -> Message | None:
     if template is None or not isinstance(event.data, TicketEventData):
         return None
     fields, lists = _fields(event.data)
+    named = plan_tables(event.data) if isinstance(event.data, ProvisioningPlanned) else {}
     lines: list[str] = []
     bullets: dict[int, tuple[str, ...]] = {}
+    tables: dict[int, Table] = {}
     for line in template["lines"]:
+        table = _TABLE.match(line)
+        if table:
+            if table.group(1) in named:
+                tables[len(lines)] = named[table.group(1)]
+                lines.append("")
+            continue
         match = _LIST.match(line)
         if match:
             items = lists.get(match.group(1), [])[:_MAX_ITEMS]
@@ -193,4 +179,4 @@ def render(event: AnyEvent) -> Message | None:
             continue
         # substitute (not safe_substitute): a placeholder the event cannot fill is a bug.
         lines.append(Template(line).substitute(fields))
-    return Message(title=template["title"], lines=tuple(lines), bullets=bullets)
+    return Message(title=template["title"], lines=tuple(lines), bullets=bullets, tables=tables)

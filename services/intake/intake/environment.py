@@ -1,4 +1,4 @@
-"""Configuration of the intake functions: exactly the environment their template sets."""
+"""The environment of the intake functions, validated: exactly what their template sets."""
 
 from selfservice_runtime.config import FunctionConfig
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from notifier.domain.messages import Message, render
+from notifier.domain.messages import render
+from notifier.domain.ports import Attempt, TicketUpdate, TicketWriter
 from notifier.domain.retry import UNAVAILABLE, RetryPolicy, decide
 from selfservice_contracts.envelope import build_event
 from selfservice_contracts.events import (
@@ -29,55 +29,10 @@ from selfservice_contracts.events import (
     WriteBackChannel,
     WriteBackFailed,
 )
-from selfservice_contracts.request import TicketRef, TicketSystem
+from selfservice_contracts.request import TicketSystem
 from selfservice_runtime.publisher import EventPublisher
 
-__all__ = [
-    "Attempt",
-    "PermanentWriteBackError",
-    "RetryLaterError",
-    "TicketUpdate",
-    "TicketWriter",
-    "WriteBackService",
-]
-
-
-@dataclass(frozen=True)
-class TicketUpdate:
-    """What to write on one ticket for one event."""
-
-    ticket: TicketRef
-    event_type: str
-    message: Message
-    marker: str
-
-    @property
-    def text(self) -> str:
-        """The message with its marker line (how a retry recognises its own write)."""
-        return f"{self.message.text}\n\n(selfservice event {self.marker})"
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """The outcome of one attempt: an HTTP status (None: no response) and its headers."""
-
-    status: int | None
-    headers: dict[str, str] = field(default_factory=dict)
-    ticket_state: str | None = None
-
-
-class TicketWriter(Protocol):
-    """Writes to one ITSM."""
-
-    channel: WriteBackChannel
-
-    def attempt(self, update: TicketUpdate, *, check_existing: bool) -> Attempt:
-        """One try at writing the whole update (skipping parts already written)."""
-        ...
-
-    def refresh_credentials(self) -> None:
-        """Drop cached credentials; the next attempt reads or requests fresh ones."""
-        ...
+__all__ = ["PermanentWriteBackError", "RetryLaterError", "WriteBackService"]
 
 
 class RetryLaterError(RuntimeError):

@@ -1,4 +1,4 @@
-"""Configuration of the ops-API function: exactly the environment its template sets."""
+"""The environment of the ops-API function, validated: exactly what its template sets."""
 
 from selfservice_runtime.config import FunctionConfig
 

@@ -1,4 +1,4 @@
-"""Configuration of the notifier functions: exactly the environment their template sets."""
+"""Environment of the notifier functions: exactly the variables their template sets."""
 
 from selfservice_runtime.config import FunctionConfig
 

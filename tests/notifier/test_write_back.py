@@ -16,7 +16,7 @@ from notifier.adapters.itsm import (
     ServiceNowWriter,
 )
 from notifier.domain.retry import RetryPolicy
-from notifier.domain.writeback import PermanentWriteBackError, RetryLaterError, WriteBackService
+from notifier.domain.write_back import PermanentWriteBackError, RetryLaterError, WriteBackService
 from notifier.settings import JiraWriteBack, ServiceNowWriteBack
 from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
 from selfservice.local.moto_server import free_port
