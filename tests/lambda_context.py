@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
+
 
 @dataclass
 class FakeContext:
@@ -16,3 +18,14 @@ class FakeContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 30_000
+
+
+TRACE_HEADER = "Root=1-6740a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
+"""An X-Ray trace header, as Lambda gives a sampled invocation."""
+
+
+def traced_invocation(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The invocation runs under :data:`TRACE_HEADER` (``_X_AMZN_TRACE_ID``, as Lambda
+    sets it); returns the header."""
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", TRACE_HEADER)
+    return TRACE_HEADER

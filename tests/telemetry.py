@@ -100,9 +100,12 @@ class Telemetry:
 
 
 @contextmanager
-def capture_telemetry(capsys: pytest.CaptureFixture[str]) -> Iterator[Telemetry]:
-    """Point every logger's stream handlers at one buffer for the duration."""
-    buffer = io.StringIO()
+def streams_redirected(buffer: io.StringIO) -> Iterator[io.StringIO]:
+    """Point every logger's stream handlers at ``buffer`` for the duration.
+
+    Powertools' handlers hold the ``sys.stdout`` of import time, which is not what a
+    capture fixture swaps in; redirecting the handlers themselves sees every line.
+    """
     loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
     swapped = [
         (handler, handler.setStream(buffer))
@@ -112,10 +115,17 @@ def capture_telemetry(capsys: pytest.CaptureFixture[str]) -> Iterator[Telemetry]
         if type(handler) is logging.StreamHandler
     ]
     try:
-        yield Telemetry(capsys, buffer)
+        yield buffer
     finally:
         for handler, stream in swapped:
             handler.setStream(stream)
+
+
+@contextmanager
+def capture_telemetry(capsys: pytest.CaptureFixture[str]) -> Iterator[Telemetry]:
+    """Point every logger's stream handlers at one buffer for the duration."""
+    with streams_redirected(io.StringIO()) as buffer:
+        yield Telemetry(capsys, buffer)
 
 
 @dataclass

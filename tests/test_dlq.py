@@ -17,6 +17,7 @@ from selfservice.cli import main
 from selfservice.local.lambda_events import eventbridge_delivery
 from selfservice.operator.dlq import DeadLetterQueue, DeadLetters, DlqError
 from selfservice_contracts import failures
+from tests.aws import use_test_credentials
 from tests.notifier.test_write_back import sample
 
 REGION = "us-east-1"
@@ -79,8 +80,7 @@ def _arn(sqs: Any, url: str) -> str:
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    use_test_credentials(monkeypatch)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():

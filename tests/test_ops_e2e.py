@@ -23,7 +23,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -72,6 +72,19 @@ def _first_line(process: subprocess.Popen[str], progress: Path) -> str:
         raise AssertionError("selfservice up did not get ready:\n" + progress.read_text()) from None
 
 
+def _start_up(
+    root: Path, options: list[str], *, stderr: IO[str], env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """`selfservice up` as a child process; the first line of its stdout describes it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "selfservice.cli", "up", "--root", str(root), *options, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env=env,
+    )
+
+
 @pytest.fixture(scope="module")
 def up(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     workdir = tmp_path_factory.mktemp("up")
@@ -81,25 +94,10 @@ def up(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     document["allowlist"].append({"pattern": "^sleep [0-9]$", "description": "tests only"})
     config = workdir / "ops-api.json"
     config.write_text(json.dumps(document))
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "selfservice.cli",
-            "up",
-            "--root",
-            str(root),
-            "--workdir",
-            str(workdir),
-            "--instances",
-            "2",
-            "--ops-config",
-            str(config),
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
+    process = _start_up(
+        root,
+        ["--workdir", str(workdir), "--instances", "2", "--ops-config", str(config)],
         stderr=progress,
-        text=True,
     )
     try:
         first = _first_line(process, workdir / "up.err")
@@ -329,22 +327,8 @@ def test_ctrl_c_removes_the_state_directory_it_made(root: Path, tmp_path: Path) 
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     progress = (tmp_path / "up.err").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "selfservice.cli",
-            "up",
-            "--root",
-            str(root),
-            "--instances",
-            "0",
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=progress,
-        text=True,
-        env={**os.environ, "TMPDIR": str(temporary)},
+    process = _start_up(
+        root, ["--instances", "0"], stderr=progress, env={**os.environ, "TMPDIR": str(temporary)}
     )
     try:
         state = Path(json.loads(_first_line(process, tmp_path / "up.err"))["state_dir"])

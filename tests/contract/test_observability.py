@@ -23,9 +23,10 @@ from selfservice_runtime.observability import (
 from selfservice_runtime.publisher import EventBridgePublisher
 from tests.conftest import ROOT
 from tests.contract.test_publisher import FlakyEvents
+from tests.lambda_context import TRACE_HEADER, traced_invocation
 from tests.telemetry import Telemetry
 
-TRACE = "Root=1-6740a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
+TRACE = TRACE_HEADER
 
 
 def test_every_metric_is_catalogued_once_with_its_service() -> None:
@@ -87,7 +88,7 @@ def test_a_publisher_passes_the_invocations_trace_header_by_default(
 
     publisher = EventBridgePublisher(Recording({}), "bus")  # type: ignore[arg-type]
     publisher.publish(samples[:2])  # outside Lambda, or untraced: no header at all
-    monkeypatch.setenv("_X_AMZN_TRACE_ID", TRACE)
+    traced_invocation(monkeypatch)
     publisher.publish(samples[2:4])  # read per publish: each invocation has its own trace
     assert [entry.get("TraceHeader") for entry in sent] == [None, None, TRACE, TRACE]
     assert json.loads(sent[2]["Detail"])["id"] == samples[2].id

@@ -20,6 +20,20 @@ SHAPES_MAY_IMPORT = {
     "aws_lambda_powertools.utilities.parser.models",
 }
 """Beyond the standard library: the models' and the envelope's own libraries."""
+NEVER_IN_CONTRACTS = ("boto3", "botocore", "aws_lambda_powertools")
+"""The AWS SDK and the Lambda runtime's toolkit: selfservice_runtime's, never the shapes'."""
+# issue 17: being split; remove when merged. parse_sqs_body (Powertools' EventBridge model,
+# imported when it runs) is a runtime helper of the consumers, not a shape.
+PENDING_POWERTOOLS_FREE = frozenset(
+    {("selfservice_contracts.envelope", "aws_lambda_powertools.utilities.parser.models")}
+)
+MODULES = sorted(CONTRACTS.rglob("*.py"))
+"""Every module of the package, its subpackages' too."""
+
+
+def _dotted(path: Path) -> str:
+    parts = path.relative_to(CONTRACTS.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _type_checking_block(node: ast.AST) -> bool:
@@ -49,7 +63,7 @@ def _third_party(modules: set[str]) -> set[str]:
     }
 
 
-@pytest.mark.parametrize("module", sorted(CONTRACTS.glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize("module", MODULES, ids=_dotted)
 def test_a_contracts_module_imports_only_shapes_libraries(module: Path) -> None:
     refused = {
         m
@@ -61,16 +75,40 @@ def test_a_contracts_module_imports_only_shapes_libraries(module: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("module", MODULES, ids=_dotted)
+def test_no_contracts_module_imports_the_sdk_or_powertools(module: Path) -> None:
+    found = {
+        m
+        for m in _imports(module)
+        if m.partition(".")[0] in NEVER_IN_CONTRACTS
+        and (_dotted(module), m) not in PENDING_POWERTOOLS_FREE
+    }
+    assert not found, f"{_dotted(module)} imports {sorted(found)}: move it to selfservice_runtime"
+
+
+def test_every_pending_powertools_import_is_still_there() -> None:
+    stale = {(name, m) for name, m in PENDING_POWERTOOLS_FREE if m not in _imports(_path(name))}
+    assert not stale, f"gone: remove from PENDING_POWERTOOLS_FREE: {sorted(stale)}"
+
+
+def _path(dotted: str) -> Path:
+    return next(path for path in MODULES if _dotted(path) == dotted)
+
+
+def test_subpackages_are_checked_too() -> None:
+    assert "selfservice_contracts.products" in {_dotted(path) for path in MODULES}
+
+
 def test_the_check_sees_runtime_imports_and_ignores_type_only_ones() -> None:
     assert "boto3" in _imports(ROOT / "schemas/selfservice_runtime/dedupe.py")
     assert "mypy_boto3_events.type_defs" not in _imports(CONTRACTS / "envelope.py")
 
 
 def test_every_contracts_module_imports_with_boto3_unavailable() -> None:
-    names = ", ".join(f"selfservice_contracts.{p.stem}" for p in CONTRACTS.glob("*.py"))
+    names = ", ".join(_dotted(path) for path in MODULES)
     code = (
         "import sys\n"
-        "for blocked in ('boto3', 'botocore', 'aws_xray_sdk'):\n"
+        "for blocked in ('boto3', 'botocore', 'aws_xray_sdk', 'aws_lambda_powertools'):\n"
         "    sys.modules[blocked] = None  # any import of it raises ImportError\n"
         f"import {names}\n"
     )

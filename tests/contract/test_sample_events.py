@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 from types import ModuleType
 from typing import Any
@@ -20,6 +19,7 @@ from intake.domain.auth import verify_standard_webhook
 from intake.domain.errors import AuthenticationError
 from selfservice.templates import load_template
 from tests.conftest import ROOT
+from tests.module_loader import module_from_file
 
 
 def _sample(name: str) -> dict[str, Any]:
@@ -28,14 +28,7 @@ def _sample(name: str) -> dict[str, Any]:
 
 
 def _signing_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "sign_webhook_event", ROOT / "tools/sign_webhook_event.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_from_file("sign_webhook_event", ROOT / "tools/sign_webhook_event.py")
 
 
 def test_the_write_back_sample_is_a_record_of_the_templates_fifo_queue() -> None:

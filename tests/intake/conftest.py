@@ -34,6 +34,16 @@ SECRET_IDS = SecretIds(
     jira_webhook="jira-webhook",
     jira_automation_token="jira-token",
 )
+WEBHOOK_RESOURCES = {
+    "EVENT_BUS_NAME": "selfservice-bus",
+    "IDEMPOTENCY_TABLE_NAME": "intake-idempotency",
+    "INTAKE_CONFIG_PARAMETER": "/selfservice/intake/config",
+    "SERVICENOW_HMAC_SECRET_ID": SECRET_IDS.servicenow_hmac,
+    "SERVICENOW_BASIC_AUTH_SECRET_ID": SECRET_IDS.servicenow_basic_auth,
+    "JIRA_WEBHOOK_SECRET_ID": SECRET_IDS.jira_webhook,
+    "JIRA_AUTOMATION_TOKEN_SECRET_ID": SECRET_IDS.jira_automation_token,
+}
+"""What the tests on moto call the resources the WebhookFunction's environment names."""
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -73,16 +83,6 @@ class FailingPublisher:
             self.failures -= 1
             raise PublishError([(e.id, "InternalException") for e in events])
         self.events.extend(events)
-
-
-def create_dedupe_table(dynamodb: Any, name: str) -> None:
-    """The deduplication table as the intake template defines it (key ``id``)."""
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 def make_service(

@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from intake.domain.errors import DeliveryInProgressError
 from intake.domain.intake import IntakeService, Reply
@@ -25,12 +24,12 @@ from selfservice.local import moto_gaps
 from selfservice_contracts.events import AnyEvent, RequestReceived
 from selfservice_runtime.dedupe import DynamoDBDeduplicator
 from selfservice_runtime.publisher import InMemoryPublisher
+from tests.aws import create_dedupe_table, mocked_aws
 from tests.intake.conftest import (
     NOW,
     SECRET_IDS,
     SECRETS,
     DictSecrets,
-    create_dedupe_table,
     example_settings,
     fixture,
     servicenow_delivery,
@@ -51,10 +50,8 @@ class SlowBus(InMemoryPublisher):
 
 @pytest.fixture
 def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     moto_gaps.apply()
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         create_dedupe_table(boto3.client("dynamodb", region_name="us-east-1"), TABLE)
         yield
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from intake import runtime
 from intake.domain.intake import Delivery
@@ -26,14 +25,16 @@ from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, TicketEventData
 from selfservice_runtime import settings_document
 from selfservice_runtime.observability import Metric
+from tests.aws import create_dedupe_table, drain, mocked_aws, observe_bus
+from tests.environment import use_function_environment
 from tests.intake.conftest import (
     ROOT,
-    create_dedupe_table,
+    WEBHOOK_RESOURCES,
     fixture,
     jira_delivery,
     servicenow_delivery,
 )
-from tests.lambda_context import FakeContext
+from tests.lambda_context import FakeContext, traced_invocation
 from tests.telemetry import PutEventsSpy, Telemetry
 
 BUS = "selfservice-bus"
@@ -45,39 +46,15 @@ class Stack:
     sqs: Any
 
     def published(self) -> list[AnyEvent]:
-        events = []
-        while batch := self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10
-        ).get("Messages", []):
-            events += [parse_sqs_body(message["Body"]) for message in batch]
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch
-                ],
-            )
-        return events
+        return [parse_sqs_body(m["Body"]) for m in drain(self.queue_url, self.sqs)]
 
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         region = "us-east-1"
-        events = boto3.client("events", region_name=region)
         sqs = boto3.client("sqs", region_name=region)
-        events.create_event_bus(Name=BUS)
-        queue_url = sqs.create_queue(QueueName="observer")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        events.put_rule(
-            Name="all",
-            EventBusName=BUS,
-            EventPattern=json.dumps({"source": ["selfservice.intake"]}),
-        )
-        events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
+        queue_url = observe_bus(BUS, {"source": ["selfservice.intake"]})
         create_dedupe_table(boto3.client("dynamodb", region_name=region), "intake-idempotency")
         boto3.client("ssm", region_name=region).put_parameter(
             Name="/selfservice/intake/config",
@@ -92,19 +69,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             "jira-token": {"current": "jira-automation-token"},
         }.items():
             secrets.create_secret(Name=name, SecretString=json.dumps(value))
-        environment = {
-            "POWERTOOLS_SERVICE_NAME": "intake",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-            "EVENT_BUS_NAME": BUS,
-            "IDEMPOTENCY_TABLE_NAME": "intake-idempotency",
-            "INTAKE_CONFIG_PARAMETER": "/selfservice/intake/config",
-            "SERVICENOW_HMAC_SECRET_ID": "sn-hmac",
-            "SERVICENOW_BASIC_AUTH_SECRET_ID": "sn-basic",
-            "JIRA_WEBHOOK_SECRET_ID": "jira-webhook",
-            "JIRA_AUTOMATION_TOKEN_SECRET_ID": "jira-token",
-        }
-        for variable, setting in environment.items():
-            monkeypatch.setenv(variable, setting)
+        use_function_environment(monkeypatch, "WebhookFunction", WEBHOOK_RESOURCES)
         _reset_caches()
         yield Stack(queue_url, sqs)
         _reset_caches()
@@ -280,8 +245,7 @@ def test_the_request_id_becomes_the_correlation_id_for_one_invocation_only(
 def test_published_events_carry_the_invocations_trace_header(
     stack: Stack, put_events: PutEventsSpy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trace = "Root=1-6740a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
-    monkeypatch.setenv("_X_AMZN_TRACE_ID", trace)
+    trace = traced_invocation(monkeypatch)
     _invoke(servicenow_delivery(fixture("servicenow-ritm-ec2-inserted.json"), at=_now()))
     assert [entry.get("TraceHeader") for entry in put_events.entries] == [trace]
     assert len(stack.published()) == 1

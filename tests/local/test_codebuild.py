@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 
@@ -19,6 +18,7 @@ from provisioner.domain.build_events import parse_build_state_change
 from selfservice.local.build_runner import run_buildspec, state_change_event
 from selfservice.local.codebuild import CodeBuildEndpoint
 from selfservice.local.codebuild_client import LocalCodeBuildClient
+from tests.aws import endpoint_client
 
 SPEC = "services/provisioner/buildspec.yml"
 
@@ -333,13 +333,7 @@ def test_the_aws_sdk_lists_its_builds_and_their_local_log_links(tmp_path: Path) 
     see, and where the ticket's build log link leads: the log itself, served here."""
     root = _bundle(tmp_path, ['echo "building $TOKEN"', 'test "$TOKEN" != bad'])
     _, endpoint, recorder = _serving(root, tmp_path)
-    sdk = boto3.client(
-        "codebuild",
-        region_name="us-east-1",
-        endpoint_url=endpoint.url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    sdk = endpoint_client("codebuild", endpoint.url)
     try:
         started = [
             sdk.start_build(

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from selfservice.local.deploy import Deployment, DeploymentError, deploy_platform
@@ -16,6 +15,7 @@ from selfservice.local.moto_server import EmbeddedAws
 from selfservice.templates import load_platform, load_template
 from selfservice_contracts.envelope import parse_eventbridge_event, to_eventbridge_entry
 from selfservice_contracts.events import EVENT_CATALOG, Service
+from tests.aws import endpoint_client
 from tests.conftest import ROOT
 
 CONSUMER_QUEUES = {
@@ -30,16 +30,6 @@ def deployed() -> Iterator[tuple[EmbeddedAws, Deployment]]:
         yield aws, deploy_platform(load_platform(ROOT / "template.yaml"), endpoint_url=aws.endpoint)
 
 
-def _client(aws: EmbeddedAws, service: str) -> Any:
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url=aws.endpoint,  # type: ignore[call-overload]
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 def _stack(deployment: Deployment, name: str) -> Any:
     return next(s for s in deployment.stacks() if s.name == name)
 
@@ -48,7 +38,11 @@ def test_every_queue_table_and_rule_of_the_templates_exists(
     deployed: tuple[EmbeddedAws, Deployment],
 ) -> None:
     aws, deployment = deployed
-    sqs, dynamodb, events = _client(aws, "sqs"), _client(aws, "dynamodb"), _client(aws, "events")
+    sqs, dynamodb, events = (
+        endpoint_client("sqs", aws.endpoint),
+        endpoint_client("dynamodb", aws.endpoint),
+        endpoint_client("events", aws.endpoint),
+    )
     queues = set(sqs.list_queues()["QueueUrls"])
     tables = set(dynamodb.list_tables()["TableNames"])
     expected_queues = expected_tables = 0
@@ -87,7 +81,7 @@ def test_every_queue_table_and_rule_of_the_templates_exists(
     )["Attributes"]
     assert attributes["FifoQueue"] == "true"
     assert (
-        _client(aws, "events")
+        endpoint_client("events", aws.endpoint)
         .describe_archive(ArchiveName=deployment.root.refs["EventArchive"])["EventSourceArn"]
         .endswith(":event-bus/selfservice-bus")
     )
@@ -97,7 +91,7 @@ def test_function_environments_name_real_resources(
     deployed: tuple[EmbeddedAws, Deployment],
 ) -> None:
     aws, deployment = deployed
-    tables = set(_client(aws, "dynamodb").list_tables()["TableNames"])
+    tables = set(endpoint_client("dynamodb", aws.endpoint).list_tables()["TableNames"])
     for stack in deployment.stacks():
         for spec in stack.functions:
             env = stack.environments[spec.logical_id]
@@ -109,12 +103,15 @@ def test_function_environments_name_real_resources(
                     assert value in tables, (spec.logical_id, name)
     secret_id = deployment.function("WebhookFunction")[1]["SERVICENOW_HMAC_SECRET_ID"]
     secret = json.loads(
-        _client(aws, "secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+        endpoint_client("secretsmanager", aws.endpoint).get_secret_value(SecretId=secret_id)[
+            "SecretString"
+        ]
     )
     assert len(secret["current"]) == 48  # generated as the template asks
     parameter = deployment.function("WebhookFunction")[1]["INTAKE_CONFIG_PARAMETER"]
     assert (
-        _client(aws, "ssm").get_parameter(Name=parameter)["Parameter"]["Value"] == '{"version": 1}'
+        endpoint_client("ssm", aws.endpoint).get_parameter(Name=parameter)["Parameter"]["Value"]
+        == '{"version": 1}'
     )
 
 
@@ -122,7 +119,7 @@ def test_the_deployed_rules_route_each_event_to_its_catalogued_consumers(
     deployed: tuple[EmbeddedAws, Deployment],
 ) -> None:
     aws, deployment = deployed
-    events, sqs = _client(aws, "events"), _client(aws, "sqs")
+    events, sqs = endpoint_client("events", aws.endpoint), endpoint_client("sqs", aws.endpoint)
     for spec in EVENT_CATALOG:
         event = parse_eventbridge_event((ROOT / "events/catalog" / spec.schema_file).read_text())
         entry = to_eventbridge_entry(event, event_bus_name="selfservice-bus")
@@ -156,9 +153,9 @@ def test_the_ledgers_in_flight_index_and_every_alarm_are_deployed(
 ) -> None:
     aws, deployment = deployed
     ledger = _stack(deployment, "selfservice-Provisioner").refs["LedgerTable"]
-    table = _client(aws, "dynamodb").describe_table(TableName=ledger)["Table"]
+    table = endpoint_client("dynamodb", aws.endpoint).describe_table(TableName=ledger)["Table"]
     assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["InFlightByState"]
-    cloudwatch = _client(aws, "cloudwatch")
+    cloudwatch = endpoint_client("cloudwatch", aws.endpoint)
     alarms = {
         alarm["AlarmName"]: alarm
         for page in cloudwatch.get_paginator("describe_alarms").paginate()
@@ -183,7 +180,7 @@ def test_the_dashboard_is_deployed_naming_every_deployed_alarm(
     deployed: tuple[EmbeddedAws, Deployment],
 ) -> None:
     aws, deployment = deployed
-    cloudwatch = _client(aws, "cloudwatch")
+    cloudwatch = endpoint_client("cloudwatch", aws.endpoint)
     name = deployment.root.refs["Dashboard"]
     body = json.loads(cloudwatch.get_dashboard(DashboardName=name)["DashboardBody"])
     (widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
@@ -200,7 +197,10 @@ def test_the_dashboard_is_deployed_naming_every_deployed_alarm(
         for row in w["properties"]["metrics"]
         if row[0] == "AWS/SQS"
     }
-    names = {url.rsplit("/", 1)[1] for url in _client(aws, "sqs").list_queues()["QueueUrls"]}
+    names = {
+        url.rsplit("/", 1)[1]
+        for url in endpoint_client("sqs", aws.endpoint).list_queues()["QueueUrls"]
+    }
     assert queues <= names
     assert len(queues) == 6  # every DLQ of the platform
 
@@ -209,7 +209,7 @@ def test_the_alarm_topic_is_encrypted_with_its_own_rotated_key(
     deployed: tuple[EmbeddedAws, Deployment],
 ) -> None:
     aws, deployment = deployed
-    kms, sns = _client(aws, "kms"), _client(aws, "sns")
+    kms, sns = endpoint_client("kms", aws.endpoint), endpoint_client("sns", aws.endpoint)
     key_id = deployment.root.refs["AlarmTopicKey"]
     topic = sns.get_topic_attributes(TopicArn=deployment.root.refs["AlarmTopic"])["Attributes"]
     assert topic["KmsMasterKeyId"] == key_id

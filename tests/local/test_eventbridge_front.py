@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
@@ -16,6 +15,7 @@ from selfservice.local.eventbridge_front import EventBridgeFront
 from selfservice.local.iam.policies import rule_delivery_policy
 from selfservice.local.moto_server import EmbeddedAws, free_port
 from selfservice_runtime.publisher import EventBridgePublisher, PublishError
+from tests.aws import endpoint_client
 from tests.contract.test_publisher import _many
 from tests.notifier.test_write_back import sample
 
@@ -29,14 +29,7 @@ class Wired:
     queue_url: str
 
     def client(self, service: str, endpoint: str) -> Any:
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            region_name="us-east-1",
-            endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 1}),
-        )
+        return endpoint_client(service, endpoint, config=Config(retries={"max_attempts": 1}))
 
     def events(self) -> Any:
         """An EventBridge client that goes through the front."""

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from intake.domain.auth import sign_standard_webhook
@@ -25,6 +24,7 @@ from selfservice.local.moto_server import EmbeddedAws
 from selfservice.templates import load_platform
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.failures import RECORD_FAILED
+from tests.aws import endpoint_client
 from tests.conftest import ROOT
 
 
@@ -38,16 +38,6 @@ def runtime(
             load_platform(ROOT / "template.yaml"), endpoint_url=aws.endpoint
         )
         yield aws, deployment, logs
-
-
-def _client(aws: EmbeddedAws, service: str) -> Any:
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url=aws.endpoint,  # type: ignore[call-overload]
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def _base_env(aws: EmbeddedAws) -> dict[str, str]:
@@ -66,16 +56,16 @@ def test_a_signed_webhook_over_http_reaches_the_provisioner_queue(
 ) -> None:
     aws, deployment, logs = runtime
     spec, env = deployment.function("WebhookFunction")
-    _client(aws, "ssm").put_parameter(
+    endpoint_client("ssm", aws.endpoint).put_parameter(
         Name=env["INTAKE_CONFIG_PARAMETER"],
         Type="String",
         Overwrite=True,
         Value=(ROOT / "config/intake.example.json").read_text(),
     )
     secret = json.loads(
-        _client(aws, "secretsmanager").get_secret_value(SecretId=env["SERVICENOW_HMAC_SECRET_ID"])[
-            "SecretString"
-        ]
+        endpoint_client("secretsmanager", aws.endpoint).get_secret_value(
+            SecretId=env["SERVICENOW_HMAC_SECRET_ID"]
+        )["SecretString"]
     )["current"]
     worker = FunctionWorker(spec, {**env, **_base_env(aws)}, logs / "webhook.log")
     routes = [
@@ -118,7 +108,7 @@ def test_a_signed_webhook_over_http_reaches_the_provisioner_queue(
         front.stop()
         worker.stop()
     provisioner = next(s for s in deployment.stacks() if s.name == "selfservice-Provisioner")
-    messages = _client(aws, "sqs").receive_message(
+    messages = endpoint_client("sqs", aws.endpoint).receive_message(
         QueueUrl=provisioner.refs["RequestQueue"], MaxNumberOfMessages=10, WaitTimeSeconds=2
     )["Messages"]
     (event,) = [parse_sqs_body(m["Body"]) for m in messages]
@@ -131,7 +121,7 @@ def test_a_poller_deletes_what_succeeded_and_leaves_what_failed(
 ) -> None:
     aws, deployment, logs = runtime
     spec, env = deployment.function("BuildEventsFunction")
-    sqs = _client(aws, "sqs")
+    sqs = endpoint_client("sqs", aws.endpoint)
     provisioner = next(s for s in deployment.stacks() if s.name == "selfservice-Provisioner")
     url = provisioner.refs["BuildEventsQueue"]
     ours = json.loads((ROOT / "tests/fixtures/codebuild-state-change-succeeded.json").read_text())
@@ -167,7 +157,7 @@ def test_the_batching_window_gathers_a_batch_like_lambda(
     runtime: tuple[EmbeddedAws, Deployment, Path], window: float
 ) -> None:
     aws, _, _ = runtime
-    sqs = _client(aws, "sqs")
+    sqs = endpoint_client("sqs", aws.endpoint)
     url = sqs.create_queue(QueueName=f"window-{int(window * 10)}")["QueueUrl"]
     recorder = _Recorder()
     poller = SqsPoller(sqs, url, "window", recorder, batching_window_seconds=window)  # type: ignore[arg-type]
@@ -195,10 +185,10 @@ def test_what_a_function_logs_reaches_its_log_group_and_its_local_file(
     spec, env = deployment.function("RequestConsumerFunction")
     provisioner = next(s for s in deployment.stacks() if s.name == "selfservice-Provisioner")
     group = provisioner.refs["RequestConsumerLogs"]  # LoggingConfig.LogGroup
-    sqs, cloudwatch = _client(aws, "sqs"), _client(aws, "logs")
+    sqs, cloudwatch = endpoint_client("sqs", aws.endpoint), endpoint_client("logs", aws.endpoint)
     url = provisioner.refs["RequestQueue"]
     sent = sqs.send_message(QueueUrl=url, MessageBody="not an event")["MessageId"]
-    shipper = LogShipper(_client(aws, "logs"), group, interval=0.1)
+    shipper = LogShipper(endpoint_client("logs", aws.endpoint), group, interval=0.1)
     worker = FunctionWorker(spec, {**env, **_base_env(aws)}, logs / "consumer.log", shipper)
     try:
         poller = SqsPoller(sqs, url, provisioner.attrs["RequestQueue"]["QueueName"], worker)

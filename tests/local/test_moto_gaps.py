@@ -30,6 +30,7 @@ from moto.sqs import models as sqs_models
 from moto.sqs.models import Message, Queue, SQSBackend
 
 from selfservice.local import moto_gaps
+from tests.aws import observe_bus
 
 
 @pytest.fixture
@@ -41,16 +42,15 @@ def unpatched() -> Iterator[None]:
     moto_gaps.apply()
 
 
+def _observe_default_bus(pattern: dict[str, object], *, enabled: bool = True) -> str:
+    return observe_bus("default", pattern, queue="q", rule="r", create_bus=False, enabled=enabled)
+
+
 def _delivered_event() -> dict[str, object]:
     with mock_aws():
         events = boto3.client("events", region_name="us-east-1")
         sqs = boto3.client("sqs", region_name="us-east-1")
-        url = sqs.create_queue(QueueName="q")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        events.put_rule(Name="r", EventPattern=json.dumps({"source": ["selfservice.intake"]}))
-        events.put_targets(Rule="r", Targets=[{"Id": "q", "Arn": arn}])
+        url = _observe_default_bus({"source": ["selfservice.intake"]})
         events.put_events(
             Entries=[{"Source": "selfservice.intake", "DetailType": "t", "Detail": "{}"}]
         )
@@ -255,12 +255,7 @@ def _delivered_by_a_disabled_rule() -> int:
     with mock_aws():
         events = boto3.client("events", region_name="us-east-1")
         sqs = boto3.client("sqs", region_name="us-east-1")
-        url = sqs.create_queue(QueueName="q")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        events.put_rule(Name="r", EventPattern=json.dumps({"source": ["s"]}), State="DISABLED")
-        events.put_targets(Rule="r", Targets=[{"Id": "q", "Arn": arn}])
+        url = _observe_default_bus({"source": ["s"]}, enabled=False)
         events.put_events(Entries=[{"Source": "s", "DetailType": "t", "Detail": "{}"}])
         return len(sqs.receive_message(QueueUrl=url).get("Messages", []))
 

@@ -16,7 +16,6 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -30,6 +29,7 @@ from selfservice.local.functions import InvocationError
 from selfservice.local.moto_server import AccessDeniedError, EmbeddedAws
 from selfservice.local.platform import LocalPlatform
 from selfservice.templates import Template, load_platform
+from tests.aws import endpoint_client
 from tests.conftest import ROOT
 
 ACCOUNT = "123456789012"
@@ -108,13 +108,7 @@ def test_with_the_old_log_stream_arn_a_build_fails_before_it_starts(
 ) -> None:
     """The bug issue 15 found: ``${ProvisionBuildLogs.Arn}`` already ends in ``:*``."""
     assert narrowed.codebuild is not None
-    codebuild = boto3.client(
-        "codebuild",
-        region_name="us-east-1",
-        endpoint_url=narrowed.codebuild.url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    codebuild = endpoint_client("codebuild", narrowed.codebuild.url)
     project = narrowed.stack("Provisioner").refs["ProvisionProject"]
     build_id = codebuild.start_build(
         projectName=project, idempotencyToken="old-log-arn", environmentVariablesOverride=[]
@@ -167,14 +161,8 @@ def _build_credentials(aws: EmbeddedAws, deployment: Deployment) -> dict[str, st
     }
 
 
-def _client(aws: EmbeddedAws, service: str, credentials: dict[str, str]) -> Any:
-    return boto3.client(  # type: ignore[call-overload]
-        service, region_name="us-east-1", endpoint_url=aws.endpoint, **credentials
-    )
-
-
 def _as_deploy_role(aws: EmbeddedAws, build: dict[str, str], product: str) -> dict[str, str]:
-    assumed = _client(aws, "sts", build).assume_role(
+    assumed = endpoint_client("sts", aws.endpoint, credentials=build).assume_role(
         RoleArn=f"arn:aws:iam::{ACCOUNT}:role/selfservice-product-{product}",
         RoleSessionName="selfservice-req-mutation",
     )["Credentials"]
@@ -213,7 +201,7 @@ def _ec2_app_policy() -> dict[str, Any]:
 
 
 def _create_vpc(aws: EmbeddedAws, credentials: dict[str, str]) -> str:
-    vpc: str = _client(aws, "ec2", credentials).create_vpc(
+    vpc: str = endpoint_client("ec2", aws.endpoint, credentials=credentials).create_vpc(
         CidrBlock="10.20.0.0/16",
         TagSpecifications=[
             {
@@ -271,11 +259,15 @@ def test_the_ec2_app_role_deletes_only_what_the_platform_tagged(aws: EmbeddedAws
     deploy_product_roles(deployment, PRODUCTS, endpoint_url=aws.endpoint)
     product = _as_deploy_role(aws, _build_credentials(aws, deployment), "ec2-app")
     root = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    foreign = _client(aws, "ec2", root).create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+    foreign = endpoint_client("ec2", aws.endpoint, credentials=root).create_vpc(
+        CidrBlock="10.30.0.0/16"
+    )["Vpc"]["VpcId"]
     with pytest.raises(ClientError) as refused:
-        _client(aws, "ec2", product).delete_vpc(VpcId=foreign)
+        endpoint_client("ec2", aws.endpoint, credentials=product).delete_vpc(VpcId=foreign)
     assert "ec2:DeleteVpc" in str(refused.value)
-    _client(aws, "ec2", product).delete_vpc(VpcId=_create_vpc(aws, product))
+    endpoint_client("ec2", aws.endpoint, credentials=product).delete_vpc(
+        VpcId=_create_vpc(aws, product)
+    )
 
 
 def test_a_function_role_without_the_trust_of_lambda_cannot_be_assumed(

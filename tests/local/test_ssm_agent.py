@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from ops_api.adapters.aws import SsmCommands
@@ -27,8 +26,7 @@ from ops_api.domain.ports import (
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.local.run_command import LocalRunCommand
 from selfservice.local.ssm_agent import SsmEndpoint
-
-MOTO_IMAGE = "ami-1e749f67"  # one of moto's built-in Linux (Ubuntu) images
+from tests.aws import endpoint_client, run_instance
 
 
 @dataclass
@@ -41,20 +39,7 @@ class Local:
     workdir: Path
 
     def instance(self, **tags: str) -> str:
-        reservation = self.ec2.run_instances(
-            ImageId=MOTO_IMAGE,
-            MinCount=1,
-            MaxCount=1,
-            TagSpecifications=[
-                {
-                    "ResourceType": "instance",
-                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
-                }
-            ]
-            if tags
-            else [],
-        )
-        return str(reservation["Instances"][0]["InstanceId"])
+        return run_instance(self.ec2, tags)
 
     def wait(self, command_id: str, instance_id: str, timeout: float = 15) -> Invocation:
         deadline = time.monotonic() + timeout
@@ -84,19 +69,9 @@ class Local:
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
     workdir = tmp_path_factory.mktemp("ssm")
     aws = EmbeddedAws(log_path=workdir / "moto.log").start()
-
-    def client(service: str, endpoint: str) -> Any:
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            region_name="us-east-1",
-            endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    ec2 = client("ec2", aws.endpoint)
+    ec2 = endpoint_client("ec2", aws.endpoint)
     endpoint = SsmEndpoint(LocalRunCommand(ec2, workdir), aws.endpoint).start()
-    ssm = client("ssm", endpoint.url)
+    ssm = endpoint_client("ssm", endpoint.url)
     yield Local(aws, endpoint, SsmCommands(ssm), ssm, ec2, workdir)
     endpoint.stop()
     aws.stop()

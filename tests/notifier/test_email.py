@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.ses.models import ses_backends
 
 from notifier.adapters.email import EmailWriter
@@ -15,6 +14,7 @@ from notifier.settings import EmailWriteBack, NotifierSettings
 from selfservice_contracts.events import TicketUpdated
 from selfservice_contracts.request import TicketSystem
 from selfservice_runtime.publisher import InMemoryPublisher
+from tests.aws import mocked_aws
 from tests.notifier.test_write_back import APPROVAL, sample
 
 SETTINGS = EmailWriteBack(
@@ -24,9 +24,7 @@ SETTINGS = EmailWriteBack(
 
 @pytest.fixture
 def ses(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         yield boto3.client("ses", region_name="us-east-1")
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from notifier.handlers import write_back
 from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
@@ -19,7 +18,15 @@ from selfservice_contracts import failures
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, WriteBackFailed
 from selfservice_runtime.observability import Metric
-from tests.lambda_context import FakeContext
+from tests.aws import (
+    create_dedupe_table,
+    create_write_back_queues,
+    drain,
+    mocked_aws,
+    observe_bus,
+)
+from tests.environment import use_function_environment
+from tests.lambda_context import FakeContext, traced_invocation
 from tests.notifier.test_write_back import sample
 from tests.telemetry import PutEventsSpy, Telemetry
 
@@ -37,19 +44,7 @@ class Stack:
         return json.dumps(eventbridge_delivery(event, event_bus_name="bus"))
 
     def published(self) -> list[AnyEvent]:
-        sqs = boto3.client("sqs", region_name=REGION)
-        out = []
-        while batch := sqs.receive_message(QueueUrl=self.observer_url, MaxNumberOfMessages=10).get(
-            "Messages", []
-        ):
-            out += [parse_sqs_body(m["Body"]) for m in batch]
-            sqs.delete_message_batch(
-                QueueUrl=self.observer_url,
-                Entries=[
-                    {"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch
-                ],
-            )
-        return out
+        return [parse_sqs_body(m["Body"]) for m in drain(self.observer_url)]
 
 
 def _records(stack: Stack, bodies: list[str], receives: int = 1) -> dict[str, Any]:
@@ -75,40 +70,10 @@ def _as_batch(messages: Sequence[Mapping[str, Any]], receives: int) -> dict[str,
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws(), ItsmSandbox() as sandbox:
-        sqs = boto3.client("sqs", region_name=REGION)
-        dlq = sqs.create_queue(
-            QueueName="writeback-dlq.fifo",
-            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
-        )["QueueUrl"]
-        queue = sqs.create_queue(
-            QueueName="writeback.fifo",
-            Attributes={
-                "FifoQueue": "true",
-                "ContentBasedDeduplication": "true",
-                "VisibilityTimeout": "0",
-            },
-        )["QueueUrl"]
-        observer = sqs.create_queue(QueueName="observer")["QueueUrl"]
-        events = boto3.client("events", region_name=REGION)
-        events.create_event_bus(Name="bus")
-        arn = sqs.get_queue_attributes(QueueUrl=observer, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        events.put_rule(
-            Name="r",
-            EventBusName="bus",
-            EventPattern=json.dumps({"source": ["selfservice.notifier"]}),
-        )
-        events.put_targets(Rule="r", EventBusName="bus", Targets=[{"Id": "q", "Arn": arn}])
-        boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName="idem",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    with mocked_aws(monkeypatch), ItsmSandbox() as sandbox:
+        queue, dlq = create_write_back_queues(boto3.client("sqs", region_name=REGION))
+        observer = observe_bus("bus", {"source": ["selfservice.notifier"]}, rule="r")
+        create_dedupe_table(boto3.client("dynamodb", region_name=REGION), "idem")
         document = {
             "servicenow": {"api_url": sandbox.url},
             "jira": {"api_url": sandbox.url},
@@ -134,19 +99,19 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
                 {"username": "selfservice@acme.example", "password": "sandbox-token"}
             ),
         )
-        env = {
-            "POWERTOOLS_SERVICE_NAME": "notifier",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "EVENT_BUS_NAME": "bus",
-            "IDEMPOTENCY_TABLE_NAME": "idem",
-            "NOTIFIER_CONFIG_PARAMETER": "/notifier/config",
-            "SERVICENOW_CREDENTIALS_SECRET_ID": "sn",
-            "JIRA_CREDENTIALS_SECRET_ID": "jira",
-            "WRITE_BACK_DLQ_URL": dlq,
-            "MAX_RECEIVE_COUNT": "8",
-        }
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
+        use_function_environment(
+            monkeypatch,
+            "WriteBackFunction",
+            {
+                "POWERTOOLS_LOG_LEVEL": "WARNING",  # the LogLevel parameter: a quiet run
+                "EVENT_BUS_NAME": "bus",
+                "IDEMPOTENCY_TABLE_NAME": "idem",
+                "NOTIFIER_CONFIG_PARAMETER": "/notifier/config",
+                "SERVICENOW_CREDENTIALS_SECRET_ID": "sn",
+                "JIRA_CREDENTIALS_SECRET_ID": "jira",
+                "WRITE_BACK_DLQ_URL": dlq,
+            },
+        )
         write_back.config.cache_clear()
         write_back.runtime.cache_clear()
         yield Stack(sandbox, queue, dlq, observer)
@@ -426,8 +391,7 @@ def test_each_records_log_lines_carry_its_own_request_id(
 def test_ticket_updated_events_carry_the_invocations_trace_header(
     stack: Stack, put_events: PutEventsSpy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trace = "Root=1-6740a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
-    monkeypatch.setenv("_X_AMZN_TRACE_ID", trace)
+    trace = traced_invocation(monkeypatch)
     write_back.lambda_handler(_records(stack, [stack.body(STARTED)]), FakeContext())
     assert [entry.get("TraceHeader") for entry in put_events.entries] == [trace]
     assert [e.type for e in stack.published()] == ["selfservice.ticket.updated.v1"]

@@ -14,28 +14,18 @@ import pytest
 
 from notifier.domain import plan_table
 from notifier.domain.messages import Message, Table, render
-from provisioner.domain.plan import PlanReview, ReviewContext, load_prices, review_plan
-from provisioner.domain.products import load_product
+from provisioner.domain.plan import PlanReview
 from selfservice_contracts.envelope import parse_eventbridge_event
 from selfservice_contracts.events import ProvisioningPlannedEvent
 from tests.conftest import ROOT
-from tests.provisioner.test_plan_review import GUARDRAILS, SHA, raw
+from tests.provisioner.test_plan_review import review_recorded
 
 PLAN_JSON = "s3://selfservice-artifacts-123456789012/plans/req-eb3012c6c7dabfa8/1/plan.json"
 
 
 def review(name: str, environment: str = "staging", **context: Any) -> PlanReview:
-    """The provisioner's review of a recorded plan (as ``test_plan_review`` builds one)."""
-    product = "aws-account" if name.startswith("aws-account") else "ec2-app"
-    facts = {"product": product, "environment": environment, "cost_center": "CC-1042", **context}
-    return review_plan(
-        raw(name),
-        SHA,
-        load_product(product).plan,
-        GUARDRAILS,
-        load_prices("us-east-1"),
-        ReviewContext(**facts),
-    )
+    """The provisioner's review of a recorded plan (``test_plan_review``'s)."""
+    return review_recorded(name, environment=environment, **context)
 
 
 def planned(result: PlanReview) -> ProvisioningPlannedEvent:

@@ -16,7 +16,6 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.parameters import SSMProvider
-from moto import mock_aws
 
 from ops_api import runtime
 from ops_api.adapters.aws import Ec2Instances
@@ -26,15 +25,16 @@ from selfservice_contracts.events import OpsCommandExecuted
 from selfservice_runtime import settings_document
 from selfservice_runtime.observability import Metric
 from selfservice_runtime.publisher import EventBridgePublisher
+from tests.aws import drain, mocked_aws, observe_bus, run_instance
 from tests.conftest import ROOT
-from tests.lambda_context import FakeContext
+from tests.environment import use_function_environment
+from tests.lambda_context import FakeContext, traced_invocation
 from tests.ops_api.fakes import FakeCommands
 from tests.telemetry import PutEventsSpy, Telemetry
 
 BUS = "selfservice-bus"
 CONFIG = "/selfservice/ops-api/config"
 BASE_EVENT = json.loads((ROOT / "events/OpsApiFunction.json").read_text())
-MOTO_IMAGE = "ami-1e749f67"  # one of moto's built-in Linux (Ubuntu) images
 CALLER_ARN = BASE_EVENT["requestContext"]["authorizer"]["iam"]["userArn"]
 
 
@@ -47,65 +47,32 @@ class Stack:
     commands: FakeCommands
 
     def instance(self, tags: dict[str, str]) -> str:
-        reservation = self.ec2.run_instances(
-            ImageId=MOTO_IMAGE,
-            MinCount=1,
-            MaxCount=1,
-            TagSpecifications=[
-                {
-                    "ResourceType": "instance",
-                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
-                }
-            ],
-        )
-        return str(reservation["Instances"][0]["InstanceId"])
+        return run_instance(self.ec2, tags)
 
     def audits(self) -> list[OpsCommandExecuted]:
         found = []
-        while batch := self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10
-        ).get("Messages", []):
-            for message in batch:
-                data = parse_sqs_body(message["Body"]).data
-                assert isinstance(data, OpsCommandExecuted)
-                found.append(data)
-                self.sqs.delete_message(
-                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                )
+        for message in drain(self.queue_url, self.sqs):
+            data = parse_sqs_body(message["Body"]).data
+            assert isinstance(data, OpsCommandExecuted)
+            found.append(data)
         return found
 
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         session = boto3.session.Session(region_name="us-east-1")
         events, sqs = session.client("events"), session.client("sqs")
-        events.create_event_bus(Name=BUS)
-        queue_url = sqs.create_queue(QueueName="audit")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        events.put_rule(
-            Name="audit",
-            EventBusName=BUS,
-            EventPattern=json.dumps({"source": ["selfservice.ops-api"]}),
+        queue_url = observe_bus(
+            BUS, {"source": ["selfservice.ops-api"]}, queue="audit", rule="audit"
         )
-        events.put_targets(Rule="audit", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
         ssm = session.client("ssm")
         document = json.loads((ROOT / "config/ops-api.example.json").read_text())
         document.update(poll_initial_seconds=0.001, poll_max_seconds=0.001)  # fake SSM: no wait
         ssm.put_parameter(Name=CONFIG, Type="String", Value=json.dumps(document))
-        for variable, value in {
-            "POWERTOOLS_SERVICE_NAME": "ops-api",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-            "EVENT_BUS_NAME": BUS,
-            "ALLOW_TAG_KEY": "SSMRunAllowed",
-            "ALLOW_TAG_VALUE": "true",
-            "OPS_CONFIG_PARAMETER": CONFIG,
-        }.items():
-            monkeypatch.setenv(variable, value)
+        use_function_environment(
+            monkeypatch, "OpsApiFunction", {"EVENT_BUS_NAME": BUS, "OPS_CONFIG_PARAMETER": CONFIG}
+        )
         commands = FakeCommands(not_ready=1, running=1)
         _reset()
         api.adapters.cache_clear()
@@ -362,8 +329,7 @@ def test_log_lines_are_correlated_by_api_request_and_forget_the_last_caller(
 def test_audit_events_carry_the_invocations_trace_header(
     stack: Stack, put_events: PutEventsSpy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trace = "Root=1-6740a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
-    monkeypatch.setenv("_X_AMZN_TRACE_ID", trace)
+    trace = traced_invocation(monkeypatch)
     monkeypatch.setattr(runtime, "adapters", REAL_ADAPTERS)  # the publisher the handler builds
     REAL_ADAPTERS.cache_clear()
     instance = stack.instance({"App": "shop"})  # not allow-tagged: denied, audited, no SSM

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from moto import mock_aws
 
 from provisioner.adapters.aws import CodeBuildStarter, S3Artifacts, idempotency_token
 from provisioner.adapters.ledger_dynamodb import DynamoDBLedger, DynamoDBSerialSlot
 from provisioner.domain.ledger import ConcurrentUpdateError, LedgerEntry, Transition
 from provisioner.domain.lifecycle import State
 from provisioner.domain.service import BuildRequest
+from tests.aws import mocked_aws
 from tests.provisioner.fakes import request
 
 AT = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
@@ -23,9 +23,7 @@ AT = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
 
 @pytest.fixture
 def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         client = boto3.client("dynamodb", region_name="us-east-1")
         client.create_table(
             TableName="ledger",
@@ -177,9 +175,7 @@ def test_overrides_hold_no_request_variables() -> None:
 
 
 def test_outputs_never_include_sensitive_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="artifacts")
         artifacts = S3Artifacts(s3, "artifacts")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from moto import mock_aws
 
 from selfservice.local.terraform import TerraformUnavailableError, cli_config
 from tests.conftest import ROOT
+from tests.module_loader import module_from_file
 
 INSTALLER = ROOT / "services/provisioner/buildtools/install-terraform.sh"
 
@@ -84,14 +84,7 @@ def test_builds_disable_the_checkpoint_too() -> None:
 
 
 def _s3copy() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "s3copy", ROOT / "services/provisioner/buildtools/s3copy.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_from_file("s3copy", ROOT / "services/provisioner/buildtools/s3copy.py")
 
 
 def test_s3copy_uploads_several_files_under_a_prefix_encrypted(tmp_path: Path) -> None:

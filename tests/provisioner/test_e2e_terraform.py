@@ -32,7 +32,6 @@ from provisioner.handlers import build_events, request_consumer
 from provisioner.runtime import build_runtime
 from selfservice.local.codebuild_client import LocalCodeBuildClient
 from selfservice.local.deploy import deploy_platform
-from selfservice.local.iam.policies import rule_delivery_policy
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
 from selfservice.local.moto_server import USAGE_LOG_ENV, EmbeddedAws
 from selfservice.local.terraform import (
@@ -44,7 +43,9 @@ from selfservice.templates import load_platform
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, ProvisioningSucceeded
 from selfservice_contracts.request import Action, TicketRef, TicketSystem
+from tests.aws import drain, observe_bus
 from tests.conftest import ROOT
+from tests.environment import function_environment
 from tests.lambda_context import FakeContext
 from tests.provisioner.fakes import received, request
 
@@ -95,19 +96,7 @@ class Platform:
         return statuses
 
     def published(self) -> list[AnyEvent]:
-        sqs = self.client("sqs")
-        events = []
-        while batch := sqs.receive_message(QueueUrl=self.observer_url, MaxNumberOfMessages=10).get(
-            "Messages", []
-        ):
-            events += [parse_sqs_body(m["Body"]) for m in batch]
-            sqs.delete_message_batch(
-                QueueUrl=self.observer_url,
-                Entries=[
-                    {"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch
-                ],
-            )
-        return events
+        return [parse_sqs_body(m["Body"]) for m in drain(self.observer_url, self.client("sqs"))]
 
     def ledger(self, request_id: str) -> State:
         entry = request_consumer.runtime().service.ledger.get(request_id)
@@ -117,21 +106,9 @@ class Platform:
 
 def _observe(bus: str) -> str:
     """A queue receiving every event the provisioner publishes on the platform's bus."""
-    events = boto3.client("events", region_name=REGION)
-    sqs = boto3.client("sqs", region_name=REGION)
-    queue_url = sqs.create_queue(QueueName="observer")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    rule = events.put_rule(
-        Name="all",
-        EventBusName=bus,
-        EventPattern=json.dumps({"source": ["selfservice.provisioner"]}),
-    )["RuleArn"]
-    events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
     # EventBridge may deliver only what the queue's policy allows, as in AWS.
-    sqs.set_queue_attributes(
-        QueueUrl=queue_url, Attributes={"Policy": rule_delivery_policy(arn, rule)}
+    queue_url = observe_bus(
+        bus, {"source": ["selfservice.provisioner"]}, create_bus=False, delivery_policy=True
     )
     organizations = boto3.client("organizations", region_name=REGION)
     organizations.create_organization(FeatureSet="ALL")
@@ -164,13 +141,19 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
-            "POWERTOOLS_SERVICE_NAME": "provisioner",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "EVENT_BUS_NAME": str(provisioner.parameters["EventBusName"]),
-            "LEDGER_TABLE_NAME": str(refs["LedgerTable"]),
-            "IDEMPOTENCY_TABLE_NAME": str(refs["IdempotencyTable"]),
-            "ARTIFACTS_BUCKET_NAME": str(refs["ArtifactsBucket"]),
-            "CODEBUILD_PROJECT_NAME": str(project["Name"]),
+            # The request consumer's and the build-events handler's (the same Globals),
+            # naming what the deployment created.
+            **function_environment(
+                "RequestConsumerFunction",
+                {
+                    "POWERTOOLS_LOG_LEVEL": "WARNING",  # the LogLevel parameter: a quiet run
+                    "EVENT_BUS_NAME": str(provisioner.parameters["EventBusName"]),
+                    "LEDGER_TABLE_NAME": str(refs["LedgerTable"]),
+                    "IDEMPOTENCY_TABLE_NAME": str(refs["IdempotencyTable"]),
+                    "ARTIFACTS_BUCKET_NAME": str(refs["ArtifactsBucket"]),
+                    "CODEBUILD_PROJECT_NAME": str(project["Name"]),
+                },
+            ),
         }
         os.environ.update(env)
 

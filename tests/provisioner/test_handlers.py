@@ -19,7 +19,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from provisioner.adapters.ledger_dynamodb import DynamoDBLedger
 from provisioner.domain.ledger import LedgerEntry
@@ -27,13 +26,14 @@ from provisioner.domain.lifecycle import State
 from provisioner.handlers import build_events, request_consumer, stuck_tickets
 from provisioner.runtime import build_runtime
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
-from selfservice.templates import load_template
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, ProvisioningStarted
 from selfservice_contracts.request import TicketRef, TicketSystem
 from selfservice_runtime.observability import Metric
+from tests.aws import create_dedupe_table, create_ledger_table, drain, mocked_aws, observe_bus
 from tests.conftest import ROOT
-from tests.lambda_context import FakeContext
+from tests.environment import use_function_environment
+from tests.lambda_context import TRACE_HEADER, FakeContext, traced_invocation
 from tests.provisioner.fakes import received, request
 from tests.telemetry import PutEventsSpy, Telemetry
 
@@ -41,7 +41,7 @@ REGION = "us-east-1"
 BUS = "selfservice-bus"
 PROJECT = "selfservice-provision"
 LEDGER = "selfservice-ledger"
-TRACE = "Root=1-6740a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
+TRACE = TRACE_HEADER
 BUILD_CHANGE = json.loads(
     (ROOT / "tests/fixtures/codebuild-state-change-succeeded.json").read_text()
 )
@@ -61,19 +61,7 @@ class Stack:
     observer_url: str
 
     def published(self) -> list[AnyEvent]:
-        sqs = boto3.client("sqs", region_name=REGION)
-        events = []
-        while batch := sqs.receive_message(QueueUrl=self.observer_url, MaxNumberOfMessages=10).get(
-            "Messages", []
-        ):
-            events += [parse_sqs_body(m["Body"]) for m in batch]
-            sqs.delete_message_batch(
-                QueueUrl=self.observer_url,
-                Entries=[
-                    {"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch
-                ],
-            )
-        return events
+        return [parse_sqs_body(m["Body"]) for m in drain(self.observer_url)]
 
     @property
     def ledger(self) -> DynamoDBLedger:
@@ -89,25 +77,10 @@ def _reset() -> None:
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        table = load_template(ROOT / "sam/provisioner.yaml").resources()["LedgerTable"]
-        properties = table["Properties"]
-        dynamodb.create_table(
-            TableName=LEDGER,
-            BillingMode=properties["BillingMode"],
-            KeySchema=properties["KeySchema"],
-            AttributeDefinitions=properties["AttributeDefinitions"],
-            GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
-        )
-        dynamodb.create_table(
-            TableName="selfservice-idempotency",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(dynamodb, LEDGER)
+        create_dedupe_table(dynamodb, "selfservice-idempotency")
         boto3.client("s3", region_name=REGION).create_bucket(Bucket="selfservice-artifacts")
         role = boto3.client("iam", region_name=REGION).create_role(
             RoleName="provision", AssumeRolePolicyDocument="{}"
@@ -123,30 +96,19 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             },
             serviceRole=role,
         )
-        events = boto3.client("events", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-        events.create_event_bus(Name=BUS)
-        observer = sqs.create_queue(QueueName="observer")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=observer, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        events.put_rule(
-            Name="all",
-            EventBusName=BUS,
-            EventPattern=json.dumps({"source": ["selfservice.provisioner"]}),
+        observer = observe_bus(BUS, {"source": ["selfservice.provisioner"]})
+        # The stuck-ticket check's environment: the provisioner's Globals and its threshold.
+        use_function_environment(
+            monkeypatch,
+            "StuckTicketsFunction",
+            {
+                "EVENT_BUS_NAME": BUS,
+                "LEDGER_TABLE_NAME": LEDGER,
+                "IDEMPOTENCY_TABLE_NAME": "selfservice-idempotency",
+                "ARTIFACTS_BUCKET_NAME": "selfservice-artifacts",
+                "CODEBUILD_PROJECT_NAME": PROJECT,
+            },
         )
-        events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
-        for name, value in {
-            "POWERTOOLS_SERVICE_NAME": "provisioner",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-            "EVENT_BUS_NAME": BUS,
-            "LEDGER_TABLE_NAME": LEDGER,
-            "IDEMPOTENCY_TABLE_NAME": "selfservice-idempotency",
-            "ARTIFACTS_BUCKET_NAME": "selfservice-artifacts",
-            "CODEBUILD_PROJECT_NAME": PROJECT,
-            "STUCK_AFTER_MINUTES": "150",
-        }.items():
-            monkeypatch.setenv(name, value)
         _reset()
         yield Stack(observer)
         _reset()
@@ -228,7 +190,7 @@ def test_each_records_log_lines_carry_its_own_request_id(
 def test_lifecycle_events_carry_the_invocations_trace_header(
     stack: Stack, put_events: PutEventsSpy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("_X_AMZN_TRACE_ID", TRACE)
+    traced_invocation(monkeypatch)
     req = request(ticket=_ticket("RITM0020005"))
     _deliver(received(req, "e-6"))
     builds = _started(stack)

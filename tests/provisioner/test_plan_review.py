@@ -21,6 +21,7 @@ from provisioner.domain.plan import (
     EnvironmentPlanPolicy,
     PlanFormatError,
     PlanGuardrails,
+    PlanReview,
     ProductPlanSettings,
     ReviewContext,
     TerraformPlan,
@@ -546,7 +547,9 @@ def test_the_example_guardrails_validate_and_name_only_real_products() -> None:
 # ------------------------------------------------------------------ verdict
 
 
-def _review(name: str, **context: Any) -> Any:
+def review_recorded(name: str, **context: Any) -> PlanReview:
+    """The provisioner's review of the recorded plan ``name`` (staging, unless ``context``
+    says otherwise)."""
     product = "aws-account" if name.startswith("aws-account") else "ec2-app"
     facts = {"product": product, "environment": "staging", "cost_center": "CC-1042", **context}
     return review_plan(
@@ -560,7 +563,7 @@ def _review(name: str, **context: Any) -> Any:
 
 
 def test_a_plan_within_policy_and_budget_is_applied_at_once() -> None:
-    review = _review("ec2-app-create")
+    review = review_recorded("ec2-app-create")
     assert review.verdict is Verdict.APPLY
     assert review.reasons == []
     assert review.summary.plan_sha256 == SHA
@@ -568,28 +571,28 @@ def test_a_plan_within_policy_and_budget_is_applied_at_once() -> None:
 
 
 def test_a_failed_plan_policy_refuses_with_its_reasons() -> None:
-    review = _review("ec2-app-update")
+    review = review_recorded("ec2-app-update")
     assert review.verdict is Verdict.REFUSE
     assert review.reasons == review.policy.reasons
     assert "m6i.large" in review.reasons[0]
 
 
 def test_an_over_budget_plan_is_held_or_refused_as_the_environment_says() -> None:
-    held = _review("ec2-app-create", cost_center="CC-7", committed=Decimal("350"))
+    held = review_recorded("ec2-app-create", cost_center="CC-7", committed=Decimal("350"))
     assert held.verdict is Verdict.HOLD
     assert held.reasons == [held.budget.reason]
-    refused = _review("ec2-app-create", environment="dev", committed=Decimal("100"))
+    refused = review_recorded("ec2-app-create", environment="dev", committed=Decimal("100"))
     # dev also refuses the update's instance type; here only the budget is at fault.
     assert refused.verdict is Verdict.REFUSE
     assert refused.reasons[-1] == refused.budget.reason
 
 
 def test_a_request_that_needs_approval_is_held_with_its_plan() -> None:
-    review = _review("ec2-app-create", approval_required=True)
+    review = review_recorded("ec2-app-create", approval_required=True)
     assert review.verdict is Verdict.HOLD
     assert review.reasons == ["staging requests need an approval of their plan"]
 
 
 def test_closing_an_account_is_refused_unless_the_decommission_confirms_it() -> None:
-    assert _review("aws-account-destroy").verdict is Verdict.REFUSE
-    assert _review("aws-account-destroy", destroy_confirmed=True).verdict is Verdict.APPLY
+    assert review_recorded("aws-account-destroy").verdict is Verdict.REFUSE
+    assert review_recorded("aws-account-destroy", destroy_confirmed=True).verdict is Verdict.APPLY

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from provisioner.adapters.ledger_dynamodb import (
     IN_FLIGHT_SINCE,
@@ -19,8 +18,7 @@ from provisioner.adapters.ledger_dynamodb import (
 from provisioner.domain.ledger import LedgerEntry
 from provisioner.domain.lifecycle import BUILDING, State
 from provisioner.domain.stuck import WATCHED, InFlight, find_stuck, is_watched
-from selfservice.templates import load_template
-from tests.conftest import ROOT
+from tests.aws import create_ledger_table, mocked_aws
 from tests.provisioner.fakes import request
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -106,20 +104,9 @@ def test_the_threshold_must_be_positive() -> None:
 
 @pytest.fixture
 def ledger_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    properties = load_template(ROOT / "sam/provisioner.yaml").resources()["LedgerTable"][
-        "Properties"
-    ]
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="ledger",
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=properties["KeySchema"],
-            AttributeDefinitions=properties["AttributeDefinitions"],
-            GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
-        )
+        create_ledger_table(client, "ledger")
         yield client
 
 

@@ -32,7 +32,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from intake import runtime
 from intake.domain.intake import Delivery, IntakeService, Reply
@@ -44,8 +43,17 @@ from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
 from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_runtime import settings_document
+from tests.aws import (
+    create_dedupe_table,
+    create_write_back_queues,
+    drain,
+    mocked_aws,
+    observe_bus,
+)
+from tests.environment import use_function_environment
 from tests.intake.conftest import (
     ROOT,
+    WEBHOOK_RESOURCES,
     automation_delivery,
     fixture,
     jira_delivery,
@@ -53,6 +61,7 @@ from tests.intake.conftest import (
 )
 from tests.lambda_context import FakeContext
 from tests.notifier.test_write_back import sample
+from tests.telemetry import streams_redirected
 
 REGION = "us-east-1"
 BUS = "selfservice-bus"
@@ -155,65 +164,30 @@ def emitted(
     Powertools' handlers hold the ``sys.stdout`` of import time, which is not what a
     capture fixture swaps in; redirecting the handlers themselves sees every line.
     """
-    buffer = io.StringIO()
-    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
-    swapped = [
-        (handler, handler.setStream(buffer))
-        for logger in loggers
-        if isinstance(logger, logging.Logger)
-        for handler in logger.handlers
-        if type(handler) is logging.StreamHandler
-    ]
     caplog.set_level(logging.INFO)
     levels = {logger: logger.log_level for logger in (webhook.logger, write_back.logger)}
-    for logger in levels:
-        logger.setLevel(logging.DEBUG)
-    try:
-        yield Emitted(capfd, caplog, buffer)
-    finally:
-        for logger, level in levels.items():
-            logger.setLevel(level)
-        for handler, stream in swapped:
-            handler.setStream(stream)
+    with streams_redirected(io.StringIO()) as buffer:
+        for logger in levels:
+            logger.setLevel(logging.DEBUG)
+        try:
+            yield Emitted(capfd, caplog, buffer)
+        finally:
+            for logger, level in levels.items():
+                logger.setLevel(level)
 
 
 def _observe_bus(sources: list[str]) -> Callable[[], list[str]]:
     """A queue behind a rule on the bus; returns a function draining it (message bodies)."""
-    events = boto3.client("events", region_name=REGION)
-    sqs = boto3.client("sqs", region_name=REGION)
-    events.create_event_bus(Name=BUS)
-    queue_url = sqs.create_queue(QueueName="observer")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    events.put_rule(Name="all", EventBusName=BUS, EventPattern=json.dumps({"source": sources}))
-    events.put_targets(Rule="all", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
+    queue_url = observe_bus(BUS, {"source": sources})
     return lambda: _drain(queue_url)
 
 
 def _drain(queue_url: str, *, attributes: bool = False) -> list[str]:
-    sqs = boto3.client("sqs", region_name=REGION)
-    bodies: list[str] = []
-    while batch := sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-    ).get("Messages", []):
-        bodies += [message["Body"] for message in batch]
-        if attributes:  # what a parked message carries besides its body: the error
-            bodies += [json.dumps(message.get("MessageAttributes", {})) for message in batch]
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch],
-        )
+    messages = drain(queue_url)
+    bodies = [message["Body"] for message in messages]
+    if attributes:  # what a parked message carries besides its body: the error
+        bodies += [json.dumps(message.get("MessageAttributes", {})) for message in messages]
     return bodies
-
-
-def _table(name: str) -> None:
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 def _rows(name: str) -> list[dict[str, Any]]:
@@ -225,9 +199,7 @@ def _rows(name: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
+    with mocked_aws(monkeypatch):
         yield
 
 
@@ -251,7 +223,7 @@ class Intake:
 @pytest.fixture
 def intake(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Intake]:
     published = _observe_bus(["selfservice.intake"])
-    _table("intake-idempotency")
+    create_dedupe_table(boto3.client("dynamodb", region_name=REGION), "intake-idempotency")
     document = json.loads((ROOT / "config/intake.example.json").read_text())
     document["servicenow"]["auth"] = {"hmac": True, "basic": True}  # every method at once
     boto3.client("ssm", region_name=REGION).put_parameter(
@@ -265,18 +237,12 @@ def intake(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Intake]:
         "jira-token": {"current": JIRA_TOKEN.value},
     }.items():
         secrets.create_secret(Name=name, SecretString=json.dumps(value))
-    for variable, setting in {
-        "POWERTOOLS_SERVICE_NAME": "intake",
-        "POWERTOOLS_LOG_LEVEL": "DEBUG",
-        "EVENT_BUS_NAME": BUS,
-        "IDEMPOTENCY_TABLE_NAME": "intake-idempotency",
-        "INTAKE_CONFIG_PARAMETER": "/selfservice/intake/config",
-        "SERVICENOW_HMAC_SECRET_ID": "sn-hmac",
-        "SERVICENOW_BASIC_AUTH_SECRET_ID": "sn-basic",
-        "JIRA_WEBHOOK_SECRET_ID": "jira-webhook",
-        "JIRA_AUTOMATION_TOKEN_SECRET_ID": "jira-token",
-    }.items():
-        monkeypatch.setenv(variable, setting)
+    use_function_environment(
+        monkeypatch,
+        "WebhookFunction",
+        # The LogLevel parameter at DEBUG: the most there is to leak.
+        {**WEBHOOK_RESOURCES, "POWERTOOLS_LOG_LEVEL": "DEBUG"},
+    )
     _reset_intake()
     yield Intake(published)
     _reset_intake()
@@ -427,20 +393,8 @@ def notifier(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Notifier]:
         oauth_client=("selfservice-client", OAUTH_SECRET.value),
     ) as sandbox:
         published = _observe_bus(["selfservice.notifier"])
-        sqs = boto3.client("sqs", region_name=REGION)
-        dlq = sqs.create_queue(
-            QueueName="writeback-dlq.fifo",
-            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
-        )["QueueUrl"]
-        queue = sqs.create_queue(
-            QueueName="writeback.fifo",
-            Attributes={
-                "FifoQueue": "true",
-                "ContentBasedDeduplication": "true",
-                "VisibilityTimeout": "0",
-            },
-        )["QueueUrl"]
-        _table("notifier-idempotency")
+        queue, dlq = create_write_back_queues(boto3.client("sqs", region_name=REGION))
+        create_dedupe_table(boto3.client("dynamodb", region_name=REGION), "notifier-idempotency")
         secrets = boto3.client("secretsmanager", region_name=REGION)
         secrets.create_secret(
             Name="sn",
@@ -458,18 +412,19 @@ def notifier(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Notifier]:
                 {"username": "selfservice-client", "password": OAUTH_SECRET.value}
             ),
         )
-        for name, value in {
-            "POWERTOOLS_SERVICE_NAME": "notifier",
-            "POWERTOOLS_LOG_LEVEL": "DEBUG",
-            "EVENT_BUS_NAME": BUS,
-            "IDEMPOTENCY_TABLE_NAME": "notifier-idempotency",
-            "NOTIFIER_CONFIG_PARAMETER": "/notifier/config",
-            "SERVICENOW_CREDENTIALS_SECRET_ID": "sn",
-            "JIRA_CREDENTIALS_SECRET_ID": "jira",
-            "WRITE_BACK_DLQ_URL": dlq,
-            "MAX_RECEIVE_COUNT": "8",
-        }.items():
-            monkeypatch.setenv(name, value)
+        use_function_environment(
+            monkeypatch,
+            "WriteBackFunction",
+            {
+                "POWERTOOLS_LOG_LEVEL": "DEBUG",  # the LogLevel parameter: the most to leak
+                "EVENT_BUS_NAME": BUS,
+                "IDEMPOTENCY_TABLE_NAME": "notifier-idempotency",
+                "NOTIFIER_CONFIG_PARAMETER": "/notifier/config",
+                "SERVICENOW_CREDENTIALS_SECRET_ID": "sn",
+                "JIRA_CREDENTIALS_SECRET_ID": "jira",
+                "WRITE_BACK_DLQ_URL": dlq,
+            },
+        )
         _reset_notifier()
         yield Notifier(sandbox, queue, dlq, published)
         _reset_notifier()

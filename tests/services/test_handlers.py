@@ -22,27 +22,19 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from provisioner.runtime import build_runtime
-from selfservice.templates import FunctionSpec, load_template
+from selfservice.templates import FunctionSpec
 from selfservice_contracts.failures import RECORD_FAILED
 from selfservice_runtime.config import ConfigurationError
+from selfservice_runtime.settings_document import SettingsDocumentError
+from tests.aws import use_test_credentials
 from tests.conftest import ROOT, platform_functions
+from tests.environment import use_function_environment
 from tests.lambda_context import FakeContext
 
 
-def _placeholder(fn: FunctionSpec, name: str, value: Any) -> str:
-    """A concrete value for an environment entry: parameters take their default."""
-    if isinstance(value, str):
-        return value
-    parameters = load_template(fn.template).body.get("Parameters", {})
-    ref = value.get("Ref") if isinstance(value, dict) else None
-    if ref in parameters and "Default" in parameters[ref]:
-        return str(parameters[ref]["Default"])
-    return f"local-{name.lower().replace('_', '-')}"
-
-
 def _configure(fn: FunctionSpec, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    for name, value in fn.environment.items():
-        monkeypatch.setenv(name, _placeholder(fn, name, value))
+    # The template's environment; resources (not deployed here) are named by placeholders.
+    use_function_environment(monkeypatch, fn.logical_id)
     module = importlib.import_module(fn.handler_module)
     module.config.cache_clear()
     return module
@@ -105,8 +97,7 @@ def test_scheduled_functions_fail_loudly_when_they_cannot_check(
 ) -> None:
     # Nothing is deployed in this moto: the run must fail (Lambda counts an error, the
     # errors alarm fires), never report "nothing found".
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    use_test_credentials(monkeypatch)
     module = _configure(fn, monkeypatch)
     event = json.loads((ROOT / "events" / f"{fn.logical_id}.json").read_text())
     with mock_aws(), pytest.raises(ClientError, match="ResourceNotFoundException"):
@@ -119,8 +110,7 @@ def test_scheduled_functions_fail_loudly_when_they_cannot_check(
 
 @pytest.mark.parametrize("fn", HTTP_FUNCTIONS, ids=lambda fn: fn.logical_id)
 def test_every_templated_route_is_served(fn: FunctionSpec, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    use_test_credentials(monkeypatch)
     module = _configure(fn, monkeypatch)
     routes = [e["Properties"] for e in fn.events.values() if e["Type"] == "HttpApi"]
     assert routes
@@ -140,18 +130,21 @@ def test_every_templated_route_is_served(fn: FunctionSpec, monkeypatch: pytest.M
 def test_sqs_consumers_never_acknowledge_what_they_did_not_handle(
     fn: FunctionSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    use_test_credentials(monkeypatch)
     module = _configure(fn, monkeypatch)
     event = json.loads((ROOT / "events" / f"{fn.logical_id}.json").read_text())
     # Nothing is deployed in this moto (or the function is not built yet), so every
     # record fails and Powertools fails the invocation: Lambda deletes nothing and the
     # messages come back after the visibility timeout, then go to the DLQ.
-    # (Or the invocation fails before any record: configuration that is not deployed.)
+    # (Or the invocation fails before any record: configuration that is not deployed —
+    # the shared settings loader's SettingsDocumentError, "unavailable".)
     failures = _Kept()
     module.logger.addHandler(failures)
     try:
-        with mock_aws(), pytest.raises((BatchProcessingError, GetParameterError)):
+        with (
+            mock_aws(),
+            pytest.raises((BatchProcessingError, GetParameterError, SettingsDocumentError)),
+        ):
             module.lambda_handler(event, FakeContext())
     finally:
         module.logger.removeHandler(failures)

@@ -7,7 +7,6 @@ would be refused fails the suite even where the SAM CLI is not installed.
 
 from __future__ import annotations
 
-import copy
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,26 +20,14 @@ from selfservice.develop.deploy_check import (
     lint_transformed,
 )
 from selfservice.templates import load_platform
+from tests.wiring.sam_package import packaged
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM = load_platform(ROOT / "template.yaml")
 
 
-def _packaged(body: dict[str, Any]) -> dict[str, Any]:
-    """What `sam package` leaves: local paths replaced by S3 locations."""
-    packaged = copy.deepcopy(body)
-    for logical_id, resource in packaged.get("Resources", {}).items():
-        properties = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(properties.get(key), str):
-                properties[key] = f"s3://artifacts/{logical_id}.zip"
-        if resource.get("Type") == "AWS::Serverless::Application":
-            properties["Location"] = f"https://s3.us-east-1.amazonaws.com/artifacts/{logical_id}"
-    return packaged
-
-
 def _templates() -> dict[str, dict[str, Any]]:
-    return {t.path.stem: _packaged(t.body) for t in PLATFORM.walk()}
+    return {t.path.stem: packaged(t.body) for t in PLATFORM.walk()}
 
 
 def test_every_template_transforms_to_cloudformation_cfn_lint_accepts(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ the rules route each event type to exactly the consumers the catalog names.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from selfservice_runtime.observability import (
     Metric,
     spec_for_metric,
 )
+from tests.wiring.sam_package import packaged
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM = load_platform(ROOT / "template.yaml")
@@ -58,19 +58,6 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _packaged(body: dict[str, Any]) -> dict[str, Any]:
-    """What `sam package` produces: local CodeUri/ContentUri/Location replaced by S3 URLs."""
-    packaged = copy.deepcopy(body)
-    for logical_id, resource in packaged.get("Resources", {}).items():
-        properties = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(properties.get(key), str):
-                properties[key] = f"s3://artifacts/{logical_id}.zip"
-        if resource.get("Type") == "AWS::Serverless::Application":
-            properties["Location"] = f"https://s3.amazonaws.com/artifacts/{logical_id}.template"
-    return packaged
-
-
 def test_the_root_template_nests_the_four_services() -> None:
     assert set(SERVICE_TEMPLATES) == {"intake", "provisioner", "notifier", "ops-api"}
     assert len(TEMPLATES) == 5
@@ -83,7 +70,7 @@ def test_sam_translator_transforms_the_template(template: Template) -> None:
         for name, spec in template.body.get("Parameters", {}).items()
     }
     translated = Translator(None, Parser()).translate(
-        _packaged(template.body),
+        packaged(template.body),
         parameter_values={**parameters, **PSEUDO_PARAMETERS},
         get_managed_policy_map=lambda: {},
     )

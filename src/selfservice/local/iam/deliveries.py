@@ -11,10 +11,17 @@ recorded in the usage log and reported on the server's log.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from selfservice.local.iam import enforcement
-from selfservice.local.iam.evaluator import Policy, Principal, Request, evaluate, parse_policy
+from selfservice.local.iam.evaluator import (
+    Outcome,
+    Policy,
+    Principal,
+    Request,
+    evaluate,
+    parse_policy,
+)
 from selfservice.local.iam.identities import Identity
 from selfservice.local.iam.resources import Check, policy_of
 
@@ -23,6 +30,9 @@ __all__ = ["enable_delivery_checks", "undo"]
 EVENTS = "events.amazonaws.com"
 _log = logging.getLogger(__name__)
 _originals: dict[str, Any] = {}
+Recorder = Callable[[Identity, Check, Outcome], None]
+_recorder: list[Recorder] = []
+"""Told of every delivery decision (the enforcer's usage log), when one is given."""
 
 
 def _allowed(rule: Any, action: str, resource: str, policies: list[Policy]) -> bool:
@@ -38,9 +48,8 @@ def _allowed(rule: Any, action: str, resource: str, policies: list[Policy]) -> b
         outcome = evaluate(request, identity_policies=[], resource_policy=policy)
         if outcome.allowed:
             break
-    active = enforcement.enforcer()
-    if active is not None:
-        active.record(Identity(principal, EVENTS, ""), Check(action, resource), outcome)
+    for record in _recorder:
+        record(Identity(principal, EVENTS, ""), Check(action, resource), outcome)
     if not outcome.allowed:
         _log.warning(
             "EventBridge rule %s could not deliver to %s: no resource-based policy allows "
@@ -82,10 +91,11 @@ def _send_to_cw_log_group(self: Any, name: str, event: Any) -> None:
     _originals["logs"](self, name, event)
 
 
-def enable_delivery_checks() -> None:
-    """Patch moto's EventBridge targets (idempotent)."""
+def enable_delivery_checks(record: Recorder | None = None) -> None:
+    """Patch moto's EventBridge targets (idempotent); ``record`` is told of each decision."""
     from moto.events.models import Rule  # noqa: PLC0415
 
+    _recorder[:] = [record] if record is not None else []
     if _originals:
         return
     _originals["sqs"] = Rule._send_to_sqs_queue
@@ -98,6 +108,7 @@ def undo() -> None:
     """Restore moto's deliveries (for tests in one process)."""
     from moto.events.models import Rule  # noqa: PLC0415
 
+    _recorder.clear()
     if _originals:
         Rule._send_to_sqs_queue = _originals.pop("sqs")  # type: ignore[method-assign]
         Rule._send_to_cw_log_group = _originals.pop("logs")  # type: ignore[method-assign]

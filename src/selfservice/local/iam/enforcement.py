@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from selfservice.local.iam import errors, resources_data, resources_infra
+from selfservice.local.iam import deliveries, errors, resources_data, resources_infra
 from selfservice.local.iam.evaluator import (
     Decision,
     Outcome,
@@ -260,10 +260,8 @@ def enable(usage_log: Path | None = None) -> None:
     from moto.core.authorization import ActionAuthenticatorMixin  # noqa: PLC0415
     from moto.core.responses import BaseResponse  # noqa: PLC0415
 
-    from selfservice.local.iam import deliveries  # noqa: PLC0415 - it imports this module
-
     _enforcer = Enforcer(usage_log)
-    deliveries.enable_delivery_checks()
+    deliveries.enable_delivery_checks(_enforcer.record)
     if _original_call_action is not None:
         return
     _original_call_action = BaseResponse.call_action
@@ -291,8 +289,6 @@ def disable() -> None:
     global _enforcer, _original_call_action, _original_s3_hook
     from moto.core.authorization import ActionAuthenticatorMixin  # noqa: PLC0415
     from moto.core.responses import BaseResponse  # noqa: PLC0415
-
-    from selfservice.local.iam import deliveries  # noqa: PLC0415
 
     deliveries.undo()
     if _original_call_action is not None:
