@@ -128,7 +128,10 @@ def _writebacks(platform: LocalPlatform) -> dict[str, list[str]]:
 
 
 def _adf_lines(node: dict[str, Any], bullet: bool = False) -> list[str]:
-    """The text of an Atlassian Document Format node, one line per paragraph."""
+    """The text of an Atlassian Document Format node, one line per paragraph or table row."""
+    if node.get("type") == "tableRow":
+        cells = [" ".join(_adf_lines(cell)) for cell in node.get("content", [])]
+        return ["  | " + " | ".join(cells) + " |"]
     if node.get("type") == "paragraph":
         text = "".join(child.get("text", "") for child in node.get("content", []))
         return [f"  - {text}" if bullet else text]
