@@ -44,7 +44,6 @@ SKELETON = (
 
 PENDING_SPLIT = frozenset(
     {
-        "schemas/selfservice_contracts/events.py",
         "services/provisioner/provisioner/domain/service.py",
     }
 )

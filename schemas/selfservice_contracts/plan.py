@@ -28,6 +28,7 @@ __all__ = [
     "FindingKind",
     "PlanCounts",
     "PlanSummary",
+    "PlanVerdict",
     "PolicyResult",
     "ResourceChange",
 ]
@@ -43,6 +44,17 @@ class ChangeAction(StrEnum):
     UPDATE = "update"
     REPLACE = "replace"
     DELETE = "delete"
+
+
+class PlanVerdict(StrEnum):
+    """What happens to a saved plan once it is reviewed."""
+
+    APPLY = "apply"
+    """Policy and budget allow it and nothing asks for an approval: it is applied now."""
+    HOLD = "hold"
+    """It waits for an approval of its hash; the apply then runs exactly this plan."""
+    REFUSE = "refuse"
+    """A plan policy or the budget refuses it; nothing is applied."""
 
 
 class AttributeChange(ContractModel):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from provisioner.domain.plan.budget import check_budget
@@ -26,19 +25,15 @@ from selfservice_contracts.plan import (
     BudgetResult,
     CostEstimate,
     PlanSummary,
+    PlanVerdict,
     PolicyResult,
 )
 
 __all__ = ["PlanReview", "ReviewContext", "Verdict", "review_plan"]
 
 
-class Verdict(StrEnum):
-    """What happens to the saved plan."""
-
-    APPLY = "apply"
-    HOLD = "hold"
-    """It waits for an approval of its hash."""
-    REFUSE = "refuse"
+Verdict = PlanVerdict
+"""What happens to the saved plan (the contract's verdict)."""
 
 
 @dataclass(frozen=True)
