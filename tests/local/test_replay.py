@@ -24,8 +24,8 @@ from selfservice.operator.replay import in_window, plan_replay, run_replay
 from selfservice.operator.resources import PlatformResources, resolve, trail_events
 from selfservice.operator.status import ticket_status
 from selfservice.templates import load_platform
-from selfservice_contracts.envelope import parse_eventbridge_event
 from selfservice_contracts.events import AnyEvent
+from selfservice_runtime.parsing import parse_eventbridge_event
 from selfservice_runtime.publisher import EventBridgePublisher
 from tests.conftest import ROOT
 

@@ -15,9 +15,9 @@ import pytest
 
 from notifier.domain.messages import render
 from notifier.settings import NotifierSettings
-from selfservice_contracts.envelope import parse_eventbridge_event
 from selfservice_contracts.events import EVENT_CATALOG, ProvisioningPlannedEvent, Service
 from selfservice_contracts.plan import CheckResult, PolicyResult
+from selfservice_runtime.parsing import parse_eventbridge_event
 from tests.conftest import ROOT
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -26,10 +26,10 @@ from provisioner.domain.lifecycle import State
 from provisioner.handlers import build_events, request_consumer, stuck_tickets
 from provisioner.runtime import build_runtime
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
-from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, ProvisioningStarted
 from selfservice_contracts.request import TicketRef, TicketSystem
 from selfservice_runtime.observability import Metric
+from selfservice_runtime.parsing import parse_sqs_body
 from tests.aws import create_dedupe_table, create_ledger_table, drain, mocked_aws, observe_bus
 from tests.conftest import ROOT
 from tests.environment import use_function_environment
