@@ -114,7 +114,8 @@ def test_a_refused_plan_says_nothing_is_applied_and_why() -> None:
     assert "Refused: nothing is applied, because:" in text
     assert "  - aws_instance.this has a public IP address" in text
     assert "  - budget: 900.00 over 500.00" in text
-    assert "Waiting for approval" not in text and "Applying exactly" not in text
+    assert "Waiting for approval" not in text
+    assert "Applying exactly" not in text
 
 
 def test_a_plan_applied_at_once_lists_no_reasons() -> None:
@@ -149,11 +150,13 @@ def test_the_started_and_done_messages_name_the_plan_applied() -> None:
     sha = "ab" * 32
     started = render(_event("selfservice.provisioning.started.v1", approved_plan_sha256=sha))
     done = render(_event("selfservice.provisioning.succeeded.v1", plan_sha256=sha))
-    assert started is not None and done is not None
+    assert started is not None
+    assert done is not None
     assert f"applying the approved plan {sha[:12]}." in started.text
     assert f"(plan {sha[:12]})." in done.text
     plain = render(_event("selfservice.provisioning.started.v1"))
-    assert plain is not None and "approved plan" not in plain.text
+    assert plain is not None
+    assert "approved plan" not in plain.text
 
 
 @pytest.mark.parametrize(
