@@ -13,7 +13,8 @@ from typing import Any
 
 from intake.domain.intake import IntakeService
 from provisioner.domain.lifecycle import State
-from provisioner.domain.service import BuildResult, RequestEvent
+from provisioner.domain.ports import BuildResult
+from provisioner.domain.service import RequestEvent
 from selfservice_contracts.envelope import to_eventbridge_entry
 from selfservice_contracts.events import AnyEvent
 from selfservice_contracts.request import Action, ApprovalState

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from provisioner.domain.ledger import ConcurrentUpdateError, LedgerEntry, Transition
+from provisioner.domain.ports import BuildRequest, StartedBuild
 from provisioner.domain.products import load_product
-from provisioner.domain.service import BuildRequest, ProvisionerService, StartedBuild
+from provisioner.domain.service import ProvisionerService
 from selfservice_contracts.envelope import build_event
 from selfservice_contracts.events import (
     ApprovalRequired,

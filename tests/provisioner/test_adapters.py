@@ -14,7 +14,7 @@ from provisioner.adapters.aws import CodeBuildStarter, S3Artifacts, idempotency_
 from provisioner.adapters.ledger_dynamodb import DynamoDBLedger, DynamoDBSerialSlot
 from provisioner.domain.ledger import ConcurrentUpdateError, LedgerEntry, Transition
 from provisioner.domain.lifecycle import State
-from provisioner.domain.service import BuildRequest
+from provisioner.domain.ports import BuildRequest
 from tests.aws import mocked_aws
 from tests.provisioner.fakes import request
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
-from provisioner.domain.service import BuildRequest, StartedBuild
+from provisioner.domain.ports import BuildRequest, StartedBuild
 
 if TYPE_CHECKING:
     from mypy_boto3_codebuild.client import CodeBuildClient

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from provisioner.config import RequestConsumerConfig
+from provisioner.environment import RequestConsumerConfig
 from provisioner.runtime import Runtime, build_runtime
 from selfservice_contracts.envelope import ContractError
 from selfservice_contracts.events import (

@@ -14,15 +14,13 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from provisioner.adapters.ledger_dynamodb import DynamoDBInFlightIndex
-from provisioner.config import StuckTicketsConfig
 from provisioner.domain.stuck import StuckReport, find_stuck
+from provisioner.environment import StuckTicketsConfig
+from provisioner.runtime import in_flight_index
 from selfservice_runtime.config import load_config
 from selfservice_runtime.observability import Metric, gauge
 
@@ -49,15 +47,6 @@ class ScheduledRun(BaseModel):
 def config() -> StuckTicketsConfig:
     """The validated environment, loaded once per execution environment (cold start)."""
     return load_config(CONFIG_MODEL)
-
-
-@cache
-def index() -> DynamoDBInFlightIndex:
-    """The ledger's in-flight index."""
-    client = boto3.session.Session().client(
-        "dynamodb", config=Config(retries={"mode": "adaptive", "max_attempts": 10})
-    )
-    return DynamoDBInFlightIndex(client, config().ledger_table_name)
 
 
 def _report(report: StuckReport) -> None:
@@ -87,7 +76,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings = config()
     run = ScheduledRun.model_validate(event)
     threshold = timedelta(minutes=settings.stuck_after_minutes)
-    report = find_stuck(index(), now=datetime.now(UTC), threshold=threshold)
+    report = find_stuck(in_flight_index(settings), now=datetime.now(UTC), threshold=threshold)
     _report(report)
     logger.info(
         "stuck-ticket check done",
