@@ -10,6 +10,7 @@ from provisioner.domain.lifecycle import (
     State,
     decide_build_outcome,
     decide_request,
+    decide_start_refused,
 )
 from selfservice_contracts.request import Action
 
@@ -109,3 +110,9 @@ def test_a_request_the_itsm_held_moves_on_when_the_itsm_approves_it() -> None:
     assert isinstance(
         decide_request(S.AWAITING_APPROVAL, "approval_required", C, itsm_approved=True), Refusal
     )
+
+
+def test_only_a_queued_request_has_a_start_to_refuse() -> None:
+    assert decide_start_refused(State.QUEUED) == Decision((State.FAILED,))
+    for state in [None, *(s for s in State if s is not State.QUEUED)]:
+        assert isinstance(decide_start_refused(state), Refusal), state

@@ -24,6 +24,7 @@ from provisioner.adapters.ledger_dynamodb import (
     DynamoDBLedger,
     DynamoDBSerialSlot,
 )
+from provisioner.domain.ports import BuildRefused
 from provisioner.domain.products import load_product
 from provisioner.domain.service import ProvisionerService
 from provisioner.environment import BuildDriverConfig, ProvisionerConfig
@@ -74,6 +75,13 @@ def build_runtime(
             "transition refused", extra={"request_id": request_id, "cause": cause, "reason": reason}
         )
 
+    def report_not_started(request_id: str, refused: BuildRefused) -> None:
+        # The ticket is told; the platform's grant or project is what needs fixing.
+        logger.error(
+            "build not started",
+            extra={"request_id": request_id, "code": refused.code, "reason": refused.message},
+        )
+
     service = ProvisionerService(
         ledger=DynamoDBLedger(dynamodb, config.ledger_table_name),
         builds=CodeBuildStarter(
@@ -90,6 +98,7 @@ def build_runtime(
         clock=lambda: datetime.now(UTC),
         report_refusal=report_refusal,
         count=count,
+        report_not_started=report_not_started,
     )
     deduplicator = DynamoDBDeduplicator(
         config.idempotency_table_name, EVENT_DEDUPE_SECONDS, boto3_session=session

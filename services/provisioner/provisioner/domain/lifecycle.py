@@ -5,6 +5,7 @@ States (one ledger item per ticket instance and product)::
     received ─┬─▶ awaiting_approval ─▶ approved ─┐
               ├──────────────────────▶ approved ─┤
               └──────────────────────────────────┴─▶ queued ─▶ provisioning ─▶ succeeded | failed
+    queued ─(StartBuild refused for good)─▶ failed                  (no build ran)
     succeeded | failed ─(update)─▶ queued ─▶ updating ─▶ succeeded | failed
     succeeded | failed ─(destroy)─▶ queued ─▶ destroying ─▶ destroyed | failed
     received | awaiting_approval ─(destroy)─▶ destroyed          (nothing was built)
@@ -33,6 +34,7 @@ __all__ = [
     "State",
     "decide_build_outcome",
     "decide_request",
+    "decide_start_refused",
 ]
 
 
@@ -151,4 +153,12 @@ def decide_build_outcome(
         return Refusal(f"the outcome of {build_id} was already recorded ({current.value})")
     if outcome == "SUCCEEDED":
         return Decision((State.DESTROYED,) if current is State.DESTROYING else (State.SUCCEEDED,))
+    return Decision((State.FAILED,))
+
+
+def decide_start_refused(current: State | None) -> Decision | Refusal:
+    """What CodeBuild refusing a queued request's build for good does to the ledger."""
+    if current is not State.QUEUED:
+        state = current.value if current else "no entry"
+        return Refusal(f"only a queued request has a build to start ({state})")
     return Decision((State.FAILED,))

@@ -1,5 +1,6 @@
-"""What a build's end tells the ticket: the lifecycle event of a finished build, its
-failure reason and the Terraform error lines, and the ids those events carry.
+"""What a build's end tells the ticket: the lifecycle event of a finished build (or of
+one CodeBuild refused to start), its failure reason and the Terraform error lines, and
+the ids those events carry.
 
 Pure: :class:`~provisioner.domain.service.ProvisionerService` reads the ledger, the
 outputs and the log, and hands them here.
@@ -8,20 +9,26 @@ outputs and the log, and hands them here.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Final
 
 from provisioner.domain.ledger import LedgerEntry
-from provisioner.domain.ports import BuildResult
+from provisioner.domain.ports import BuildRefused, BuildResult
 from selfservice_contracts.events import ProvisioningFailed, ProvisioningSucceeded
 
 __all__ = [
     "LOG_TAIL_LINES",
+    "NOT_STARTED",
     "event_id",
     "failure_reason",
+    "not_started_data",
+    "not_started_detail",
     "outcome_data",
     "outcome_detail",
     "terraform_error_lines",
 ]
+
+NOT_STARTED: Final = "NOT_STARTED"
+"""``build_status`` of a build CodeBuild refused to start (no build, no phase)."""
 
 LOG_TAIL_LINES = 80
 """How much of a failed build's log is read to find Terraform's error."""
@@ -94,3 +101,24 @@ def outcome_detail(result: BuildResult) -> dict[str, Any]:
     if result.failed_phase:
         detail["phase"] = result.failed_phase
     return detail
+
+
+def not_started_data(entry: LedgerEntry, refused: BuildRefused) -> ProvisioningFailed:
+    """The failed event of a build CodeBuild refused to start: AWS's error code and
+    message (an ``AccessDenied`` names the role, the action and the resource) are the
+    reason; there is no build, phase or log."""
+    return ProvisioningFailed(
+        request_id=entry.request_id,
+        ticket=entry.request.ticket,
+        product=entry.product,
+        action=entry.action,
+        attempt=entry.attempt,
+        build_status=NOT_STARTED,
+        phase=None,
+        reason=f"CodeBuild refused to start the build: {refused.code}: {refused.message}"[:1000],
+    )
+
+
+def not_started_detail(refused: BuildRefused) -> dict[str, Any]:
+    """What the ledger's history keeps of a refused StartBuild."""
+    return {"status": NOT_STARTED, "error_code": refused.code, "message": refused.message[:1000]}

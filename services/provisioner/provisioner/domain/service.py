@@ -6,6 +6,12 @@ duplication: a build is started with an idempotency token derived from the reque
 action and attempt (a retry gets the same build), lifecycle events carry ids derived
 from the same facts (consumers deduplicate a republish), and the ledger is written
 last with a condition on the version it was read at.
+
+A StartBuild that CodeBuild refuses for good (:class:`BuildRefused`: access denied, no
+such project, invalid input) is not retried: the request moves ``queued → failed``, the
+ticket is told (``provisioning.failed``, ``NOT_STARTED``, AWS's error as the reason) and
+a serial product's slot goes to the next request. Any other error propagates, so the
+queue retries the record and the retry resumes the same build.
 """
 
 from __future__ import annotations
@@ -24,16 +30,21 @@ from provisioner.domain.lifecycle import (
     building_state,
     decide_build_outcome,
     decide_request,
+    decide_start_refused,
 )
 from provisioner.domain.outcomes import (
     LOG_TAIL_LINES,
+    NOT_STARTED,
     event_id,
+    not_started_data,
+    not_started_detail,
     outcome_data,
     outcome_detail,
 )
 from provisioner.domain.ports import (
     Artifacts,
     BuildLogs,
+    BuildRefused,
     BuildRequest,
     BuildResult,
     BuildStarter,
@@ -54,7 +65,7 @@ from selfservice_runtime.publisher import EventPublisher
 
 __all__ = ["Outcome", "ProvisionerService", "RequestEvent", "destroying"]
 
-Outcome = Literal["queued", "started", "waiting", "recorded", "refused"]
+Outcome = Literal["queued", "started", "waiting", "recorded", "refused", "not_started"]
 _KINDS: dict[type, RequestKind] = {
     RequestReceivedEvent: "received",
     ApprovalRequiredEvent: "approval_required",
@@ -95,6 +106,8 @@ class ProvisionerService:
     """Told of every refused input (request id, cause, reason): the handler logs it."""
     count: Callable[[Metric], None] = lambda metric: None
     """Told of every outcome worth a metric, once it is recorded in the ledger."""
+    report_not_started: Callable[[str, BuildRefused], None] = lambda request_id, refused: None
+    """Told of every build CodeBuild refused to start (request id, the refusal)."""
 
     # -- request events ----------------------------------------------------------
 
@@ -188,7 +201,10 @@ class ProvisionerService:
             outputs_uri=self.artifacts.outputs_uri(entry.request_id, entry.attempt),
             state_key=product.state_key(request),
         )
-        started = self.builds.start(build)
+        try:
+            started = self.builds.start(build)
+        except BuildRefused as refused:
+            return self._not_started(entry, product, refused)
         self.publisher.publish(
             [
                 build_event(
@@ -230,6 +246,32 @@ class ProvisionerService:
         self.ledger.save(entry, after, steps)
         self.count(Metric.BUILDS_STARTED)
         return "started"
+
+    def _not_started(self, entry: LedgerEntry, product: Product, refused: BuildRefused) -> Outcome:
+        """CodeBuild refused the build for good: the ticket is told, the slot freed."""
+        decision = decide_start_refused(entry.state)
+        cause = f"StartBuild refused: {refused.code}"
+        if isinstance(decision, Refusal):
+            return self._refuse(entry.request_id, cause, decision)
+        self.report_not_started(entry.request_id, refused)
+        data = not_started_data(entry, refused)
+        self.publisher.publish([build_event(data, event_id=event_id(entry, NOT_STARTED))])
+        now = self.clock()
+        after = entry.advance(
+            state=decision.final,
+            waiting_for_slot=False,
+            updated_at=now,
+            sequence=entry.sequence + 1,
+        )
+        detail = not_started_detail(refused)
+        steps = transitions(
+            entry, entry.request_id, decision.transitions, now, cause, detail=detail
+        )
+        self.ledger.save(entry, after, steps)
+        self.count(Metric.BUILDS_FAILED)
+        if product.serial:
+            self._release_slot(entry)
+        return "not_started"
 
     # -- build outcomes ----------------------------------------------------------
 
