@@ -18,7 +18,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from provisioner.domain.stuck import StuckReport, find_stuck
+from provisioner.domain.stuck import InFlightIndex, StuckReport, find_stuck
 from provisioner.environment import StuckTicketsConfig
 from provisioner.runtime import in_flight_index
 from selfservice_runtime.config import load_config
@@ -49,6 +49,11 @@ def config() -> StuckTicketsConfig:
     return load_config(CONFIG_MODEL)
 
 
+def index() -> InFlightIndex:
+    """The ledger's in-flight index, built once per execution environment (runtime)."""
+    return in_flight_index(config())
+
+
 def _report(report: StuckReport) -> None:
     gauge(metrics, Metric.TICKETS_STUCK, len(report.stuck))
     for ticket in report.stuck[:MAX_LOGGED]:
@@ -76,7 +81,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings = config()
     run = ScheduledRun.model_validate(event)
     threshold = timedelta(minutes=settings.stuck_after_minutes)
-    report = find_stuck(in_flight_index(settings), now=datetime.now(UTC), threshold=threshold)
+    report = find_stuck(index(), now=datetime.now(UTC), threshold=threshold)
     _report(report)
     logger.info(
         "stuck-ticket check done",
