@@ -87,3 +87,26 @@ def test_with_the_stdlib_backlog_of_5_part_of_a_burst_is_dropped(
     finally:
         front.stop()
     assert outcomes["200"] < CLIENTS, outcomes
+
+
+def test_a_client_that_hung_up_is_not_reported_as_an_error(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A sender that timed out (a fault test) leaves a broken pipe: no traceback for it."""
+    server = loopback._Server(("127.0.0.1", 0), loopback.QuietHandler)
+    try:
+        for error in (BrokenPipeError(32, "Broken pipe"), ConnectionResetError(104, "reset")):
+            try:
+                raise error
+            except OSError:
+                server.handle_error(None, ("127.0.0.1", 1))
+        try:
+            raise ValueError("a bug of ours")
+        except ValueError:
+            server.handle_error(None, ("127.0.0.1", 1))
+    finally:
+        server.server_close()
+    err = capfd.readouterr().err
+    assert "BrokenPipeError" not in err
+    assert "ConnectionResetError" not in err
+    assert "ValueError: a bug of ours" in err  # every other error is still reported
