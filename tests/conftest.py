@@ -84,8 +84,32 @@ def _loopback_only() -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that reaches the embedded AWS or a socket ``integration``."""
+    """Mark every test that reaches the embedded AWS or a socket ``integration``; then
+    put the slow tiers' files first (:func:`slowest_files_first`)."""
     mark_integration_tests(items, guards={"_loopback_only", "_pure_tests_open_no_sockets"})
+    items[:] = slowest_files_first(items)
+
+
+def slowest_files_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The files holding e2e or fault tests first, then integration, then pure ones.
+
+    ``make test`` hands whole files to its workers in collection order (``--dist
+    loadfile``): a minute-long end-to-end file collected last would run alone at the end
+    while the other worker idles. Started first, the slow files overlap each other and
+    the many short pure files fill the gaps. A file's own tests keep their order.
+    """
+
+    def tier(item: pytest.Item) -> int:
+        if item.get_closest_marker("e2e") or item.get_closest_marker("fault"):
+            return 0
+        return 1 if item.get_closest_marker("integration") else 2
+
+    rank: dict[str, int] = {}
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        rank[path] = min(rank.get(path, 2), tier(item))
+    # sorted() is stable: files and their tests keep their order within a tier.
+    return sorted(items, key=lambda item: rank[item.nodeid.split("::", 1)[0]])
 
 
 @pytest.fixture(autouse=True)
