@@ -27,6 +27,13 @@ import pytest
 from provisioner.adapters.aws import CodeBuildStarter
 from provisioner.domain.lifecycle import State
 from provisioner.domain.plan import TerraformPlan, plan_sha256, summarize
+from provisioner.domain.plan.build_review import (
+    ReviewInput,
+    ReviewRecord,
+    parse_build_record,
+    review_input_key,
+    review_record_key,
+)
 from provisioner.domain.products import load_product
 from provisioner.handlers import build_events, request_consumer
 from provisioner.runtime import build_runtime
@@ -324,6 +331,18 @@ def test_a_plan_only_build_keeps_the_plan_and_builds_nothing(platform: Platform)
     pending = request(ticket=ticket, environment="staging", instance_type="t3.small")
     product = load_product("ec2-app")
     artifacts = request_consumer.runtime().service.artifacts
+    # What the provisioner writes beside the variables: the request's side of the review.
+    platform.client("s3").put_object(
+        Bucket=os.environ["ARTIFACTS_BUCKET_NAME"],
+        Key=review_input_key(pending.request_id, 1),
+        Body=ReviewInput(
+            product="ec2-app",
+            action=Action.CREATE,
+            environment="staging",
+            cost_center="CC-1042",
+            approval_required=True,
+        ).model_dump_json(),
+    )
     variables = {
         "REQUEST_ID": pending.request_id,
         "TICKET_REF": str(ticket),
@@ -357,6 +376,19 @@ def test_a_plan_only_build_keeps_the_plan_and_builds_nothing(platform: Platform)
     assert summary.plan_sha256 == files["tfplan.sha256"].decode().strip()
     template = next(r for r in summary.resources if r.address == "aws_launch_template.this")
     assert {a.path: a.after for a in template.attributes}["instance_type"] == "t3.small"
+    # The build reviewed its plan: held for the approval the request waits for.
+    record = parse_build_record(
+        platform.client("s3")
+        .get_object(
+            Bucket=os.environ["ARTIFACTS_BUCKET_NAME"],
+            Key=review_record_key(pending.request_id, 1),
+        )["Body"]
+        .read()
+    )
+    assert isinstance(record, ReviewRecord)
+    assert (record.verdict.value, record.applied) == ("hold", False)
+    assert record.summary == summary
+    assert record.reasons == ["staging requests need an approval of their plan"]
 
 
 def test_aws_account_create_and_close(platform: Platform) -> None:
