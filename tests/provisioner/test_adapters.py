@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
 from provisioner.adapters.aws import CodeBuildStarter, S3Artifacts, idempotency_token
-from provisioner.adapters.ledger_dynamodb import DynamoDBLedger, DynamoDBSerialSlot
-from provisioner.domain.ledger import ConcurrentUpdateError, LedgerEntry, Transition
+from provisioner.adapters.ledger_dynamodb import (
+    DynamoDBCommittedCost,
+    DynamoDBLedger,
+    DynamoDBSerialSlot,
+)
+from provisioner.domain.ledger import ConcurrentUpdateError, HeldPlan, LedgerEntry, Transition
 from provisioner.domain.lifecycle import State
 from provisioner.domain.service import BuildRequest
-from tests.aws import mocked_aws
+from tests.aws import create_ledger_table, mocked_aws
 from tests.provisioner.fakes import request
 
 AT = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
@@ -196,3 +202,65 @@ def test_outputs_never_include_sensitive_values(monkeypatch: pytest.MonkeyPatch)
         stored = s3.get_object(Bucket="artifacts", Key="tfvars/req-1/1.tfvars.json")
         assert json.loads(stored["Body"].read()) == {"a": 2, "b": 1}
         assert stored["ServerSideEncryption"] == "aws:kms"
+
+
+HELD = HeldPlan(sha256="a" * 64, attempt=1, module_sha256="b" * 64, monthly_cost=Decimal("86.70"))
+
+
+def test_a_held_plan_and_the_instance_cost_round_trip(dynamodb: object) -> None:
+    ledger = DynamoDBLedger(dynamodb, "ledger")  # type: ignore[arg-type]
+    held = replace(
+        _entry(State.AWAITING_APPROVAL),
+        held_plan=HELD,
+        replan_because="the state changed since the plan was made",
+        monthly_cost=Decimal("12.30"),
+    )
+    ledger.save(None, held, [])
+    assert ledger.get(held.request_id) == held
+    applying = held.advance(state=State.QUEUED, apply_held=True)
+    ledger.save(held, applying, [])
+    assert ledger.get(held.request_id) == applying
+    planning = replace(_entry(State.QUEUED), request_id="other", plan_only=True)
+    ledger.save(None, planning, [])
+    assert ledger.get("other") == planning
+
+
+@pytest.fixture
+def ledger_with_indexes(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    with mocked_aws(monkeypatch):
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_ledger_table(client, "ledger")  # the template's keys and indexes
+        yield client
+
+
+def test_committed_cost_sums_the_live_priced_instances_of_a_scope(
+    ledger_with_indexes: object,
+) -> None:
+    ledger = DynamoDBLedger(ledger_with_indexes, "ledger")  # type: ignore[arg-type]
+    costs = DynamoDBCommittedCost(ledger_with_indexes, "ledger")  # type: ignore[arg-type]
+    base = _entry(State.SUCCEEDED)  # dev, CC-1042
+    staging = base.request.model_copy(update={"environment": "staging"})
+    other_center = base.request.model_copy(update={"cost_center": "CC-7"})
+    for request_id, state, cost, owner in [
+        ("a", State.SUCCEEDED, "86.70", base.request),
+        ("b", State.UPDATING, "10.05", base.request),  # still live while it changes
+        ("c", State.FAILED, "1.00", base.request),  # a failed update: the last applied plan
+        ("d", State.DESTROYED, "500.00", base.request),  # gone: counts nowhere
+        ("e", State.SUCCEEDED, None, base.request),  # never priced (before plan review)
+        ("f", State.SUCCEEDED, "40.00", staging),
+        ("g", State.SUCCEEDED, "7.00", other_center),
+    ]:
+        entry = replace(
+            base,
+            request_id=request_id,
+            state=state,
+            request=owner,
+            monthly_cost=Decimal(cost) if cost else None,
+        )
+        ledger.save(None, entry, [])
+    assert costs.committed("dev", "CC-1042", excluding="x") == Decimal("97.75")
+    # A request's own instance is what its new plan prices: not counted twice.
+    assert costs.committed("dev", "CC-1042", excluding="a") == Decimal("11.05")
+    assert costs.committed("staging", "CC-1042", excluding="x") == Decimal("40.00")
+    assert costs.committed("dev", "CC-7", excluding="x") == Decimal("7.00")
+    assert costs.committed("prod", None, excluding="x") == Decimal("0.00")
