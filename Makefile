@@ -98,7 +98,7 @@ lock-sam: ## refresh tools/sam-requirements.txt
 PYTEST_WORKERS ?= 2
 
 pytest: $(STAMP) ## the test suite, end-to-end tier included
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=20
 
 test: lint typecheck cfn-lint scan deploy-check pytest ## every check: lint, types, templates, scans, deploy check, tests
 

@@ -40,7 +40,7 @@ class NotifierFigures:
 
 def _event(kind: str) -> Any:
     from bench.common import ROOT
-    from selfservice_contracts.envelope import parse_eventbridge_event
+    from selfservice_runtime.parsing import parse_eventbridge_event
 
     raw = (ROOT / "events/catalog" / f"selfservice.provisioning.{kind}.v1.json").read_text()
     return parse_eventbridge_event(raw)

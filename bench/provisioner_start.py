@@ -38,9 +38,10 @@ def measure(count: int = 2000, warmup: int = 100) -> StartFigures:
     """Deliver ``count`` distinct tickets' request events, one per invocation."""
     for name, value in environment().items():
         os.environ.setdefault(name, value)
-    from provisioner.domain.service import BuildRequest, StartedBuild
+    from provisioner.domain.ports import BuildRequest, StartedBuild
     from provisioner.handlers import request_consumer
     from provisioner.runtime import Runtime
+    from provisioner.settings import PlanGuardrails
     from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
     from selfservice_contracts.request import TicketRef, TicketSystem
     from selfservice_runtime.dedupe import InMemoryDeduplicator
@@ -60,7 +61,7 @@ def measure(count: int = 2000, warmup: int = 100) -> StartFigures:
 
     fakes = world()
     fakes.service.builds = StampingBuilds()
-    runtime = Runtime(fakes.service, Deduplicator())  # type: ignore[arg-type]
+    runtime = Runtime(fakes.service, Deduplicator(), PlanGuardrails)  # type: ignore[arg-type]
     request_consumer.runtime = lambda: runtime
 
     bodies = []

@@ -12,8 +12,6 @@ processor, the environment and settings loaders, observability) is its sibling
 from selfservice_contracts.envelope import (
     ContractError,
     build_event,
-    parse_eventbridge_event,
-    parse_sqs_body,
     to_cloudevent,
     to_eventbridge_entry,
     to_structured_json,
@@ -52,8 +50,6 @@ __all__ = [
     "build_event",
     "derive_request_id",
     "event_adapter",
-    "parse_eventbridge_event",
-    "parse_sqs_body",
     "spec_for_data",
     "spec_for_type",
     "to_cloudevent",

@@ -1,16 +1,14 @@
-"""Envelope helpers: typed data → CloudEvent → EventBridge entry, and back.
+"""Envelope helpers: typed data → CloudEvent → EventBridge entry.
 
 Building goes through the ``cloudevents`` SDK so every event we emit is validated
-against the CloudEvents 1.0 spec and serialized by its JSON format; parsing reads the
-EventBridge envelope with Powertools' model, the ``detail`` with the SDK, then the
-attributes and data into the discriminated union of typed events.
+against the CloudEvents 1.0 spec and serialized by its JSON format. Reading events back
+(the EventBridge envelope, with Powertools' model) is the consumers' runtime:
+:mod:`selfservice_runtime.parsing`.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +17,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import ValidationError
 
-from selfservice_contracts.events import AnyEvent, TicketEventData, event_adapter, spec_for_data
+from selfservice_contracts.events import AnyEvent, TicketEventData, spec_for_data
 from selfservice_contracts.request import ContractModel, utc_now
 
 if TYPE_CHECKING:
@@ -29,8 +27,6 @@ __all__ = [
     "EVENTBRIDGE_MAX_ENTRY_BYTES",
     "ContractError",
     "build_event",
-    "parse_eventbridge_event",
-    "parse_sqs_body",
     "to_cloudevent",
     "to_eventbridge_entry",
     "to_structured_json",
@@ -114,51 +110,3 @@ def to_eventbridge_entry(
             f"{EVENTBRIDGE_MAX_ENTRY_BYTES}"
         )
     return entry
-
-
-def parse_eventbridge_event(raw: Mapping[str, Any] | str | bytes) -> AnyEvent:
-    """Parse an EventBridge event whose ``detail`` is one of our CloudEvents.
-
-    Raises :class:`ContractError` with a precise message on anything else: a broken
-    envelope, a ``detail`` that is not a CloudEvent, an unknown type, a ``detail-type``
-    or ``source`` that disagrees with the CloudEvent, or data that fails its model.
-    """
-    # Imported here: producers (intake, ops-api) never parse, and Powertools' parser
-    # models cost tens of milliseconds of every cold start that imports them.
-    from aws_lambda_powertools.utilities.parser.models import EventBridgeModel  # noqa: PLC0415
-
-    try:
-        envelope = EventBridgeModel.model_validate(
-            json.loads(raw) if isinstance(raw, str | bytes) else raw
-        )
-    except (ValueError, ValidationError) as exc:
-        raise ContractError(f"not an EventBridge event: {exc}") from exc
-    if not isinstance(envelope.detail, dict):
-        raise ContractError("EventBridge detail is not a JSON object")
-    # The SDK fills in a missing id (uuid4) and time when it reads an event; for a
-    # received event that would silently break idempotency on source + id.
-    if missing := [name for name in _REQUIRED_ATTRIBUTES if name not in envelope.detail]:
-        raise ContractError(f"EventBridge detail is not a CloudEvent: missing {missing}")
-    try:
-        cloud_event = _FORMAT.read(None, json.dumps(envelope.detail))
-    except (BaseCloudEventException, ValueError, TypeError) as exc:
-        raise ContractError(f"EventBridge detail is not a CloudEvent: {exc}") from exc
-    attributes = dict(cloud_event.get_attributes())
-    attributes["data"] = cloud_event.get_data()
-    try:
-        event = event_adapter().validate_python(attributes)
-    except ValidationError as exc:
-        raise ContractError(
-            f"{attributes.get('type')!r} event {attributes.get('id')!r} breaks its contract: {exc}"
-        ) from exc
-    if envelope.detail_type != event.type or envelope.source != event.source:
-        raise ContractError(
-            f"EventBridge detail-type/source ({envelope.detail_type!r}, {envelope.source!r}) "
-            f"disagree with the CloudEvent ({event.type!r}, {event.source!r})"
-        )
-    return event
-
-
-def parse_sqs_body(body: str) -> AnyEvent:
-    """Parse the body of an SQS message delivered by an EventBridge rule target."""
-    return parse_eventbridge_event(body)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from selfservice.develop.contracts_export import SAMPLES_DIR, check, rendered_files, sample_path
-from selfservice_contracts.envelope import parse_eventbridge_event
 from selfservice_contracts.events import EVENT_CATALOG, AnyEvent, EventSpec
+from selfservice_runtime.parsing import parse_eventbridge_event
 
 SPECS = {spec.type: spec for spec in EVENT_CATALOG}
 

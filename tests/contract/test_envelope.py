@@ -12,8 +12,6 @@ import pytest
 from selfservice_contracts.envelope import (
     ContractError,
     build_event,
-    parse_eventbridge_event,
-    parse_sqs_body,
     to_cloudevent,
     to_eventbridge_entry,
 )
@@ -25,6 +23,7 @@ from selfservice_contracts.events import (
     RequestRejected,
 )
 from selfservice_contracts.request import Action, TicketRef, TicketSystem, derive_request_id
+from selfservice_runtime.parsing import parse_eventbridge_event, parse_sqs_body
 
 TICKET = TicketRef(
     system=TicketSystem.SERVICENOW,

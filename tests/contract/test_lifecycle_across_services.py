@@ -13,10 +13,12 @@ from typing import Any
 
 from intake.domain.intake import IntakeService
 from provisioner.domain.lifecycle import State
-from provisioner.domain.service import BuildResult, RequestEvent
-from selfservice_contracts.envelope import parse_sqs_body, to_eventbridge_entry
+from provisioner.domain.ports import BuildResult
+from provisioner.domain.service import RequestEvent
+from selfservice_contracts.envelope import to_eventbridge_entry
 from selfservice_contracts.events import AnyEvent
 from selfservice_contracts.request import Action, ApprovalState
+from selfservice_runtime.parsing import parse_sqs_body
 from selfservice_runtime.publisher import InMemoryPublisher
 from tests.intake.conftest import fixture, jira_delivery, make_service, servicenow_delivery
 from tests.provisioner.fakes import World, received, world

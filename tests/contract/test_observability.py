@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Metrics
 
-from selfservice_contracts.envelope import parse_eventbridge_event
 from selfservice_contracts.events import EVENT_CATALOG, Service
 from selfservice_runtime.observability import (
     METRIC_CATALOG,
@@ -20,6 +19,7 @@ from selfservice_runtime.observability import (
     gauge,
     spec_for_metric,
 )
+from selfservice_runtime.parsing import parse_eventbridge_event
 from selfservice_runtime.publisher import EventBridgePublisher
 from tests.conftest import ROOT
 from tests.contract.test_publisher import FlakyEvents

@@ -12,21 +12,10 @@ import pytest
 from tests.conftest import ROOT
 
 CONTRACTS = ROOT / "schemas/selfservice_contracts"
-SHAPES_MAY_IMPORT = {
-    "pydantic",
-    "cloudevents",
-    "selfservice_contracts",
-    # pydantic models of AWS's own event shapes (the EventBridge envelope), no runtime
-    "aws_lambda_powertools.utilities.parser.models",
-}
+SHAPES_MAY_IMPORT = {"pydantic", "cloudevents", "selfservice_contracts"}
 """Beyond the standard library: the models' and the envelope's own libraries."""
 NEVER_IN_CONTRACTS = ("boto3", "botocore", "aws_lambda_powertools")
 """The AWS SDK and the Lambda runtime's toolkit: selfservice_runtime's, never the shapes'."""
-# issue 17: being split; remove when merged. parse_sqs_body (Powertools' EventBridge model,
-# imported when it runs) is a runtime helper of the consumers, not a shape.
-PENDING_POWERTOOLS_FREE = frozenset(
-    {("selfservice_contracts.envelope", "aws_lambda_powertools.utilities.parser.models")}
-)
 MODULES = sorted(CONTRACTS.rglob("*.py"))
 """Every module of the package, its subpackages' too."""
 
@@ -77,22 +66,8 @@ def test_a_contracts_module_imports_only_shapes_libraries(module: Path) -> None:
 
 @pytest.mark.parametrize("module", MODULES, ids=_dotted)
 def test_no_contracts_module_imports_the_sdk_or_powertools(module: Path) -> None:
-    found = {
-        m
-        for m in _imports(module)
-        if m.partition(".")[0] in NEVER_IN_CONTRACTS
-        and (_dotted(module), m) not in PENDING_POWERTOOLS_FREE
-    }
+    found = {m for m in _imports(module) if m.partition(".")[0] in NEVER_IN_CONTRACTS}
     assert not found, f"{_dotted(module)} imports {sorted(found)}: move it to selfservice_runtime"
-
-
-def test_every_pending_powertools_import_is_still_there() -> None:
-    stale = {(name, m) for name, m in PENDING_POWERTOOLS_FREE if m not in _imports(_path(name))}
-    assert not stale, f"gone: remove from PENDING_POWERTOOLS_FREE: {sorted(stale)}"
-
-
-def _path(dotted: str) -> Path:
-    return next(path for path in MODULES if _dotted(path) == dotted)
 
 
 def test_subpackages_are_checked_too() -> None:

@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from selfservice_contracts.envelope import parse_eventbridge_event, parse_sqs_body
 from selfservice_contracts.events import EVENT_CATALOG, AnyEvent
+from selfservice_runtime.parsing import parse_eventbridge_event, parse_sqs_body
 from selfservice_runtime.publisher import (
     EventBridgePublisher,
     InMemoryPublisher,

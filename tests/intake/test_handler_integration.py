@@ -21,10 +21,10 @@ import pytest
 from intake import runtime
 from intake.domain.intake import Delivery
 from intake.handlers import webhook
-from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, TicketEventData
 from selfservice_runtime import settings_document
 from selfservice_runtime.observability import Metric
+from selfservice_runtime.parsing import parse_sqs_body
 from tests.aws import create_dedupe_table, drain, mocked_aws, observe_bus
 from tests.environment import use_function_environment
 from tests.intake.conftest import (

@@ -13,8 +13,9 @@ import pytest
 from selfservice.local.deploy import Deployment, DeploymentError, deploy_platform
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.templates import load_platform, load_template
-from selfservice_contracts.envelope import parse_eventbridge_event, to_eventbridge_entry
+from selfservice_contracts.envelope import to_eventbridge_entry
 from selfservice_contracts.events import EVENT_CATALOG, Service
+from selfservice_runtime.parsing import parse_eventbridge_event
 from tests.aws import endpoint_client
 from tests.conftest import ROOT
 

@@ -17,11 +17,14 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from aws_lambda_powertools.utilities.parameters import SSMProvider
 from botocore.exceptions import ClientError
 
+from provisioner.settings import PlanGuardrails
 from selfservice.local.deploy import sam_generated_roles
 from selfservice.local.functions import FunctionWorker
 from selfservice.local.platform import LocalPlatform
+from selfservice_runtime.settings_document import load_document
 from tests.conftest import ROOT
 
 ACCOUNT = "123456789012"
@@ -213,6 +216,27 @@ def test_a_refused_call_names_the_action_and_the_resource(platform: LocalPlatfor
     message = str(refused.value)
     assert "dynamodb:PutItem" in message
     assert f"table/{table}" in message
+
+
+@pytest.mark.parametrize("function", ["RequestConsumerFunction", "BuildEventsFunction"])
+def test_the_build_drivers_read_the_provisioners_configuration_document_as_their_roles(
+    platform: LocalPlatform, function: str
+) -> None:
+    """The document the local runtime seeds (the repository's example) is read through
+    the shared loader as each function's role reads it; the stuck-ticket check, which
+    has no use for it, may not."""
+    provisioner = platform.stack("Provisioner")
+    parameter = str(provisioner.refs["ProvisionerConfig"])
+    assert provisioner.environments[function]["PROVISIONER_CONFIG_PARAMETER"] == parameter
+    ssm = platform.client_as("ssm", platform.workers[function].credentials)
+    example = (ROOT / "config/provisioner.example.json").read_text()
+    assert load_document(
+        SSMProvider(boto3_client=ssm), parameter, PlanGuardrails
+    ) == PlanGuardrails.model_validate_json(example)
+    checker = platform.client_as("ssm", platform.workers["StuckTicketsFunction"].credentials)
+    with pytest.raises(ClientError) as refused:
+        checker.get_parameter(Name=parameter)
+    assert "ssm:GetParameter" in str(refused.value)
 
 
 def _local_endpoint(platform: LocalPlatform, service: str, url: str, function: str) -> Any:

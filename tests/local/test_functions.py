@@ -22,8 +22,8 @@ from selfservice.local.functions import FunctionWorker, InvocationError, LogShip
 from selfservice.local.http_front import HttpFront
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.templates import load_platform
-from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.failures import RECORD_FAILED
+from selfservice_runtime.parsing import parse_sqs_body
 from tests.aws import endpoint_client
 from tests.conftest import ROOT
 

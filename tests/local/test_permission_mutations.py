@@ -19,16 +19,18 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from provisioner.adapters.ledger_dynamodb import DynamoDBLedger
+from provisioner.domain.lifecycle import State
 from selfservice.local.deploy import (
     Deployment,
     deploy_platform,
     deploy_product_roles,
     deploy_role_trust_policy,
 )
-from selfservice.local.functions import InvocationError
 from selfservice.local.moto_server import AccessDeniedError, EmbeddedAws
 from selfservice.local.platform import LocalPlatform
 from selfservice.templates import Template, load_platform
+from selfservice_contracts.events import ProvisioningFailed
 from tests.aws import endpoint_client
 from tests.conftest import ROOT
 
@@ -87,19 +89,63 @@ def narrowed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
         started.stop()
 
 
+def _audit_trail(platform: LocalPlatform, detail_type: str) -> list[dict[str, Any]]:
+    """The events of ``detail_type`` the audit trail holds (EventBridge delivers them)."""
+    logs = platform.client("logs")
+    group = str(platform.deployed.root.refs["AuditTrail"])
+    events = [
+        json.loads(e["message"])
+        for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group)
+        for e in page.get("events", [])
+    ]
+    return [e for e in events if e.get("detail-type") == detail_type]
+
+
 @pytest.mark.e2e  # starts a platform (~30 s)
-def test_without_start_build_the_request_consumer_cannot_start_terraform(
+def test_without_start_build_the_request_consumer_fails_the_ticket_with_the_refusal(
     narrowed: LocalPlatform,
 ) -> None:
+    """Issue 15: CodeBuild's AccessDenied is permanent, so the record is done (no retry,
+    no DLQ) and the ticket is told: ``queued → failed``, ``provisioning.failed`` with
+    ``NOT_STARTED`` and AWS's refusal, naming the role, the action and the project."""
     event = json.loads((ROOT / "events/RequestConsumerFunction.json").read_text())
-    with pytest.raises(InvocationError) as failed:  # every record failed: the batch fails
-        narrowed.workers["RequestConsumerFunction"].invoke(event)
+    body = json.loads(event["Records"][0]["body"])
+    request_id = body["detail"]["data"]["request_id"]
+    answer = narrowed.workers["RequestConsumerFunction"].invoke(event)
+    assert answer == {"batchItemFailures": []}  # nothing for SQS to retry
     project = narrowed.stack("Provisioner").attrs["ProvisionProject"]["Arn"]
     refusal = f"is not authorized to perform: codebuild:StartBuild on resource: {project}"
-    assert "AccessDeniedException" in str(failed.value)
-    assert refusal in str(failed.value)
+    role = "assumed-role/selfservice-Provisioner-RequestConsumerFunctionRole/"
+
+    def failed() -> list[dict[str, Any]]:
+        return _audit_trail(narrowed, "selfservice.provisioning.failed.v1")
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not failed():
+        time.sleep(0.2)
+    (published,) = failed()
+    data = ProvisioningFailed.model_validate(published["detail"]["data"])
+    assert data.request_id == request_id
+    assert data.build_status == "NOT_STARTED"
+    assert data.phase is None
+    assert data.build_id is None
+    assert data.reason.startswith("CodeBuild refused to start the build: AccessDeniedException:")
+    assert refusal in data.reason
+    assert role in data.reason
+
+    ledger = DynamoDBLedger(
+        narrowed.client("dynamodb"), narrowed.stack("Provisioner").refs["LedgerTable"]
+    )
+    entry = ledger.get(request_id)
+    assert entry is not None
+    assert entry.state is State.FAILED
+    assert entry.build_id is None
+    assert [t.to_state for t in ledger.history(request_id)][-2:] == [State.QUEUED, State.FAILED]
+    assert narrowed.codebuild is not None
+    assert narrowed.codebuild.client.runs == []  # no build ran
     log = (narrowed.workdir / "RequestConsumerFunction.log").read_text()
-    assert refusal in log  # and the function's log says so
+    assert refusal in log  # and the function's log says so ("build not started")
+    assert "build not started" in log
 
 
 @pytest.mark.e2e

@@ -24,8 +24,8 @@ from selfservice.operator.replay import in_window, plan_replay, run_replay
 from selfservice.operator.resources import PlatformResources, resolve, trail_events
 from selfservice.operator.status import ticket_status
 from selfservice.templates import load_platform
-from selfservice_contracts.envelope import parse_eventbridge_event
-from selfservice_contracts.events import AnyEvent
+from selfservice_contracts.events import AnyEvent, ProvisioningPlanned
+from selfservice_runtime.parsing import parse_eventbridge_event
 from selfservice_runtime.publisher import EventBridgePublisher
 from tests.conftest import ROOT
 
@@ -205,3 +205,27 @@ def test_status_and_replay_take_the_region_from_aws_region(
     assert cli.main(status) == 0
     assert TICKET in capsys.readouterr().out
     assert cli.main(replay) == 0
+
+
+def test_status_shows_the_tickets_latest_plan_as_the_ticket_was_shown_it(
+    platform: Platform, capsys: pytest.CaptureFixture[str]
+) -> None:
+    planned = _sample("selfservice.provisioning.planned.v1", 1, datetime.now(UTC))
+    assert isinstance(planned.data, ProvisioningPlanned)
+    EventBridgePublisher(platform.resources.client("events"), platform.resources.bus_name).publish(
+        [planned]
+    )
+    platform.published[planned.id] = planned.time  # later than every replay window's end
+    platform.drain(platform.queue("Notifier", "WriteBackQueue"))
+    status = ticket_status(platform.resources, TICKET)
+    assert list(status.plans) == [planned.data.request_id]
+    assert (
+        cli.main(
+            ["status", TICKET, "--endpoint-url", platform.aws.endpoint, "--region", "us-east-1"]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert f"  plan {planned.data.plan_sha256}, hold" in out
+    assert "Estimated cost: 86.70 USD/month" in out
+    assert "Waiting for approval of plan" in out

@@ -15,9 +15,9 @@ from notifier.handlers import write_back
 from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
 from selfservice_contracts import failures
-from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, WriteBackFailed
 from selfservice_runtime.observability import Metric
+from selfservice_runtime.parsing import parse_sqs_body
 from tests.aws import (
     create_dedupe_table,
     create_write_back_queues,

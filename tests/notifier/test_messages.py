@@ -15,9 +15,9 @@ import pytest
 
 from notifier.domain.messages import render
 from notifier.settings import NotifierSettings
-from selfservice_contracts.envelope import parse_eventbridge_event
 from selfservice_contracts.events import EVENT_CATALOG, ProvisioningPlannedEvent, Service
-from selfservice_contracts.plan import CheckResult, PolicyResult
+from selfservice_contracts.plan import CheckResult, PlanVerdict, PolicyResult
+from selfservice_runtime.parsing import parse_eventbridge_event
 from tests.conftest import ROOT
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -91,7 +91,9 @@ def test_a_refused_plan_names_each_failed_check_and_the_budget_figures() -> None
     budget = data.budget.model_copy(
         update={"within": False, "reason": "estimated 900.00 USD/month is over 500.00"}
     )
-    message = render(_planned(policy=policy, budget=budget, needs_approval=False))
+    message = render(
+        _planned(policy=policy, budget=budget, needs_approval=False, verdict=PlanVerdict.APPLY)
+    )
     assert message is not None
     text = message.text
     assert "Plan policies: 1 of 2 checks failed." in text
@@ -102,3 +104,71 @@ def test_a_refused_plan_names_each_failed_check_and_the_budget_figures() -> None
     )
     assert "estimated 900.00 USD/month is over 500.00" in text
     assert "Applying exactly this plan now." in text
+
+
+def test_a_refused_plan_says_nothing_is_applied_and_why() -> None:
+    reasons = ["aws_instance.this has a public IP address", "budget: 900.00 over 500.00"]
+    message = render(_planned(verdict=PlanVerdict.REFUSE, needs_approval=False, reasons=reasons))
+    assert message is not None
+    text = message.text
+    assert "Refused: nothing is applied, because:" in text
+    assert "  - aws_instance.this has a public IP address" in text
+    assert "  - budget: 900.00 over 500.00" in text
+    assert "Waiting for approval" not in text
+    assert "Applying exactly" not in text
+
+
+def test_a_plan_applied_at_once_lists_no_reasons() -> None:
+    message = render(
+        _planned(verdict=PlanVerdict.APPLY, needs_approval=False, reasons=["leftover"])
+    )
+    assert message is not None
+    assert "Applying exactly this plan now." in message.text
+    assert "leftover" not in message.text
+
+
+def test_a_replanned_plan_says_why_the_approved_one_was_not_applied() -> None:
+    message = render(_planned(replanned_because="the state changed since it was planned"))
+    assert message is not None
+    lines = message.text.splitlines()
+    stale = (
+        "  - The approved plan was not applied: the state changed since it was planned. "
+        "This new plan replaces it."
+    )
+    assert stale in lines
+    # Said before the plan itself, so the approver reads why they are asked again first.
+    assert lines.index(stale) < next(i for i, line in enumerate(lines) if "Estimated cost" in line)
+    assert "Waiting for approval of plan" in message.text
+
+
+def _event(event_type: str, **changes: Any) -> Any:
+    sample = parse_eventbridge_event((ROOT / f"events/catalog/{event_type}.json").read_text())
+    return sample.model_copy(update={"data": sample.data.model_copy(update=changes)})
+
+
+def test_the_started_and_done_messages_name_the_plan_applied() -> None:
+    sha = "ab" * 32
+    started = render(_event("selfservice.provisioning.started.v1", approved_plan_sha256=sha))
+    done = render(_event("selfservice.provisioning.succeeded.v1", plan_sha256=sha))
+    assert started is not None
+    assert done is not None
+    assert f"applying the approved plan {sha[:12]}." in started.text
+    assert f"(plan {sha[:12]})." in done.text
+    plain = render(_event("selfservice.provisioning.started.v1"))
+    assert plain is not None
+    assert "approved plan" not in plain.text
+
+
+@pytest.mark.parametrize(
+    ("status", "advice"),
+    [
+        ("PLAN_REFUSED", "meets the policies and the budget"),
+        ("NOT_STARTED", "the build could not start"),
+        ("FAILED", "change the request to retry"),
+    ],
+)
+def test_what_to_do_after_a_failure_depends_on_how_it_failed(status: str, advice: str) -> None:
+    message = render(_event("selfservice.provisioning.failed.v1", build_status=status))
+    assert message is not None
+    assert message.text.splitlines()[-1].startswith("What to do:")
+    assert advice in message.text.splitlines()[-1]

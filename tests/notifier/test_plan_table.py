@@ -15,8 +15,8 @@ import pytest
 from notifier.domain import plan_table
 from notifier.domain.messages import Message, Table, render
 from provisioner.domain.plan import PlanReview
-from selfservice_contracts.envelope import parse_eventbridge_event
 from selfservice_contracts.events import ProvisioningPlannedEvent
+from selfservice_runtime.parsing import parse_eventbridge_event
 from tests.conftest import ROOT
 from tests.provisioner.test_plan_review import review_recorded
 

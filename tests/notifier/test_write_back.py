@@ -20,9 +20,9 @@ from notifier.domain.write_back import PermanentWriteBackError, RetryLaterError,
 from notifier.settings import JiraWriteBack, ServiceNowWriteBack
 from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
 from selfservice.local.moto_server import free_port
-from selfservice_contracts.envelope import parse_eventbridge_event
 from selfservice_contracts.events import AnyEvent, TicketUpdated, WriteBackFailed
 from selfservice_contracts.request import TicketSystem
+from selfservice_runtime.parsing import parse_eventbridge_event
 from selfservice_runtime.publisher import InMemoryPublisher
 from tests.conftest import ROOT
 

@@ -20,10 +20,10 @@ from aws_lambda_powertools.utilities.parameters import SSMProvider
 from ops_api import runtime
 from ops_api.adapters.aws import Ec2Instances
 from ops_api.handlers import api
-from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import OpsCommandExecuted
 from selfservice_runtime import settings_document
 from selfservice_runtime.observability import Metric
+from selfservice_runtime.parsing import parse_sqs_body
 from selfservice_runtime.publisher import EventBridgePublisher
 from tests.aws import drain, mocked_aws, observe_bus, run_instance
 from tests.conftest import ROOT

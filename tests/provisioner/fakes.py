@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from provisioner.domain.ledger import ConcurrentUpdateError, LedgerEntry, Transition
+from provisioner.domain.ports import BuildRefused, BuildRequest, StartedBuild
 from provisioner.domain.products import load_product
-from provisioner.domain.service import BuildRequest, ProvisionerService, StartedBuild
+from provisioner.domain.service import ProvisionerService
 from selfservice_contracts.envelope import build_event
 from selfservice_contracts.events import (
     ApprovalRequired,
@@ -92,11 +93,17 @@ class FakeBuilds:
     started: list[BuildRequest] = field(default_factory=list)
     fail_next: int = 0
     ids: dict[tuple[str, str, int], str] = field(default_factory=dict)
+    refuse_next: list[BuildRefused] = field(default_factory=list)
+    """Refusals to raise, one per StartBuild, before any build is started."""
+    refused: list[BuildRequest] = field(default_factory=list)
 
     def start(self, build: BuildRequest) -> StartedBuild:
         if self.fail_next:
             self.fail_next -= 1
             raise RuntimeError("CodeBuild is throttling")
+        if self.refuse_next:
+            self.refused.append(build)
+            raise self.refuse_next.pop(0)
         key = (build.request.request_id, build.action.value, build.attempt)
         if key not in self.ids:
             self.ids[key] = f"selfservice-provision:build-{len(self.ids) + 1}"

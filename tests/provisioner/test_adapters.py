@@ -10,9 +10,10 @@ from decimal import Decimal
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
-from provisioner.adapters.aws import CodeBuildStarter, S3Artifacts, idempotency_token
+from provisioner.adapters.aws import REFUSALS, CodeBuildStarter, S3Artifacts, idempotency_token
 from provisioner.adapters.ledger_dynamodb import (
     DynamoDBCommittedCost,
     DynamoDBLedger,
@@ -20,7 +21,7 @@ from provisioner.adapters.ledger_dynamodb import (
 )
 from provisioner.domain.ledger import ConcurrentUpdateError, HeldPlan, LedgerEntry, Transition
 from provisioner.domain.lifecycle import State
-from provisioner.domain.service import BuildRequest
+from provisioner.domain.ports import BuildRefused, BuildRequest
 from tests.aws import create_ledger_table, mocked_aws
 from tests.provisioner.fakes import request
 
@@ -152,6 +153,38 @@ def test_start_build_passes_identifiers_only_and_a_stable_token() -> None:
     assert idempotency_token(req.request_id, "create", 2) != idempotency_token(
         req.request_id, "create", 3
     )
+
+
+def _refused_with(code: str, message: str) -> BaseException:
+    client = boto3.client(
+        "codebuild", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    req = request()
+    build = BuildRequest(req, req.action, 1, "s3://a/t.json", "s3://a/o.json", "k")
+    starter = CodeBuildStarter(client, "selfservice-provision", "us-east-1")
+    with Stubber(client) as stub:
+        stub.add_client_error("start_build", service_error_code=code, service_message=message)
+        with pytest.raises((ClientError, BuildRefused), match=code) as raised:
+            starter.start(build)
+    return raised.value
+
+
+@pytest.mark.parametrize("code", sorted(REFUSALS))
+def test_a_permanent_start_build_error_is_a_refusal_with_aws_code_and_message(code: str) -> None:
+    message = "User: arn:aws:sts::1:assumed-role/r/s is not authorized to perform: x"
+    refused = _refused_with(code, message)
+    assert isinstance(refused, BuildRefused)
+    assert (refused.code, refused.message) == (code, message)
+
+
+@pytest.mark.parametrize(
+    "code", ["ThrottlingException", "AccountLimitExceededException", "InternalFailure"]
+)
+def test_a_transient_start_build_error_is_raised_as_it_came(code: str) -> None:
+    raised = _refused_with(code, "slow down")
+    assert isinstance(raised, ClientError)
+    assert not isinstance(raised, BuildRefused)
+    assert raised.response["Error"]["Code"] == code
 
 
 def test_overrides_hold_no_request_variables() -> None:

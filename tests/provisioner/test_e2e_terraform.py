@@ -47,9 +47,9 @@ from selfservice.local.terraform import (
     terraform_environment,
 )
 from selfservice.templates import load_platform
-from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, ProvisioningSucceeded
 from selfservice_contracts.request import Action, TicketRef, TicketSystem
+from selfservice_runtime.parsing import parse_sqs_body
 from tests.aws import drain, observe_bus
 from tests.conftest import ROOT
 from tests.environment import function_environment

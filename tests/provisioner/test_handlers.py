@@ -24,12 +24,12 @@ from provisioner.adapters.ledger_dynamodb import DynamoDBLedger
 from provisioner.domain.ledger import LedgerEntry
 from provisioner.domain.lifecycle import State
 from provisioner.handlers import build_events, request_consumer, stuck_tickets
-from provisioner.runtime import build_runtime
+from provisioner.runtime import build_runtime, in_flight_index
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
-from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_contracts.events import AnyEvent, ProvisioningStarted
 from selfservice_contracts.request import TicketRef, TicketSystem
 from selfservice_runtime.observability import Metric
+from selfservice_runtime.parsing import parse_sqs_body
 from tests.aws import create_dedupe_table, create_ledger_table, drain, mocked_aws, observe_bus
 from tests.conftest import ROOT
 from tests.environment import use_function_environment
@@ -71,7 +71,7 @@ class Stack:
 def _reset() -> None:
     for module in (request_consumer, build_events, stuck_tickets):
         module.config.cache_clear()
-    stuck_tickets.index.cache_clear()
+    in_flight_index.cache_clear()
     build_runtime.cache_clear()
 
 
@@ -97,18 +97,16 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             serviceRole=role,
         )
         observer = observe_bus(BUS, {"source": ["selfservice.provisioner"]})
-        # The stuck-ticket check's environment: the provisioner's Globals and its threshold.
-        use_function_environment(
-            monkeypatch,
-            "StuckTicketsFunction",
-            {
-                "EVENT_BUS_NAME": BUS,
-                "LEDGER_TABLE_NAME": LEDGER,
-                "IDEMPOTENCY_TABLE_NAME": "selfservice-idempotency",
-                "ARTIFACTS_BUCKET_NAME": "selfservice-artifacts",
-                "CODEBUILD_PROJECT_NAME": PROJECT,
-            },
-        )
+        resources = {
+            "EVENT_BUS_NAME": BUS,
+            "LEDGER_TABLE_NAME": LEDGER,
+            "IDEMPOTENCY_TABLE_NAME": "selfservice-idempotency",
+            "ARTIFACTS_BUCKET_NAME": "selfservice-artifacts",
+            "CODEBUILD_PROJECT_NAME": PROJECT,
+        }
+        # The request consumer's (the build-events handler's is the same) and the check's.
+        use_function_environment(monkeypatch, "RequestConsumerFunction", resources)
+        use_function_environment(monkeypatch, "StuckTicketsFunction", resources)
         _reset()
         yield Stack(observer)
         _reset()

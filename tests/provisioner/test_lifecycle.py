@@ -10,6 +10,7 @@ from provisioner.domain.lifecycle import (
     State,
     decide_build_outcome,
     decide_request,
+    decide_start_refused,
 )
 from selfservice_contracts.request import Action
 
@@ -208,3 +209,9 @@ def test_an_approval_of_another_plan_applies_nothing_and_plans_again() -> None:
     assert decision.replan_because == (
         "the approval was given for plan bbbbbbbbbbbb…, not the plan held for it (aaaaaaaaaaaa…)"
     )
+
+
+def test_only_a_queued_request_has_a_start_to_refuse() -> None:
+    assert decide_start_refused(State.QUEUED) == Decision((State.FAILED,))
+    for state in [None, *(s for s in State if s is not State.QUEUED)]:
+        assert isinstance(decide_start_refused(state), Refusal), state

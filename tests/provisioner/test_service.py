@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from provisioner.domain.lifecycle import State
-from provisioner.domain.service import BuildResult
+from provisioner.domain.ports import BuildResult
 from selfservice_contracts.events import (
     AnyEvent,
     ProvisioningFailed,

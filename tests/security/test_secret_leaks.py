@@ -41,8 +41,8 @@ from notifier.adapters import itsm
 from notifier.handlers import write_back
 from selfservice.local.itsm_sandbox import Fault, ItsmSandbox
 from selfservice.local.lambda_events import eventbridge_delivery, sqs_event
-from selfservice_contracts.envelope import parse_sqs_body
 from selfservice_runtime import settings_document
+from selfservice_runtime.parsing import parse_sqs_body
 from tests.aws import (
     create_dedupe_table,
     create_write_back_queues,

@@ -35,8 +35,9 @@ BUNDLE_PATHS = (
     "services/provisioner/buildtools",
     "services/provisioner/products",
     # The build's review step (buildtools/review.py) runs the provisioner's plan review:
-    # its domain (no boto3), its price tables and the contracts it speaks.
+    # its domain (no boto3), the guardrails' model, its price tables and the contracts.
     "services/provisioner/provisioner/__init__.py",
+    "services/provisioner/provisioner/settings.py",
     "services/provisioner/provisioner/domain",
     "services/provisioner/provisioner/prices",
     "schemas/selfservice_contracts",

@@ -5,7 +5,9 @@ product instance of the ticket, every transition with its time and cause, the cu
 build and its log link, the outputs) and the audit trail (every event about the
 ticket: received, approvals, rejections, builds, each write-back to the ticket and
 each write-back that failed), replayed events included, marked ``[replayed]`` with the
-replay's name.
+replay's name. The latest plan of each instance (``provisioning.planned``) is shown as
+the ticket was shown it: counts, resources, cost, policy and budget results, the verdict,
+the plan's SHA-256 and where the full plan is kept.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from typing import Any
 from selfservice.operator.resources import ResourceError, add_arguments, resolve, trail_events
 from selfservice_contracts.request import TicketRef, TicketSystem, derive_request_id
 
-__all__ = ["Step", "TicketStatus", "add_parser", "ticket_status"]
+__all__ = ["Step", "TicketStatus", "add_parser", "latest_plans", "plan_lines", "ticket_status"]
 
-PRODUCTS_DIR = Path(__file__).resolve().parents[3] / "schemas/selfservice_contracts/products"
+ROOT = Path(__file__).resolve().parents[3]
+PRODUCTS_DIR = ROOT / "schemas/selfservice_contracts/products"
+PLANNED = "selfservice.provisioning.planned.v1"
 
 
 @dataclass(frozen=True)
@@ -44,12 +48,17 @@ class TicketStatus:
     ticket: str
     instances: list[dict[str, Any]]
     timeline: list[Step]
+    plans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The latest ``provisioning.planned`` event of each request id (as delivered)."""
 
     def as_json(self) -> dict[str, Any]:
         """For ``--json``."""
         return {
             "ticket": self.ticket,
             "instances": self.instances,
+            "plans": {
+                request_id: event["detail"]["data"] for request_id, event in self.plans.items()
+            },
             "timeline": [
                 {"at": s.at.isoformat(), "source": s.source, "what": s.what, "detail": s.detail}
                 for s in self.timeline
@@ -70,6 +79,51 @@ def parse_ticket(text: str) -> str:
     return f"{system}:{key}"
 
 
+def _on_path(service: str) -> None:
+    # The operator tools read the record as the services write and render it.
+    path = str(ROOT / "services" / service)
+    if path not in sys.path:
+        sys.path.append(path)
+
+
+def latest_plans(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The last plan of each request id, by attempt then time (replays left out)."""
+    latest: dict[str, dict[str, Any]] = {}
+
+    def order(event: dict[str, Any]) -> tuple[int, str]:
+        detail = event["detail"]
+        return int(detail["data"].get("attempt", 1)), str(detail.get("time", ""))
+
+    for event in events:
+        detail = event.get("detail") or {}
+        if event.get("detail-type") != PLANNED or "replay-name" in event:
+            continue
+        request_id = str(detail.get("requestid") or (detail.get("data") or {}).get("request_id"))
+        if request_id not in latest or order(event) >= order(latest[request_id]):
+            latest[request_id] = event
+    return latest
+
+
+def plan_lines(event: dict[str, Any]) -> list[str]:
+    """A plan as its ticket was shown it (the notifier's own text), for the terminal."""
+    _on_path("notifier")
+    from notifier.domain.messages import render  # noqa: PLC0415
+    from selfservice_runtime.parsing import parse_eventbridge_event  # noqa: PLC0415
+
+    planned = parse_eventbridge_event({k: v for k, v in event.items() if k != "replay-name"})
+    message = render(planned)
+    if message is None:  # pragma: no cover - the notifier renders every planned event
+        return []
+    data = event["detail"]["data"]
+    head = f"plan {data['plan_sha256']}, {data['verdict']}"
+    # The ticket groups the resources a reviewer need not check; the operator sees each.
+    resources = data["summary"]["resources"]
+    every = [f"Every resource in the plan ({len(resources)}):"] + [
+        f"  {resource['action']:8} {resource['address']}" for resource in resources
+    ]
+    return [head, *message.text.splitlines()[1:], *every]
+
+
 def _products() -> list[str]:
     return sorted(p.stem for p in PRODUCTS_DIR.glob("*.json"))
 
@@ -77,9 +131,7 @@ def _products() -> list[str]:
 def _ledger(resources: Any, ticket: str) -> tuple[list[dict[str, Any]], list[Step]]:
     if resources.ledger_table is None:
         raise ResourceError("no ledger table found; give --stack or deploy the provisioner")
-    provisioner = Path(__file__).resolve().parents[3] / "services/provisioner"
-    if str(provisioner) not in sys.path:
-        sys.path.append(str(provisioner))  # the adapter reads the ledger as it writes it
+    _on_path("provisioner")  # the adapter reads the ledger as it writes it
     from provisioner.adapters.ledger_dynamodb import DynamoDBLedger  # noqa: PLC0415
 
     ledger = DynamoDBLedger(resources.client("dynamodb"), resources.ledger_table)
@@ -141,6 +193,10 @@ def _summary(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             "build_status",
             "phase",
             "status_code",
+            "verdict",
+            "plan_sha256",
+            "approved_plan_sha256",
+            "replanned_because",
         )
         if k in data and data[k] not in (None, [], {})
     }
@@ -160,6 +216,7 @@ def ticket_status(resources: Any, ticket: str) -> TicketStatus:
     # is another ticket acting on this one's instance: same request id).
     request_ids = {i["request_id"] for i in instances}
     seen: set[str] = set()
+    events: list[dict[str, Any]] = []
     for term in (ticket, *sorted(request_ids)):
         for event in trail_events(resources, pattern=f'"{term}"'):
             detail = event.get("detail") or {}
@@ -170,9 +227,10 @@ def ticket_status(resources: Any, ticket: str) -> TicketStatus:
             if detail.get("subject") != ticket and detail.get("requestid") not in request_ids:
                 continue
             seen.add(delivery)
+            events.append(event)
             steps.append(_step(event))
     steps.sort(key=lambda s: (s.at, s.source != "ledger"))
-    return TicketStatus(ticket, instances, steps)
+    return TicketStatus(ticket, instances, steps, latest_plans(events))
 
 
 def _step(event: dict[str, Any]) -> Step:
@@ -202,6 +260,9 @@ def _render(status: TicketStatus) -> str:
             lines.append(f"  {'':12} log   {instance['log_url']}")
         for name, value in sorted(instance["outputs"].items()):
             lines.append(f"  {'':12} {name} = {json.dumps(value)}")
+    for event in status.plans.values():
+        lines.append("")
+        lines += [f"  {line}" if line else "" for line in plan_lines(event)]
     lines.append("")
     for step in status.timeline:
         extra = ", ".join(

@@ -31,6 +31,7 @@ from selfservice_contracts.events import (
     RequestRejected,
     TicketEventData,
 )
+from selfservice_contracts.plan import PlanVerdict
 
 __all__ = ["Message", "Table", "render"]
 
@@ -38,6 +39,15 @@ _TEMPLATES = Path(__file__).resolve().parent.parent / "messages.json"
 _LIST = re.compile(r"^\{\{(\w+)\}\}$")
 _TABLE = re.compile(r"^\[\[(\w+)\]\]$")
 _MAX_ITEMS = 20
+_WHAT_TO_DO = {
+    None: "What to do: the platform team has been alerted; change the request to retry, or "
+    "ask them for help.",
+    "PLAN_REFUSED": "What to do: change the request so that its plan meets the policies and "
+    "the budget, or ask the platform team for an exception.",
+    "NOT_STARTED": "What to do: nothing was built; the platform team has been alerted (the "
+    "build could not start). Change the request to retry once they have fixed it.",
+}
+"""The last line of a failure, by ``build_status`` (``None``: every other status)."""
 
 
 @dataclass(frozen=True)
@@ -101,15 +111,20 @@ def _fields(data: TicketEventData) -> tuple[dict[str, str], dict[str, list[str]]
         fields["attempt"] = str(data.attempt)
     if isinstance(data, ProvisioningPlanned):
         _plan_fields(data, fields, lists)
+    if isinstance(data, ProvisioningStarted):
+        approved = data.approved_plan_sha256
+        fields["plan_phrase"] = f", applying the approved plan {approved[:12]}" if approved else ""
     if isinstance(data, ProvisioningSucceeded):
         seconds = data.duration_seconds
         fields["duration_phrase"] = f" in {round(seconds / 60, 1)} min" if seconds else ""
+        fields["plan_phrase"] = f" (plan {data.plan_sha256[:12]})" if data.plan_sha256 else ""
         lists["outputs"] = [
             f"{name}: {format_value(value)}" for name, value in sorted(data.outputs.items())
         ]
     if isinstance(data, ProvisioningFailed):
         fields["reason"] = data.reason
         lists["error_tail"] = list(data.error_tail)
+        fields["what_to_do"] = _WHAT_TO_DO.get(data.build_status, _WHAT_TO_DO[None])
     return fields, lists
 
 
@@ -144,11 +159,17 @@ def _plan_fields(
         if budget is not None and budget.ceiling is not None
         else "No budget applies."
     )
-    fields["approval_phrase"] = (
-        f"Waiting for approval of plan {data.plan_sha256[:12]}: nothing is applied until it "
-        "is approved, and then exactly this plan."
-        if data.needs_approval
-        else "Applying exactly this plan now."
+    fields["approval_phrase"] = {
+        PlanVerdict.HOLD: f"Waiting for approval of plan {data.plan_sha256[:12]}: nothing is "
+        "applied until it is approved, and then exactly this plan. Why:",
+        PlanVerdict.REFUSE: "Refused: nothing is applied, because:",
+        PlanVerdict.APPLY: "Applying exactly this plan now.",
+    }[data.verdict]
+    lists["verdict_reasons"] = list(data.reasons) if data.verdict is not PlanVerdict.APPLY else []
+    lists["replanned"] = (
+        [f"The approved plan was not applied: {data.replanned_because}. This new plan replaces it."]
+        if data.replanned_because
+        else []
     )
     fields["plan_json_s3_uri"] = data.artifacts.plan_json_s3_uri
 

@@ -19,11 +19,12 @@ from notifier.adapters.queue import queued_message
 from notifier.domain.delivery import Delivered, Outcome, Parked
 from notifier.environment import WriteBackConfig
 from notifier.runtime import Runtime, build_runtime
-from selfservice_contracts.envelope import ContractError, parse_sqs_body
+from selfservice_contracts.envelope import ContractError
 from selfservice_contracts.events import AnyEvent
 from selfservice_runtime.batch import SqsBatchProcessor
 from selfservice_runtime.config import load_config
 from selfservice_runtime.observability import count
+from selfservice_runtime.parsing import parse_sqs_body
 
 CONFIG_MODEL = WriteBackConfig
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
-from provisioner.domain.service import BuildRequest, StartedBuild
+from provisioner.domain.ports import BuildRefused, BuildRequest, StartedBuild
 
 if TYPE_CHECKING:
     from mypy_boto3_codebuild.client import CodeBuildClient
@@ -17,7 +17,24 @@ if TYPE_CHECKING:
     from mypy_boto3_logs.client import CloudWatchLogsClient
     from mypy_boto3_s3.client import S3Client
 
-__all__ = ["CloudWatchBuildLogs", "CodeBuildStarter", "S3Artifacts", "idempotency_token"]
+__all__ = [
+    "REFUSALS",
+    "CloudWatchBuildLogs",
+    "CodeBuildStarter",
+    "S3Artifacts",
+    "idempotency_token",
+]
+
+REFUSALS = frozenset(
+    {
+        "AccessDeniedException",  # the caller's role may not StartBuild on the project
+        "AccessDenied",
+        "ResourceNotFoundException",  # no such project
+        "InvalidInputException",  # the request itself is wrong
+    }
+)
+"""StartBuild error codes no retry can cure. Throttling, ``AccountLimitExceededException``
+(too many builds queued) and server errors pass: the queue retries the record."""
 
 
 class S3Artifacts:
@@ -75,7 +92,8 @@ class CodeBuildStarter:
         self._region = region
 
     def start(self, build: BuildRequest) -> StartedBuild:
-        """StartBuild with non-secret identifiers only in the environment."""
+        """StartBuild with non-secret identifiers only in the environment;
+        :class:`BuildRefused` for an error code in :data:`REFUSALS`."""
         request = build.request
         instance = request.instance or request.ticket
         variables: dict[str, str] = {
@@ -91,13 +109,20 @@ class CodeBuildStarter:
         overrides: list[EnvironmentVariableTypeDef] = [
             {"name": name, "value": value, "type": "PLAINTEXT"} for name, value in variables.items()
         ]
-        response = self._client.start_build(
-            projectName=self._project,
-            idempotencyToken=idempotency_token(
-                request.request_id, build.action.value, build.attempt
-            ),
-            environmentVariablesOverride=overrides,
-        )
+        try:
+            response = self._client.start_build(
+                projectName=self._project,
+                idempotencyToken=idempotency_token(
+                    request.request_id, build.action.value, build.attempt
+                ),
+                environmentVariablesOverride=overrides,
+            )
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            if code in REFUSALS:
+                raise BuildRefused(code, str(error.get("Message") or exc)) from exc
+            raise
         started = response["build"]
         build_id = started["id"]
         log_url = started.get("logs", {}).get("deepLink") or (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from provisioner.domain.service import BuildResult
+from provisioner.domain.ports import BuildResult
 
 __all__ = ["NotOurBuildError", "parse_build_state_change"]
 

@@ -1,21 +1,24 @@
-"""The request ledger: what it stores and the port the domain writes it through."""
+"""The request ledger: what it stores (the port it is written through is
+:class:`provisioner.domain.ports.Ledger`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from provisioner.domain.lifecycle import State
 from selfservice_contracts.request import Action, ProvisioningRequest
 
 __all__ = [
     "ConcurrentUpdateError",
-    "Ledger",
+    "HeldPlan",
     "LedgerEntry",
-    "SerialSlot",
     "Transition",
+    "cost_scope",
+    "live_cost_scope",
+    "transitions",
 ]
 
 
@@ -100,31 +103,21 @@ class ConcurrentUpdateError(RuntimeError):
     """The entry changed since it was read; the caller retries from a fresh read."""
 
 
-class Ledger(Protocol):
-    """Where entries and their history live."""
-
-    def get(self, request_id: str) -> LedgerEntry | None:
-        """The entry, or None if the request was never seen."""
-        ...
-
-    def save(
-        self, before: LedgerEntry | None, after: LedgerEntry, transitions: list[Transition]
-    ) -> None:
-        """Write ``after`` and its history iff the entry is still ``before``."""
-        ...
-
-    def history(self, request_id: str) -> list[Transition]:
-        """Every transition, oldest first."""
-        ...
-
-
-class SerialSlot(Protocol):
-    """One-at-a-time builds for products that require it (AWS Organizations accounts)."""
-
-    def acquire(self, product: str, request_id: str) -> bool:
-        """Take the slot (or confirm we hold it); False queues the request behind it."""
-        ...
-
-    def release(self, product: str, request_id: str) -> str | None:
-        """Free the slot; returns the next waiting request id (now holding it), if any."""
-        ...
+def transitions(
+    entry: LedgerEntry | None,
+    request_id: str,
+    states: tuple[State, ...],
+    at: datetime,
+    cause: str,
+    *,
+    detail: dict[str, Any] | None = None,
+) -> list[Transition]:
+    """The history steps that take ``entry`` (None: a new request) through ``states``."""
+    previous = entry.state if entry else None
+    sequence = entry.sequence if entry else 0
+    steps = []
+    for state in states:
+        sequence += 1
+        steps.append(Transition(request_id, sequence, previous, state, at, cause, detail or {}))
+        previous = state
+    return steps

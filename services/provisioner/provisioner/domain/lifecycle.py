@@ -7,6 +7,7 @@ States (one ledger item per ticket instance and product)::
               └──────────────────────────────────────────────────────────────────────────┴─▶
         queued ─▶ provisioning ─▶ succeeded | failed | rejected | awaiting_approval (held)
                               └─(approved plan stale)─▶ queued ─▶ planning (re-plan)
+    queued ─(StartBuild refused for good)─▶ failed                  (no build ran)
     planning ─▶ awaiting_approval (plan held) | rejected (plan refused) | failed
     succeeded | failed | rejected ─(update)─▶ queued ─▶ updating ─▶ succeeded | failed | …
     succeeded | failed | rejected ─(destroy)─▶ queued ─▶ destroying ─▶ destroyed | failed | …
@@ -43,6 +44,7 @@ __all__ = [
     "State",
     "decide_build_outcome",
     "decide_request",
+    "decide_start_refused",
 ]
 
 
@@ -225,3 +227,11 @@ def decide_build_outcome(  # noqa: PLR0911 - one branch per row of the transitio
             replan_because=stale_because or "the approved plan is stale",
         )
     return Decision((State.DESTROYED,) if current is State.DESTROYING else (State.SUCCEEDED,))
+
+
+def decide_start_refused(current: State | None) -> Decision | Refusal:
+    """What CodeBuild refusing a queued request's build for good does to the ledger."""
+    if current is not State.QUEUED:
+        state = current.value if current else "no entry"
+        return Refusal(f"only a queued request has a build to start ({state})")
+    return Decision((State.FAILED,))

@@ -13,7 +13,7 @@ from typing import Any
 from provisioner.domain.ledger import HeldPlan
 from provisioner.domain.lifecycle import BuildVerdict
 from provisioner.domain.plan.build_review import ApplyRecord, ReviewInput, ReviewRecord
-from provisioner.domain.plan.settings import PlanGuardrails
+from provisioner.settings import PlanGuardrails
 from selfservice_contracts.events import (
     PlanArtifacts,
     ProvisioningFailed,

@@ -6,19 +6,23 @@ duplication: a build is started with an idempotency token derived from the reque
 action and attempt (a retry gets the same build), lifecycle events carry ids derived
 from the same facts (consumers deduplicate a republish), and the ledger is written
 last with a condition on the version it was read at.
+
+A StartBuild that CodeBuild refuses for good (:class:`BuildRefused`: access denied, no
+such project, invalid input) is not retried: the request moves ``queued → failed``, the
+ticket is told (``provisioning.failed``, ``NOT_STARTED``, AWS's error as the reason) and
+a serial product's slot goes to the next request. Any other error propagates, so the
+queue retries the record and the retry resumes the same build.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Literal
 
-from provisioner.domain.ledger import Ledger, LedgerEntry, SerialSlot, Transition
+from provisioner.domain.ledger import LedgerEntry, transitions
 from provisioner.domain.lifecycle import (
-    BuildOutcome,
     Decision,
     Refusal,
     RequestKind,
@@ -26,14 +30,32 @@ from provisioner.domain.lifecycle import (
     building_state,
     decide_build_outcome,
     decide_request,
+    decide_start_refused,
+)
+from provisioner.domain.outcomes import (
+    LOG_TAIL_LINES,
+    NOT_STARTED,
+    event_id,
+    not_started_data,
+    not_started_detail,
+    outcome_data,
+    outcome_detail,
+)
+from provisioner.domain.ports import (
+    Artifacts,
+    BuildLogs,
+    BuildRefused,
+    BuildRequest,
+    BuildResult,
+    BuildStarter,
+    Ledger,
+    SerialSlot,
 )
 from provisioner.domain.products import Product
 from selfservice_contracts.envelope import build_event
 from selfservice_contracts.events import (
     ApprovalRequiredEvent,
-    ProvisioningFailed,
     ProvisioningStarted,
-    ProvisioningSucceeded,
     RequestApprovedEvent,
     RequestReceivedEvent,
 )
@@ -41,93 +63,15 @@ from selfservice_contracts.request import Action, ApprovalState, ProvisioningReq
 from selfservice_runtime.observability import Metric
 from selfservice_runtime.publisher import EventPublisher
 
-__all__ = [
-    "Artifacts",
-    "BuildLogs",
-    "BuildRequest",
-    "BuildResult",
-    "BuildStarter",
-    "Outcome",
-    "ProvisionerService",
-    "StartedBuild",
-]
+__all__ = ["Outcome", "ProvisionerService", "RequestEvent", "destroying"]
 
-Outcome = Literal["queued", "started", "waiting", "recorded", "refused"]
-_EVENT_IDS = uuid.UUID("0c8f4a62-3b1d-4e5f-a7c9-2d6e8b0f1a34")
+Outcome = Literal["queued", "started", "waiting", "recorded", "refused", "not_started"]
 _KINDS: dict[type, RequestKind] = {
     RequestReceivedEvent: "received",
     ApprovalRequiredEvent: "approval_required",
     RequestApprovedEvent: "approved",
 }
 RequestEvent = RequestReceivedEvent | ApprovalRequiredEvent | RequestApprovedEvent
-
-
-@dataclass(frozen=True)
-class BuildRequest:
-    """Everything a build needs; only non-secret identifiers go to the environment."""
-
-    request: ProvisioningRequest
-    action: Action
-    attempt: int
-    tfvars_uri: str
-    outputs_uri: str
-    state_key: str
-
-
-@dataclass(frozen=True)
-class StartedBuild:
-    """CodeBuild's answer to StartBuild."""
-
-    build_id: str
-    log_url: str | None
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    """A terminal ``CodeBuild Build State Change`` for one of our builds."""
-
-    build_id: str
-    status: BuildOutcome
-    request_id: str
-    attempt: int
-    failed_phase: str | None = None
-    phase_context: str | None = None
-    log_group: str | None = None
-    log_stream: str | None = None
-    log_url: str | None = None
-    duration_seconds: float | None = None
-
-
-class BuildStarter(Protocol):
-    """Starts the Terraform build (CodeBuild StartBuild)."""
-
-    def start(self, build: BuildRequest) -> StartedBuild:
-        """Start (or, for a retried token, find again) the build."""
-        ...
-
-
-class Artifacts(Protocol):
-    """The tfvars document in, the Terraform outputs out (S3)."""
-
-    def put_tfvars(self, request_id: str, attempt: int, document: dict[str, Any]) -> str:
-        """Store the variables of one attempt; returns their URI."""
-        ...
-
-    def outputs_uri(self, request_id: str, attempt: int) -> str:
-        """Where the build writes ``terraform output -json``."""
-        ...
-
-    def get_outputs(self, request_id: str, attempt: int) -> dict[str, Any]:
-        """The outputs an attempt wrote ({} if none)."""
-        ...
-
-
-class BuildLogs(Protocol):
-    """The end of a build's log, for the failure report."""
-
-    def tail(self, group: str, stream: str, lines: int) -> list[str]:
-        """The last ``lines`` lines of the log stream."""
-        ...
 
 
 def destroying(recorded: ProvisioningRequest, destroy: ProvisioningRequest) -> ProvisioningRequest:
@@ -146,14 +90,6 @@ def destroying(recorded: ProvisioningRequest, destroy: ProvisioningRequest) -> P
     )
 
 
-def terraform_error_lines(log: list[str], limit: int = 20) -> list[str]:
-    """The lines from Terraform's last ``Error:`` on (or the log's end), trimmed."""
-    start = max((i for i, line in enumerate(log) if "Error:" in line), default=-1)
-    lines = log[start:] if start >= 0 else log
-    cleaned = [line.rstrip()[:1000] for line in lines if line.strip()]
-    return cleaned[-limit:]
-
-
 @dataclass
 class ProvisionerService:
     """The ledger keeper and build driver."""
@@ -170,6 +106,8 @@ class ProvisionerService:
     """Told of every refused input (request id, cause, reason): the handler logs it."""
     count: Callable[[Metric], None] = lambda metric: None
     """Told of every outcome worth a metric, once it is recorded in the ledger."""
+    report_not_started: Callable[[str, BuildRefused], None] = lambda request_id, refused: None
+    """Told of every build CodeBuild refused to start (request id, the refusal)."""
 
     # -- request events ----------------------------------------------------------
 
@@ -242,28 +180,9 @@ class ProvisionerService:
         self.ledger.save(
             entry,
             after,
-            self._transitions(request.request_id, entry, decision.transitions, now, cause),
+            transitions(entry, request.request_id, decision.transitions, now, cause),
         )
         return after
-
-    def _transitions(
-        self,
-        request_id: str,
-        entry: LedgerEntry | None,
-        states: tuple[State, ...],
-        at: datetime,
-        cause: str,
-        *,
-        detail: dict[str, Any] | None = None,
-    ) -> list[Transition]:
-        previous = entry.state if entry else None
-        sequence = entry.sequence if entry else 0
-        steps = []
-        for state in states:
-            sequence += 1
-            steps.append(Transition(request_id, sequence, previous, state, at, cause, detail or {}))
-            previous = state
-        return steps
 
     def _start(self, entry: LedgerEntry) -> Outcome:
         product = self.products(entry.product)
@@ -282,7 +201,10 @@ class ProvisionerService:
             outputs_uri=self.artifacts.outputs_uri(entry.request_id, entry.attempt),
             state_key=product.state_key(request),
         )
-        started = self.builds.start(build)
+        try:
+            started = self.builds.start(build)
+        except BuildRefused as refused:
+            return self._not_started(entry, product, refused)
         self.publisher.publish(
             [
                 build_event(
@@ -295,7 +217,7 @@ class ProvisionerService:
                         build_id=started.build_id,
                         log_url=started.log_url,
                     ),
-                    event_id=self._event_id(entry, "started"),
+                    event_id=event_id(entry, "started"),
                 )
             ]
         )
@@ -309,9 +231,9 @@ class ProvisionerService:
             updated_at=now,
             sequence=entry.sequence + 1,
         )
-        transitions = self._transitions(
-            entry.request_id,
+        steps = transitions(
             entry,
+            entry.request_id,
             (state,),
             now,
             f"build {started.build_id} started",
@@ -321,9 +243,35 @@ class ProvisionerService:
                 "attempt": entry.attempt,
             },
         )
-        self.ledger.save(entry, after, transitions)
+        self.ledger.save(entry, after, steps)
         self.count(Metric.BUILDS_STARTED)
         return "started"
+
+    def _not_started(self, entry: LedgerEntry, product: Product, refused: BuildRefused) -> Outcome:
+        """CodeBuild refused the build for good: the ticket is told, the slot freed."""
+        decision = decide_start_refused(entry.state)
+        cause = f"StartBuild refused: {refused.code}"
+        if isinstance(decision, Refusal):
+            return self._refuse(entry.request_id, cause, decision)
+        self.report_not_started(entry.request_id, refused)
+        data = not_started_data(entry, refused)
+        self.publisher.publish([build_event(data, event_id=event_id(entry, NOT_STARTED))])
+        now = self.clock()
+        after = entry.advance(
+            state=decision.final,
+            waiting_for_slot=False,
+            updated_at=now,
+            sequence=entry.sequence + 1,
+        )
+        detail = not_started_detail(refused)
+        steps = transitions(
+            entry, entry.request_id, decision.transitions, now, cause, detail=detail
+        )
+        self.ledger.save(entry, after, steps)
+        self.count(Metric.BUILDS_FAILED)
+        if product.serial:
+            self._release_slot(entry)
+        return "not_started"
 
     # -- build outcomes ----------------------------------------------------------
 
@@ -340,58 +288,27 @@ class ProvisionerService:
         if isinstance(decision, Refusal) or entry is None:
             reason = decision if isinstance(decision, Refusal) else Refusal("no entry")
             return self._refuse(result.request_id, cause, reason)
-        request = entry.request
-        common: dict[str, Any] = {
-            "request_id": entry.request_id,
-            "ticket": request.ticket,
-            "product": entry.product,
-            "action": entry.action,
-            "attempt": entry.attempt,
-            "build_id": result.build_id,
-            "log_url": result.log_url or entry.log_url,
-        }
-        outputs: dict[str, Any] = {}
-        if result.status == "SUCCEEDED":
-            outputs = self.artifacts.get_outputs(entry.request_id, entry.attempt)
-            data: ProvisioningSucceeded | ProvisioningFailed = ProvisioningSucceeded(
-                **common,
-                outputs=outputs,
-                duration_seconds=result.duration_seconds,
-            )
-        else:
-            tail = []
-            if result.log_group and result.log_stream:
-                tail = terraform_error_lines(
-                    self.logs.tail(result.log_group, result.log_stream, 80)
-                )
-            data = ProvisioningFailed(
-                **common,
-                build_status=result.status,
-                phase=result.failed_phase,
-                reason=_failure_reason(result),
-                error_tail=tail,
-            )
-        self.publisher.publish([build_event(data, event_id=self._event_id(entry, result.status))])
+        succeeded = result.status == "SUCCEEDED"
+        outputs = self.artifacts.get_outputs(entry.request_id, entry.attempt) if succeeded else {}
+        tail = (
+            self.logs.tail(result.log_group, result.log_stream, LOG_TAIL_LINES)
+            if not succeeded and result.log_group and result.log_stream
+            else []
+        )
+        data = outcome_data(entry, result, outputs=outputs, log_tail=tail)
+        self.publisher.publish([build_event(data, event_id=event_id(entry, result.status))])
         now = self.clock()
         after = entry.advance(
             state=decision.final,
-            outputs=outputs if result.status == "SUCCEEDED" else entry.outputs,
+            outputs=outputs if succeeded else entry.outputs,
             updated_at=now,
             sequence=entry.sequence + 1,
         )
-        detail = {"build_id": result.build_id, "status": result.status}
-        if result.failed_phase:
-            detail["phase"] = result.failed_phase
-        self.ledger.save(
-            entry,
-            after,
-            self._transitions(
-                entry.request_id, entry, decision.transitions, now, cause, detail=detail
-            ),
+        steps = transitions(
+            entry, entry.request_id, decision.transitions, now, cause, detail=outcome_detail(result)
         )
-        self.count(
-            Metric.BUILDS_SUCCEEDED if result.status == "SUCCEEDED" else Metric.BUILDS_FAILED
-        )
+        self.ledger.save(entry, after, steps)
+        self.count(Metric.BUILDS_SUCCEEDED if succeeded else Metric.BUILDS_FAILED)
         self._release_slot(entry)
         return "recorded"
 
@@ -411,18 +328,3 @@ class ProvisionerService:
         self.report_refusal(request_id, cause, refusal.reason)
         self.count(Metric.TRANSITIONS_REFUSED)
         return "refused"
-
-    @staticmethod
-    def _event_id(entry: LedgerEntry, what: str) -> str:
-        return str(uuid.uuid5(_EVENT_IDS, f"{entry.request_id}|{entry.attempt}|{what}"))
-
-
-def _failure_reason(result: BuildResult) -> str:
-    if result.status == "STOPPED":
-        return "the build was stopped before Terraform finished"
-    if result.status == "TIMED_OUT":
-        return "the build timed out"
-    if result.failed_phase:
-        context = f": {result.phase_context}" if result.phase_context else ""
-        return f"the {result.failed_phase} phase failed{context}"[:1000]
-    return "the build failed"

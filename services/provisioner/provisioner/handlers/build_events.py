@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from provisioner.config import BuildEventsConfig
 from provisioner.domain.build_events import NotOurBuildError, parse_build_state_change
+from provisioner.environment import BuildEventsConfig
 from provisioner.runtime import Runtime, build_runtime
 from selfservice_runtime.batch import SqsBatchProcessor
 from selfservice_runtime.config import load_config

@@ -16,9 +16,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from provisioner.config import RequestConsumerConfig
+from provisioner.environment import RequestConsumerConfig
 from provisioner.runtime import Runtime, build_runtime
-from selfservice_contracts.envelope import ContractError, parse_sqs_body
+from selfservice_contracts.envelope import ContractError
 from selfservice_contracts.events import (
     ApprovalRequiredEvent,
     RequestApprovedEvent,
@@ -27,6 +27,7 @@ from selfservice_contracts.events import (
 from selfservice_runtime.batch import SqsBatchProcessor
 from selfservice_runtime.config import load_config
 from selfservice_runtime.observability import Metric, count
+from selfservice_runtime.parsing import parse_sqs_body
 
 CONFIG_MODEL = RequestConsumerConfig
 

@@ -14,15 +14,13 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from provisioner.adapters.ledger_dynamodb import DynamoDBInFlightIndex
-from provisioner.config import StuckTicketsConfig
-from provisioner.domain.stuck import StuckReport, find_stuck
+from provisioner.domain.stuck import InFlightIndex, StuckReport, find_stuck
+from provisioner.environment import StuckTicketsConfig
+from provisioner.runtime import in_flight_index
 from selfservice_runtime.config import load_config
 from selfservice_runtime.observability import Metric, gauge
 
@@ -51,13 +49,9 @@ def config() -> StuckTicketsConfig:
     return load_config(CONFIG_MODEL)
 
 
-@cache
-def index() -> DynamoDBInFlightIndex:
-    """The ledger's in-flight index."""
-    client = boto3.session.Session().client(
-        "dynamodb", config=Config(retries={"mode": "adaptive", "max_attempts": 10})
-    )
-    return DynamoDBInFlightIndex(client, config().ledger_table_name)
+def index() -> InFlightIndex:
+    """The ledger's in-flight index, built once per execution environment (runtime)."""
+    return in_flight_index(config())
 
 
 def _report(report: StuckReport) -> None:

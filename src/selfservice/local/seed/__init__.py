@@ -3,9 +3,10 @@
 ``notifier.yaml`` (the notifier's configuration document, the sandbox's URL added at
 start), ``itsm.yaml`` (the ITSM sandbox's accounts — also the notifier's credential
 secrets — and its Jira workflow) and ``organization.yaml`` (the landing zone's
-organizational units). Intake's document is the repository's own example,
-``config/intake.example.json``. The local operator is an IAM user created here too;
-a restart of the embedded AWS seeds it all again and puts every secret's value back.
+organizational units). Intake's and the provisioner's documents are the repository's own
+examples, ``config/intake.example.json`` and ``config/provisioner.example.json``. The
+local operator is an IAM user created here too; a restart of the embedded AWS seeds it
+all again and puts every secret's value back.
 """
 
 from __future__ import annotations
@@ -52,14 +53,20 @@ def load(name: str) -> Any:
 
 
 def configure(client: Client, deployment: Deployment, *, root: Path, sandbox_url: str) -> None:
-    """Seed intake's and the notifier's configuration, the notifier's ITSM credentials
-    (the sandbox's accounts) and the landing zone's organizational units."""
+    """Seed intake's, the provisioner's and the notifier's configuration, the notifier's
+    ITSM credentials (the sandbox's accounts) and the landing zone's organizational units."""
     ssm = client("ssm")
     ssm.put_parameter(
         Name=_stack(deployment, "Intake").refs["IntakeConfig"],
         Type="String",
         Overwrite=True,
         Value=(root / "config/intake.example.json").read_text(),
+    )
+    ssm.put_parameter(
+        Name=_stack(deployment, "Provisioner").refs["ProvisionerConfig"],
+        Type="String",
+        Overwrite=True,
+        Value=(root / "config/provisioner.example.json").read_text(),
     )
     notifier = _stack(deployment, "Notifier")
     seeded = load("notifier")

@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from selfservice.operator.dlq.queues import DeadLetterQueue, QueueInfo, iso
-from selfservice_contracts.envelope import ContractError, parse_sqs_body
+from selfservice_contracts.envelope import ContractError
 from selfservice_contracts.events import TicketEventData
 from selfservice_contracts.failures import (
     ERROR,
@@ -22,6 +22,7 @@ from selfservice_contracts.failures import (
     RECORD_FAILED,
     SOURCE_QUEUE,
 )
+from selfservice_runtime.parsing import parse_sqs_body
 
 __all__ = ["LOG_PAGES_PER_GROUP", "FailureLog", "ParkedMessage", "Reason"]
 

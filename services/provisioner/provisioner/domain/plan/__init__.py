@@ -9,13 +9,7 @@ from provisioner.domain.plan.cost import estimate
 from provisioner.domain.plan.policies import evaluate
 from provisioner.domain.plan.prices import PriceTable, UnsupportedRegionError, load_prices
 from provisioner.domain.plan.review import PlanReview, ReviewContext, Verdict, review_plan
-from provisioner.domain.plan.settings import (
-    BudgetRule,
-    Check,
-    EnvironmentPlanPolicy,
-    PlanGuardrails,
-    ProductPlanSettings,
-)
+from provisioner.domain.plan.settings import Check, ProductPlanSettings
 from provisioner.domain.plan.summary import summarize
 from provisioner.domain.plan.terraform_plan import (
     PlanFormatError,
@@ -23,6 +17,7 @@ from provisioner.domain.plan.terraform_plan import (
     TerraformPlan,
     plan_sha256,
 )
+from provisioner.settings import BudgetRule, EnvironmentPlanPolicy, PlanGuardrails
 
 __all__ = [
     "BudgetRule",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from provisioner.domain.plan.settings import PlanGuardrails
+from provisioner.settings import PlanGuardrails
 from selfservice_contracts.plan import BudgetResult, CostEstimate
 
 __all__ = ["check_budget"]

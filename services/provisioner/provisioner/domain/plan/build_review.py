@@ -30,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from provisioner.domain.plan.prices import PriceTable
 from provisioner.domain.plan.review import ReviewContext, review_plan
-from provisioner.domain.plan.settings import PlanGuardrails, ProductPlanSettings
+from provisioner.domain.plan.settings import ProductPlanSettings
+from provisioner.settings import PlanGuardrails
 from selfservice_contracts.plan import (
     BudgetResult,
     CostEstimate,

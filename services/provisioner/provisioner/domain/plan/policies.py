@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from provisioner.domain.plan import facts
-from provisioner.domain.plan.settings import Check, EnvironmentPlanPolicy, ProductPlanSettings
+from provisioner.domain.plan.settings import Check, ProductPlanSettings
 from provisioner.domain.plan.terraform_plan import PlannedResource, TerraformPlan
+from provisioner.settings import EnvironmentPlanPolicy
 from selfservice_contracts.plan import ChangeAction, CheckResult, PolicyResult
 
 __all__ = ["PlanContext", "evaluate"]

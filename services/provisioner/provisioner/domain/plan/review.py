@@ -17,9 +17,10 @@ from provisioner.domain.plan.budget import check_budget
 from provisioner.domain.plan.cost import estimate
 from provisioner.domain.plan.policies import evaluate
 from provisioner.domain.plan.prices import PriceTable
-from provisioner.domain.plan.settings import PlanGuardrails, ProductPlanSettings
+from provisioner.domain.plan.settings import ProductPlanSettings
 from provisioner.domain.plan.summary import summarize
 from provisioner.domain.plan.terraform_plan import TerraformPlan
+from provisioner.settings import PlanGuardrails
 from selfservice_contracts.plan import (
     BudgetAction,
     BudgetResult,

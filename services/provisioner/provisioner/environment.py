@@ -1,4 +1,4 @@
-"""Configuration of the provisioner functions: exactly the environment their template sets."""
+"""The environment of the provisioner functions, validated: exactly what their template sets."""
 
 from typing import Annotated
 
@@ -22,11 +22,18 @@ class ProvisionerConfig(FunctionConfig):
     """CodeBuild project that runs the Terraform buildspec."""
 
 
-class RequestConsumerConfig(ProvisionerConfig):
+class BuildDriverConfig(ProvisionerConfig):
+    """Environment of the functions that start builds and read the configuration document."""
+
+    provisioner_config_parameter: str
+    """SSM parameter holding the provisioner's configuration document (plan guardrails)."""
+
+
+class RequestConsumerConfig(BuildDriverConfig):
     """Environment of ``RequestConsumerFunction``."""
 
 
-class BuildEventsConfig(ProvisionerConfig):
+class BuildEventsConfig(BuildDriverConfig):
     """Environment of ``BuildEventsFunction`` (it starts the next waiting serial build)."""
 
 
