@@ -215,3 +215,19 @@ def test_only_a_queued_request_has_a_start_to_refuse() -> None:
     assert decide_start_refused(State.QUEUED) == Decision((State.FAILED,))
     for state in [None, *(s for s in State if s is not State.QUEUED)]:
         assert isinstance(decide_start_refused(state), Refusal), state
+
+
+def test_a_destroy_while_an_update_or_destroy_awaits_approval_destroys_what_exists() -> None:
+    """Awaiting a create, nothing was built; awaiting an update, the instance exists."""
+    assert decide_request(S.AWAITING_APPROVAL, "received", D) == Decision((S.DESTROYED,))
+    built = {"instance_built": True, "held_sha256": HELD}
+    assert decide_request(S.AWAITING_APPROVAL, "received", D, **built) == Decision(  # type: ignore[arg-type]
+        (S.QUEUED,), build=D
+    )
+    assert decide_request(S.AWAITING_APPROVAL, "approval_required", D, **built) == Decision(  # type: ignore[arg-type]
+        (S.QUEUED,), build=D, plan_only=True
+    )
+    # The approval of a held destroy plan applies it.
+    assert decide_request(S.AWAITING_APPROVAL, "approved", D, **built) == Decision(  # type: ignore[arg-type]
+        (S.APPROVED, S.QUEUED), build=D, apply_held=True
+    )

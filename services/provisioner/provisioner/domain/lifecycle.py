@@ -137,6 +137,7 @@ def decide_request(  # noqa: PLR0911, PLR0912 - one branch per row of the transi
     itsm_approved: bool = False,
     held_sha256: str | None = None,
     approved_sha256: str | None = None,
+    instance_built: bool = False,
 ) -> Decision | Refusal:
     """What a request event does to the ledger.
 
@@ -145,6 +146,8 @@ def decide_request(  # noqa: PLR0911, PLR0912 - one branch per row of the transi
     ``itsm_approved`` is true when the event's request says the ITSM approved it.
     ``held_sha256`` is the plan awaiting approval (None: none is held), and
     ``approved_sha256`` the plan an approval names, when the ITSM passes it back.
+    ``instance_built`` says an instance exists while the request awaits an approval (an
+    update or a destroy waits): a destroy then has something to destroy.
 
     A request that needs an approval is planned at once (a plan-only build) and waits
     with its plan; the approval applies exactly that plan — or, if it names another,
@@ -175,10 +178,12 @@ def decide_request(  # noqa: PLR0911, PLR0912 - one branch per row of the transi
     if current in BUILDING or current in (State.RECEIVED, State.APPROVED, State.QUEUED):
         return Refusal(f"a build is already under way ({current.value})")
     if current is State.AWAITING_APPROVAL:
-        if action is Action.DESTROY:
+        if action is Action.DESTROY and not instance_built:
             return Decision((State.DESTROYED,))
         if kind == "approved" or (kind == "received" and itsm_approved):
             return _approve(action, held_sha256, approved_sha256)
+        if action is Action.DESTROY:  # an update waits, the instance exists: destroy it
+            return Decision((State.QUEUED,), build=action, plan_only=kind == "approval_required")
         return Refusal(f"{kind} while awaiting approval: only an approval moves it on")
     # succeeded, failed or rejected: an instance exists (possibly partly, or not at all
     # after a refused create: a destroy then plans to destroy nothing).
