@@ -17,8 +17,10 @@ from provisioner.domain.reviews import (
     refused_data,
     review_input,
 )
+from selfservice_contracts.envelope import build_event, to_eventbridge_entry
 from selfservice_contracts.plan import PlanVerdict
 from selfservice_contracts.request import Action, ApprovalState
+from selfservice_runtime.parsing import parse_sqs_body
 from tests.conftest import ROOT
 from tests.provisioner.fakes import request
 
@@ -153,3 +155,37 @@ def test_a_refused_plan_fails_the_request_with_its_reasons() -> None:
     assert failed.error_tail == record.reasons == planned.reasons
     assert "m6i.large" in failed.reason
     assert failed.reason.startswith("the plan was refused, nothing was applied: ")
+
+
+def test_a_planned_event_without_a_budget_travels_and_parses_back() -> None:
+    """No ceiling where the request runs: no budget on the ticket, and the event (whose
+    envelope drops None values) still parses on the consumer's side."""
+    unbudgeted = GUARDRAILS.model_copy(update={"budgets": {}})
+    wanted = request(environment="staging")
+    record = review_build(
+        json.loads((FIXTURES / "ec2-app-create.json").read_text()),
+        SHA,
+        "d" * 64,
+        load_product("ec2-app").plan,
+        load_prices("us-east-1"),
+        review_input(wanted, approval_required=False, committed=Decimal(0), guardrails=unbudgeted),
+        request_id="req-1",
+        attempt=2,
+        plan_only=False,
+    )
+    assert record.budget.ceiling is None
+    data = planned_data(record, COMMON, PREFIX)
+    assert data.budget is None
+    entry = to_eventbridge_entry(build_event(data, event_id="e-1"), event_bus_name="bus")
+    body = {
+        "version": "0",
+        "id": "5f1d2c3b-0000-4000-8000-000000000001",
+        "detail-type": entry["DetailType"],
+        "source": entry["Source"],
+        "account": "123456789012",
+        "time": "2026-12-02T17:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": json.loads(entry["Detail"]),
+    }
+    assert parse_sqs_body(json.dumps(body)).data == data

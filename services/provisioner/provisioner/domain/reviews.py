@@ -132,7 +132,9 @@ def planned_data(
         summary=record.summary,
         cost=record.cost,
         policy=record.policy,
-        budget=record.budget,
+        # No ceiling for the environment and cost center: no budget to show. (The
+        # contract's ``ceiling`` has no default: an event drops None values on the way.)
+        budget=record.budget if record.budget.ceiling is not None else None,
         artifacts=PlanArtifacts(
             plan_s3_uri=f"{prefix}/tfplan", plan_json_s3_uri=f"{prefix}/plan.json"
         ),
