@@ -14,8 +14,8 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from provisioner.adapters.aws import REFUSALS, CodeBuildStarter, S3Artifacts, idempotency_token
+from provisioner.adapters.cost_index import DynamoDBCommittedCost
 from provisioner.adapters.ledger_dynamodb import (
-    DynamoDBCommittedCost,
     DynamoDBLedger,
     DynamoDBSerialSlot,
 )

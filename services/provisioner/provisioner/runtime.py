@@ -19,8 +19,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 
 from provisioner.adapters.aws import CloudWatchBuildLogs, CodeBuildStarter, S3Artifacts
+from provisioner.adapters.cost_index import DynamoDBCommittedCost
 from provisioner.adapters.ledger_dynamodb import (
-    DynamoDBCommittedCost,
     DynamoDBInFlightIndex,
     DynamoDBLedger,
     DynamoDBSerialSlot,

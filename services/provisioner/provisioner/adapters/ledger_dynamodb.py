@@ -37,7 +37,6 @@ from provisioner.domain.ledger import (
     HeldPlan,
     LedgerEntry,
     Transition,
-    cost_scope,
     live_cost_scope,
 )
 from provisioner.domain.lifecycle import State
@@ -59,7 +58,6 @@ __all__ = [
     "IN_FLIGHT_PROJECTION",
     "IN_FLIGHT_SINCE",
     "IN_FLIGHT_STATE",
-    "DynamoDBCommittedCost",
     "DynamoDBInFlightIndex",
     "DynamoDBLedger",
     "DynamoDBSerialSlot",
@@ -375,34 +373,4 @@ class DynamoDBInFlightIndex:
                 )
             if "LastEvaluatedKey" not in response:
                 return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-
-class DynamoDBCommittedCost:
-    """What a cost center already runs in an environment, from ``CommittedCostByScope``."""
-
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
-
-    def committed(
-        self, environment: str | None, cost_center: str | None, *, excluding: str
-    ) -> Decimal:
-        """The monthly cost of the scope's live instances but ``excluding`` (the request's
-        own instance, whose cost its new plan replaces)."""
-        total = Decimal("0.00")
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": COMMITTED_COST_INDEX,
-            "KeyConditionExpression": "#scope = :scope",
-            "ExpressionAttributeNames": {"#scope": COST_SCOPE},
-            "ExpressionAttributeValues": {":scope": _s(cost_scope(environment, cost_center))},
-        }
-        while True:
-            response = self._client.query(**kwargs)
-            for item in response.get("Items", []):
-                if item["pk"]["S"] != excluding and "monthly_cost" in item:
-                    total += Decimal(item["monthly_cost"]["N"])
-            if "LastEvaluatedKey" not in response:
-                return total
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
