@@ -155,10 +155,7 @@ def test_the_ledgers_in_flight_index_and_every_alarm_are_deployed(
     aws, deployment = deployed
     ledger = _stack(deployment, "selfservice-Provisioner").refs["LedgerTable"]
     table = endpoint_client("dynamodb", aws.endpoint).describe_table(TableName=ledger)["Table"]
-    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == [
-        "InFlightByState",
-        "CommittedCostByScope",
-    ]
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["InFlightByState"]
     cloudwatch = endpoint_client("cloudwatch", aws.endpoint)
     alarms = {
         alarm["AlarmName"]: alarm

@@ -19,7 +19,6 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 
 from provisioner.adapters.aws import CloudWatchBuildLogs, CodeBuildStarter, S3Artifacts
-from provisioner.adapters.cost_index import DynamoDBCommittedCost
 from provisioner.adapters.ledger_dynamodb import (
     DynamoDBInFlightIndex,
     DynamoDBLedger,
@@ -83,12 +82,6 @@ def build_runtime(
             extra={"request_id": request_id, "code": refused.code, "reason": refused.message},
         )
 
-    ssm = SSMProvider(boto3_client=clients.ssm())
-    parameter = config.provisioner_config_parameter
-
-    def guardrails() -> PlanGuardrails:
-        return load_document(ssm, parameter, PlanGuardrails)
-
     service = ProvisionerService(
         ledger=DynamoDBLedger(dynamodb, config.ledger_table_name),
         builds=CodeBuildStarter(
@@ -106,13 +99,13 @@ def build_runtime(
         report_refusal=report_refusal,
         count=count,
         report_not_started=report_not_started,
-        costs=DynamoDBCommittedCost(dynamodb, config.ledger_table_name),
-        guardrails=guardrails,
     )
     deduplicator = DynamoDBDeduplicator(
         config.idempotency_table_name, EVENT_DEDUPE_SECONDS, boto3_session=session
     )
-    return Runtime(service, deduplicator, guardrails)
+    ssm = SSMProvider(boto3_client=clients.ssm())
+    parameter = config.provisioner_config_parameter
+    return Runtime(service, deduplicator, lambda: load_document(ssm, parameter, PlanGuardrails))
 
 
 @cache
