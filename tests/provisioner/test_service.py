@@ -16,7 +16,16 @@ from selfservice_contracts.events import (
 )
 from selfservice_contracts.request import Action, TicketRef, TicketSystem
 from selfservice_runtime.publisher import PublishError
-from tests.provisioner.fakes import World, approval_required, approved, received, request, world
+from tests.provisioner.fakes import (
+    World,
+    approval_required,
+    approved,
+    end_build,
+    received,
+    request,
+    reviewed,
+    world,
+)
 
 
 def _succeed(w: World, attempt: int = 1, outputs: dict[str, object] | None = None) -> str:
@@ -77,12 +86,14 @@ def test_duplicates_and_out_of_order_events_never_start_a_second_build() -> None
 
 def test_two_approvals_start_one_build() -> None:
     w = world()
-    req = request(environment="prod", instance_type="t3.medium", desired_capacity=2)
-    assert w.service.on_request(approval_required(req)) == "recorded"
-    assert w.builds.started == []
+    # staging: the recorded plan's public HTTP port is allowed there (prod allows 443 only)
+    req = request(environment="staging", instance_type="t3.medium", desired_capacity=2)
+    assert w.service.on_request(approval_required(req)) == "started"  # its plan, to approve
+    assert [b.plan_only for b in w.builds.started] == [True]
+    end_build(w, reviewed(w))
     assert w.service.on_request(approved(req, "a1")) == "started"
     assert w.service.on_request(approved(req, "a2")) == "refused"
-    assert len(w.builds.started) == 1
+    assert [b.plan_only for b in w.builds.started] == [True, False]
 
 
 def test_a_failed_start_build_is_resumed_by_the_retry_with_the_same_token() -> None:
