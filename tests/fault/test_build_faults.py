@@ -173,8 +173,10 @@ def test_terraform_failing_mid_apply_is_told_on_the_ticket_and_the_update_comple
     ]
     assert "the BUILD phase failed" in failed[1]
     assert "Build log: " in failed[1]
+    # The retry plans and applies in one build: its plan, then the outcome (issue 18).
     assert servicenow_notes(platform, "9d385017c611228701d22104cc95c999") == [
         "[selfservice] Provisioning started",
+        "[selfservice] Plan and cost",
         "[selfservice] Done",
     ]
     # Where the messages are: every build outcome consumed, every update written; the
@@ -186,6 +188,7 @@ def test_terraform_failing_mid_apply_is_told_on_the_ticket_and_the_update_comple
             (TICKET, "selfservice.provisioning.started.v1"),
             (TICKET, "selfservice.provisioning.failed.v1"),
             ("servicenow:RITM0010050", "selfservice.provisioning.started.v1"),
+            ("servicenow:RITM0010050", "selfservice.provisioning.planned.v1"),
             ("servicenow:RITM0010050", "selfservice.provisioning.succeeded.v1"),
         ]
     )
