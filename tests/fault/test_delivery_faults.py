@@ -308,8 +308,24 @@ def test_a_message_sqs_gives_up_on_is_listed_with_the_error_its_consumer_logged(
     parked_before = dead_letters(queue_depths(platform))
     sqs = platform.client("sqs")
     queue = platform.stack("Provisioner").refs["RequestQueue"]
-    # Lambda would take maxReceiveCount (5) visibility timeouts of 6 minutes; 1 s here.
+    deployed = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["VisibilityTimeout"])
+    # Lambda would take maxReceiveCount (5) visibility timeouts of 6 minutes; 1 s here,
+    # for this test only: a request that starts a (plan) build takes longer than 1 s.
     sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "1"})
+    try:
+        _poison_is_parked_with_its_reason(platform, dlq, record_property, parked_before)
+    finally:
+        sqs.set_queue_attributes(QueueUrl=queue, Attributes=deployed["Attributes"])
+
+
+def _poison_is_parked_with_its_reason(
+    platform: LocalPlatform,
+    dlq: Callable[..., tuple[int, str]],
+    record_property: Callable[[str, object], None],
+    parked_before: dict[str, int],
+) -> None:
+    sqs = platform.client("sqs")
+    queue = platform.stack("Provisioner").refs["RequestQueue"]
     time.sleep(2.5)  # a receive already waiting (1 s long polls) took the old timeout
     poison = sqs.send_message(QueueUrl=queue, MessageBody='{"not": "an event"}')["MessageId"]
     sent = time.monotonic()
