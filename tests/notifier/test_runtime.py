@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.parameters import base as parameters_base
-from botocore.config import Config
-from botocore.stub import Stubber
 
 from notifier.environment import WriteBackConfig
 from notifier.runtime import Runtime, build_runtime
@@ -21,55 +18,11 @@ from selfservice.templates import Template
 from selfservice_runtime import settings_document
 from selfservice_runtime.observability import Metric
 from tests.lambda_context import FakeContext
+from tests.settings_stub import START, Clock, stubbed_session
+from tests.settings_stub import StubbedSession as Session
 
 PARAMETER = "/notifier/config"
-START = datetime(2026, 12, 2, 9, 0, 0)
 CONTEXT: Any = FakeContext()  # what Powertools reads of a LambdaContext
-
-
-class Clock:
-    """Stands in for ``datetime`` in Powertools' parameter cache, which reads ``now()``."""
-
-    current = START
-
-    @classmethod
-    def now(cls) -> datetime:
-        return cls.current
-
-
-class Session:
-    """A boto3 session that records each client it makes; SSM answers from a stub."""
-
-    def __init__(self) -> None:
-        self.configs: dict[str, Config | None] = {}
-        self.ssm = boto3.client(
-            "ssm",
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        self.stub = Stubber(self.ssm)
-
-    def client(self, name: str, config: Config | None = None) -> Any:
-        assert name not in self.configs, f"a second {name} client"
-        self.configs[name] = config
-        if name == "ssm":
-            return self.ssm
-        return boto3.client(
-            name,  # type: ignore[call-overload]
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=config,
-        )
-
-    def serve(self, document: dict[str, Any]) -> None:
-        """The next GetParameter answers ``document``."""
-        self.stub.add_response(
-            "get_parameter",
-            {"Parameter": {"Name": PARAMETER, "Type": "String", "Value": json.dumps(document)}},
-            {"Name": PARAMETER, "WithDecryption": False},
-        )
 
 
 @pytest.fixture
@@ -83,14 +36,8 @@ def config(platform: Template) -> WriteBackConfig:
 
 @pytest.fixture
 def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
-    Clock.current = START
-    monkeypatch.setattr(parameters_base, "datetime", Clock)
-    settings_document.clear_cache()
-    stubbed = Session()
-    with stubbed.stub:
+    with stubbed_session(monkeypatch, PARAMETER, one_client_each=True) as stubbed:
         yield stubbed
-    stubbed.stub.assert_no_pending_responses()
-    settings_document.clear_cache()
 
 
 def _runtime(session: Session, config: WriteBackConfig) -> Runtime:
@@ -108,7 +55,7 @@ def test_a_changed_document_is_used_once_the_loaders_cache_expires(
     session: Session, config: WriteBackConfig
 ) -> None:
     runtime = _runtime(session, config)
-    session.serve({"retries": {"attempts": 2}})
+    session.serve(json.dumps({"retries": {"attempts": 2}}))
     runtime.start_batch(CONTEXT)
     assert _attempts(runtime) == 2
 
@@ -119,7 +66,7 @@ def test_a_changed_document_is_used_once_the_loaders_cache_expires(
     assert _attempts(runtime) == 2
 
     # ... and after it, the next batch reads and uses the new one, with no new cold start.
-    session.serve({"retries": {"attempts": 5}})
+    session.serve(json.dumps({"retries": {"attempts": 5}}))
     Clock.current = START + timedelta(seconds=settings_document.CACHE_SECONDS + 1)
     runtime.start_batch(CONTEXT)
     assert _attempts(runtime) == 5
@@ -129,10 +76,10 @@ def test_an_unchanged_document_keeps_the_writers_and_their_cached_credentials(
     session: Session, config: WriteBackConfig
 ) -> None:
     runtime = _runtime(session, config)
-    session.serve({"retries": {"attempts": 3}})
+    session.serve(json.dumps({"retries": {"attempts": 3}}))
     runtime.start_batch(CONTEXT)
     first = runtime.delivery.services()
-    session.serve({"retries": {"attempts": 3}})
+    session.serve(json.dumps({"retries": {"attempts": 3}}))
     Clock.current = START + timedelta(seconds=settings_document.CACHE_SECONDS + 1)
     runtime.start_batch(CONTEXT)
     assert runtime.delivery.services() is first  # re-read, same document: nothing rebuilt
@@ -142,7 +89,7 @@ def test_an_invalid_document_fails_the_batch_not_a_looser_default(
     session: Session, config: WriteBackConfig
 ) -> None:
     runtime = _runtime(session, config)
-    session.serve({"jira": {"mode": "email"}})  # email mode without its addresses
+    session.serve(json.dumps({"jira": {"mode": "email"}}))  # email mode without its addresses
     with pytest.raises(settings_document.SettingsDocumentError) as raised:
         runtime.start_batch(CONTEXT)
     assert raised.value.reason == "invalid"

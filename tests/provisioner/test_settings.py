@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
-import boto3
 import pytest
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.parameters import base as parameters_base
-from botocore.config import Config
-from botocore.stub import Stubber
 
 from provisioner.environment import BuildEventsConfig, RequestConsumerConfig
 from provisioner.runtime import Runtime, build_runtime
@@ -26,9 +21,10 @@ from selfservice_runtime import settings_document
 from selfservice_runtime.clients import RETRIES
 from selfservice_runtime.observability import Metric
 from tests.conftest import ROOT
+from tests.settings_stub import START, Clock, stubbed_session
+from tests.settings_stub import StubbedSession as Session
 
 PARAMETER = "/selfservice/provisioner/config"
-START = datetime(2026, 12, 2, 9, 0, 0)
 EXAMPLE = (ROOT / "config/provisioner.example.json").read_text()
 
 
@@ -54,59 +50,10 @@ def test_the_templates_initial_document_is_valid() -> None:
     assert PlanGuardrails.model_validate_json('{"version": 1}') == PlanGuardrails()
 
 
-class Clock:
-    """Stands in for ``datetime`` in Powertools' parameter cache, which reads ``now()``."""
-
-    current = START
-
-    @classmethod
-    def now(cls) -> datetime:
-        return cls.current
-
-
-class Session:
-    """A boto3 session whose SSM client answers from a stub (the others are never called)."""
-
-    region_name = "us-east-1"
-
-    def __init__(self) -> None:
-        self.configs: dict[str, Config | None] = {}
-        self.ssm = self._client("ssm", None)
-        self.stub = Stubber(self.ssm)
-
-    @staticmethod
-    def _client(name: str, config: Config | None) -> Any:
-        return boto3.client(
-            name,  # type: ignore[call-overload]
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=config,
-        )
-
-    def client(self, name: str, config: Config | None = None) -> Any:
-        self.configs[name] = config
-        return self.ssm if name == "ssm" else self._client(name, config)
-
-    def serve(self, document: str) -> None:
-        """The next GetParameter answers ``document``."""
-        self.stub.add_response(
-            "get_parameter",
-            {"Parameter": {"Name": PARAMETER, "Type": "String", "Value": document}},
-            {"Name": PARAMETER, "WithDecryption": False},
-        )
-
-
 @pytest.fixture
 def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
-    Clock.current = START
-    monkeypatch.setattr(parameters_base, "datetime", Clock)
-    settings_document.clear_cache()
-    stubbed = Session()
-    with stubbed.stub:
+    with stubbed_session(monkeypatch, PARAMETER) as stubbed:
         yield stubbed
-    stubbed.stub.assert_no_pending_responses()
-    settings_document.clear_cache()
     build_runtime.cache_clear()
 
 
