@@ -1,8 +1,10 @@
 """What planning first costs a request that needs no approval (issue 18).
 
 Builds used to run one ``terraform apply -auto-approve``. They now run ``terraform plan
--out=tfplan``, hash it, ``terraform show -json tfplan``, upload the three files, then
-``terraform apply tfplan`` — the provider's schema is loaded by each command. This
+-out=tfplan``, ``terraform show -json tfplan``, hash the plan, upload the three files
+(beside the rest), review the plan (``buildtools/review.py plan``: policies, cost, budget,
+with the request's review input the provisioner put in S3), then ``terraform apply
+tfplan`` — the provider's schema is loaded by each Terraform command. This
 creates the real ec2-app module against the embedded AWS both ways, alternating (ABAB…)
 so drift in the machine's load falls on both, each on a fresh ticket, and compares the
 build phase's time. ``terraform init`` (the same for both) is measured too, as the rest
@@ -25,13 +27,17 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import yaml
 
 from bench.common import ROOT, load_average, machine, median
+from provisioner.domain.plan.build_review import ReviewInput, review_input_key
+from provisioner.settings import PlanGuardrails
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.local.terraform import ROOT_CREDENTIALS, terraform_binary, terraform_environment
+from selfservice_contracts.request import Action
 
 __all__ = ["PlanFirst", "measure", "section"]
 
@@ -42,6 +48,7 @@ ROUNDS = 2
 TARGET_RATIO = 0.10
 REGION = "us-east-1"
 BEGIN, END = "<!-- plan-first: begin -->", "<!-- plan-first: end -->"
+GUARDRAILS = ROOT / "config/provisioner.example.json"
 
 
 @dataclass(frozen=True)
@@ -118,9 +125,26 @@ def _build_commands() -> list[str]:
 
 def _label(command: str) -> str:
     first = command.strip().splitlines()[0]
-    if "show -no-color -json" in first:
-        return "show -json + uploads, beside apply tfplan"
+    if "APPROVED_PLAN_SHA256" in first:
+        return "plan -out, show -json, review, apply tfplan (uploads beside)"
     return first[:60].replace("|", "\\|")  # a table cell
+
+
+def _review_input(s3: Any, ticket: str) -> None:
+    """What the provisioner writes before a build: the request's side of the review."""
+    guardrails = PlanGuardrails.model_validate_json(GUARDRAILS.read_text())
+    document = ReviewInput(
+        product="ec2-app",
+        action=Action.CREATE,
+        environment="dev",
+        cost_center="CC-1042",
+        guardrails=guardrails,
+    )
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=review_input_key(f"req-{ticket.lower()}", 1),
+        Body=document.model_dump_json().encode(),
+    )
 
 
 def _new_build(module: Path, env: dict[str, str], ticket: str) -> dict[str, float]:
@@ -161,13 +185,14 @@ def measure(rounds: int = ROUNDS) -> PlanFirst:
             env = terraform_environment(
                 work, aws.endpoint, region=REGION, credentials=ROOT_CREDENTIALS
             )
-            boto3.client(
+            s3 = boto3.client(
                 "s3",
                 endpoint_url=aws.endpoint,
                 region_name=REGION,
                 aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-            ).create_bucket(Bucket=BUCKET)
+            )
+            s3.create_bucket(Bucket=BUCKET)
             inits, old, new, steps = [], [], [], []
             for index in range(rounds):
                 for way in ("old", "new"):
@@ -179,6 +204,7 @@ def measure(rounds: int = ROUNDS) -> PlanFirst:
                     if way == "old":
                         old.append(_old_build(module, env))
                     else:
+                        _review_input(s3, ticket)
                         step = _new_build(module, env, ticket)
                         steps.append(step)
                         new.append(sum(step.values()))
@@ -209,7 +235,7 @@ one-minute load average {result.load[0]:.1f} at the start and {result.load[1]:.1
 |---|---|---|---|
 | `terraform init` (the same either way) | {result.init_seconds:.1f} s | | |
 | before: `terraform apply -auto-approve` | {result.apply_seconds:.1f} s | | |
-| now: the buildspec's build phase (plan -out, sha256sum, then show -json and the uploads beside apply tfplan) | {result.plan_first_seconds:.1f} s | | |
+| now: the buildspec's build phase (plan -out, show -json, sha256sum, the review, apply tfplan; the uploads beside) | {result.plan_first_seconds:.1f} s | | |
 | extra time planning first | {result.extra_seconds:+.1f} s | | |
 | extra / the build before (init + apply) | {100 * result.ratio:.1f} % | < {100 * TARGET_RATIO:.0f} % | {verdict} |
 

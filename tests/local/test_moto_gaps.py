@@ -569,3 +569,36 @@ def test_without_the_fix_policies_without_version_are_refused(
     )
     with pytest.raises(ClientError, match="must be version 2012-10-17"):
         _put_role_policy_without_version()
+
+
+def _policy_after_setting_the_visibility_timeout() -> str | None:
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": arn,
+        }
+        policy = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "1"})
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert attributes["VisibilityTimeout"] == "1"
+        kept: str | None = attributes.get("Policy")
+        return None if kept is None else json.loads(kept)["Statement"][0]["Action"]
+
+
+def test_setting_one_queue_attribute_keeps_the_policy() -> None:
+    assert _policy_after_setting_the_visibility_timeout() == "sqs:SendMessage"
+
+
+def test_without_the_fix_setting_one_queue_attribute_deletes_the_policy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Queue, "_set_attributes", moto_gaps._ORIGINAL_SET_ATTRIBUTES)
+    assert _policy_after_setting_the_visibility_timeout() is None

@@ -379,6 +379,28 @@ def _policies_without_the_current_version_are_accepted() -> None:
     IAMPolicyDocumentValidator._validate_version = _validate_policy_language_version  # type: ignore[method-assign,assignment]
 
 
+_ORIGINAL_SET_ATTRIBUTES = Queue._set_attributes
+
+
+def _set_attributes_keeping_the_policy(
+    self: Queue, attributes: dict[str, Any], now: Any = None
+) -> None:
+    policy = self.__dict__.get("_policy_json")  # unset while the queue is being created
+    _ORIGINAL_SET_ATTRIBUTES(self, attributes, now)
+    if "Policy" not in attributes and policy is not None:
+        self._policy_json = policy
+
+
+def _set_queue_attributes_keeps_the_policy() -> None:
+    """Gap: ``SetQueueAttributes`` without ``Policy`` deletes the queue's policy.
+
+    SQS changes only the attributes a call names. moto sets the policy to whatever the
+    call carries, so changing a queue's visibility timeout silently removes the
+    resource policy that lets EventBridge send to it: its rules then deliver nothing.
+    """
+    Queue._set_attributes = _set_attributes_keeping_the_policy  # type: ignore[method-assign]
+
+
 def apply() -> None:
     """Apply every fix once per process."""
     global _applied  # noqa: PLW0603 - a process-wide, apply-once patch
@@ -395,4 +417,5 @@ def apply() -> None:
     _dynamodb_transactions_are_atomic()
     _fifo_groups_wait_for_their_oldest()
     _policies_without_the_current_version_are_accepted()
+    _set_queue_attributes_keeps_the_policy()
     _applied = True
