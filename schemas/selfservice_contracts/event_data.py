@@ -148,6 +148,8 @@ class ProvisioningStarted(_ProvisioningData):
     build_id: Annotated[str, Field(min_length=1, max_length=512)]
     approved_plan_sha256: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
     """The build applies this approved saved plan and nothing else (None: it plans first)."""
+    plan_only: bool = False
+    """The build only plans: its plan waits for an approval, and it applies nothing."""
 
 
 class PlanArtifacts(ContractModel):

@@ -24,13 +24,13 @@ C, U, D = Action.CREATE, Action.UPDATE, Action.DESTROY
         (None, "received", C, (S.RECEIVED, S.QUEUED), C),
         # An approval is of a plan: the request is planned at once (plan_only below).
         (None, "approval_required", C, (S.RECEIVED, S.QUEUED), C),
-        (None, "approved", C, (S.RECEIVED, S.APPROVED, S.QUEUED), C),
+        (None, "approved", C, (S.RECEIVED, S.QUEUED), C),
         (S.AWAITING_APPROVAL, "approved", C, (S.APPROVED, S.QUEUED), C),
         (S.AWAITING_APPROVAL, "received", D, (S.DESTROYED,), None),
         (S.SUCCEEDED, "received", U, (S.QUEUED,), U),
         (S.SUCCEEDED, "approval_required", U, (S.QUEUED,), U),
         (S.SUCCEEDED, "approval_required", D, (S.QUEUED,), D),
-        (S.SUCCEEDED, "approved", U, (S.APPROVED, S.QUEUED), U),
+        (S.SUCCEEDED, "approved", U, (S.QUEUED,), U),
         (S.SUCCEEDED, "received", D, (S.QUEUED,), D),
         (S.FAILED, "received", U, (S.QUEUED,), U),
         (S.FAILED, "received", D, (S.QUEUED,), D),
@@ -48,7 +48,11 @@ def test_allowed_request_transitions(
     build: Action | None,
 ) -> None:
     decision = decide_request(current, kind, action)  # type: ignore[arg-type]
-    assert decision == Decision(transitions, build=build, plan_only=kind == "approval_required")
+    # An approval with no plan held for it approved no plan: it is planned, and waits.
+    plan_only = kind == "approval_required" or (
+        kind == "approved" and current is not S.AWAITING_APPROVAL
+    )
+    assert decision == Decision(transitions, build=build, plan_only=plan_only)
 
 
 @pytest.mark.parametrize(

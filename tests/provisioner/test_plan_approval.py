@@ -88,6 +88,7 @@ def test_a_request_needing_approval_is_planned_shown_and_nothing_is_applied() ->
     started = w.bus.events[0].data
     assert isinstance(started, ProvisioningStarted)
     assert started.approved_plan_sha256 is None
+    assert started.plan_only  # the ticket is told nothing is applied before the approval
     assert (planned.verdict, planned.needs_approval) == (PlanVerdict.HOLD, True)
     assert planned.reasons == ["staging requests need an approval of their plan"]
     assert planned.cost.monthly_after == Decimal("86.70")
@@ -122,6 +123,7 @@ def test_the_approval_applies_exactly_the_held_plan() -> None:
     started = w.bus.events[-1].data
     assert isinstance(started, ProvisioningStarted)
     assert started.approved_plan_sha256 == planned.plan_sha256
+    assert not started.plan_only
     approval = [t for t in w.ledger.history(req.request_id) if t.to_state is State.APPROVED]
     assert [t.detail["plan_sha256"] for t in approval] == [planned.plan_sha256]
 
@@ -144,6 +146,47 @@ def test_an_approval_while_planning_is_refused_it_must_be_of_the_plan() -> None:
     assert w.service.on_request(approved(req, "too-early")) == "refused"
     assert "while its plan is being made" in w.refusals[-1]
     assert len(w.builds.started) == 1
+
+
+def test_an_approval_of_no_plan_shown_plans_and_waits_for_the_approval_of_that_plan() -> None:
+    w = world_with()
+    req = _staging()
+    # Its approval-required event was never seen (lost, or still being retried): the
+    # approval approved no plan, so nothing is applied before its plan is approved.
+    assert w.service.on_request(approved(req, "approved-first")) == "started"
+    (build,) = w.builds.started
+    assert (build.plan_only, build.approved_plan) == (True, None)
+    assert w.artifacts.review_inputs[(req.request_id, 1)].approval_required
+    assert end_build(w, reviewed(w)) == "recorded"
+    assert _types(w.bus.events) == ["started", "planned"]
+    planned = w.bus.events[-1].data
+    assert isinstance(planned, ProvisioningPlanned)
+    assert (planned.verdict, planned.needs_approval) == (PlanVerdict.HOLD, True)
+    assert w.ledger.entries[req.request_id].state is State.AWAITING_APPROVAL
+    # The approval of the plan shown applies it.
+    assert w.service.on_request(approved(req, "approved-again")) == "started"
+    assert w.builds.started[-1].approved_plan is not None
+    assert w.builds.started[-1].approved_plan.sha256 == planned.plan_sha256
+
+
+def test_a_build_that_fails_applying_its_reviewed_plan_shows_the_plan_then_the_failure() -> None:
+    w = world_with()
+    req = request()  # dev: no approval, plan and apply in one build
+    assert w.service.on_request(received(req)) == "started"
+    record = reviewed(w)
+    assert record.verdict is PlanVerdict.APPLY
+    assert end_build(w, record, status="FAILED") == "recorded"
+    assert _types(w.bus.events) == ["started", "planned", "failed"]
+    planned, failed = w.bus.events[1].data, w.bus.events[2].data
+    assert isinstance(planned, ProvisioningPlanned)
+    assert isinstance(failed, ProvisioningFailed)
+    assert planned.plan_sha256 == record.plan_sha256
+    assert w.ledger.entries[req.request_id].state is State.FAILED
+    # A build that failed before its review (no record) shows the failure alone.
+    w2 = world_with()
+    assert w2.service.on_request(received(request())) == "started"
+    assert end_build(w2, None, status="FAILED") == "recorded"
+    assert _types(w2.bus.events) == ["started", "failed"]
 
 
 def test_an_approval_naming_another_plan_applies_nothing_and_plans_again() -> None:

@@ -113,7 +113,13 @@ def _fields(data: TicketEventData) -> tuple[dict[str, str], dict[str, list[str]]
         _plan_fields(data, fields, lists)
     if isinstance(data, ProvisioningStarted):
         approved = data.approved_plan_sha256
-        fields["plan_phrase"] = f", applying the approved plan {approved[:12]}" if approved else ""
+        fields["plan_phrase"] = (
+            f", applying the approved plan {approved[:12]}"
+            if approved
+            else ", planning only: nothing is applied before the approval"
+            if data.plan_only
+            else ""
+        )
     if isinstance(data, ProvisioningSucceeded):
         seconds = data.duration_seconds
         fields["duration_phrase"] = f" in {round(seconds / 60, 1)} min" if seconds else ""

@@ -151,7 +151,8 @@ def decide_request(  # noqa: PLR0911, PLR0912 - one branch per row of the transi
 
     A request that needs an approval is planned at once (a plan-only build) and waits
     with its plan; the approval applies exactly that plan — or, if it names another,
-    plans again.
+    plans again. An approval with no plan held (its ``approval_required`` event was never
+    seen) approved no plan: the request is planned and waits for the approval of that plan.
 
     Only an approval moves a request awaiting approval on — the one rule intake follows
     too: an ``approved`` event (the policy needed the approval), or a ``received`` one
@@ -165,8 +166,8 @@ def decide_request(  # noqa: PLR0911, PLR0912 - one branch per row of the transi
             return Refusal("nothing to destroy: this ticket has no instance")
         if kind == "approval_required":
             return Decision((State.RECEIVED, State.QUEUED), build=action, plan_only=True)
-        if kind == "approved":
-            return Decision((State.RECEIVED, State.APPROVED, State.QUEUED), build=action)
+        if kind == "approved":  # its approval-required event not seen: no plan was shown
+            return Decision((State.RECEIVED, State.QUEUED), build=action, plan_only=True)
         return Decision((State.RECEIVED, State.QUEUED), build=action)
     if current is State.DESTROYED:
         return Refusal("the instance is destroyed; open a new request")
@@ -189,10 +190,8 @@ def decide_request(  # noqa: PLR0911, PLR0912 - one branch per row of the transi
     # after a refused create: a destroy then plans to destroy nothing).
     if action is Action.CREATE:
         return Refusal(f"a create for an instance that already {current.value}")
-    if kind == "approval_required":
+    if kind in ("approval_required", "approved"):  # approved: of no plan shown, so plan
         return Decision((State.QUEUED,), build=action, plan_only=True)
-    if kind == "approved":
-        return Decision((State.APPROVED, State.QUEUED), build=action)
     return Decision((State.QUEUED,), build=action)
 
 

@@ -182,7 +182,8 @@ def build_end(
     the instance's monthly cost becomes the plan's. Held: ``planned`` (hold), the plan
     kept for its approval. Refused: ``planned`` (refuse) and ``failed`` (``PLAN_REFUSED``).
     An approved plan applied: ``succeeded`` with its hash. Stale: nothing yet — the re-plan
-    will tell the ticket why. A failed build: ``failed``, as ever.
+    will tell the ticket why. A failed build: ``failed``, after ``planned`` if it had
+    reviewed its plan (the apply of that plan failed: the ticket sees what was tried).
     """
     cleared: dict[str, Any] = {
         "plan_only": False,
@@ -197,7 +198,11 @@ def build_end(
         for name in ("request_id", "ticket", "product", "action", "attempt", "build_id")
     } | {"log_url": outcome.log_url}
     if final is State.FAILED or isinstance(outcome, ProvisioningFailed):
-        return BuildEnd([(result.status, outcome)], cleared)
+        tried: list[tuple[str, ProvisioningPlanned | ProvisioningFailed]] = []
+        if isinstance(record, ReviewRecord):
+            planned = planned_data(record, common, plan_uri, replanned_because=entry.replan_because)
+            tried.append(("planned", planned))
+        return BuildEnd([*tried, (result.status, outcome)], cleared)
     if final is State.QUEUED:  # a stale approved plan: planned again, next attempt
         return BuildEnd(
             [],

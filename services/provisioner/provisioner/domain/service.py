@@ -263,6 +263,7 @@ class ProvisionerService:
                         approved_plan_sha256=(
                             build.approved_plan.sha256 if build.approved_plan else None
                         ),
+                        plan_only=build.plan_only,
                     ),
                     event_id=event_id(entry, "started"),
                 )
@@ -328,9 +329,11 @@ class ProvisionerService:
         if entry and entry.state is State.QUEUED and entry.queued_by == f"build#{result.build_id}":
             return self._start(entry)  # its re-plan is queued: a retry resumes its start
         succeeded = result.status == "SUCCEEDED"
+        # A failed build's record too: one that reviewed its plan and then failed to
+        # apply it shows the ticket that plan before the failure.
         record = (
             self.artifacts.get_build_record(entry.request_id, entry.attempt)
-            if entry and succeeded and entry.build_id == result.build_id
+            if entry and entry.build_id == result.build_id
             else None
         )
         decision = decide_build_outcome(
