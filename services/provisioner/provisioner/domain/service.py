@@ -29,7 +29,6 @@ from provisioner.domain.ledger import LedgerEntry, transitions
 from provisioner.domain.lifecycle import (
     Decision,
     Refusal,
-    RequestKind,
     State,
     building_state,
     decide_build_outcome,
@@ -56,6 +55,7 @@ from provisioner.domain.ports import (
     SerialSlot,
 )
 from provisioner.domain.products import Product
+from provisioner.domain.requests import REQUEST_KINDS, RequestEvent, destroying
 from provisioner.domain.reviews import (
     approved_plan,
     build_end,
@@ -66,12 +66,7 @@ from provisioner.domain.reviews import (
 )
 from provisioner.settings import PlanGuardrails
 from selfservice_contracts.envelope import build_event
-from selfservice_contracts.events import (
-    ApprovalRequiredEvent,
-    ProvisioningStarted,
-    RequestApprovedEvent,
-    RequestReceivedEvent,
-)
+from selfservice_contracts.events import ProvisioningStarted
 from selfservice_contracts.request import Action, ApprovalState, ProvisioningRequest
 from selfservice_runtime.observability import Metric
 from selfservice_runtime.publisher import EventPublisher
@@ -79,28 +74,6 @@ from selfservice_runtime.publisher import EventPublisher
 __all__ = ["Outcome", "ProvisionerService", "RequestEvent", "destroying"]
 
 Outcome = Literal["queued", "started", "waiting", "recorded", "refused", "not_started"]
-_KINDS: dict[type, RequestKind] = {
-    RequestReceivedEvent: "received",
-    ApprovalRequiredEvent: "approval_required",
-    RequestApprovedEvent: "approved",
-}
-RequestEvent = RequestReceivedEvent | ApprovalRequiredEvent | RequestApprovedEvent
-
-
-def destroying(recorded: ProvisioningRequest, destroy: ProvisioningRequest) -> ProvisioningRequest:
-    """The destroy request, acting on what the ledger recorded for the instance.
-
-    A decommission names the instance and nothing else (no environment, cost center or
-    variables): Terraform destroys with the variables the instance was last built with.
-    The ticket, requester and approval stay the destroy's own (write-back goes there).
-    """
-    return destroy.model_copy(
-        update={
-            "parameters": dict(recorded.parameters),
-            "environment": recorded.environment,
-            "cost_center": recorded.cost_center,
-        }
-    )
 
 
 @dataclass
@@ -138,7 +111,7 @@ class ProvisionerService:
         held = entry.held_plan if entry else None
         decision = decide_request(
             entry.state if entry else None,
-            _KINDS[type(event)],
+            REQUEST_KINDS[type(event)],
             request.action,
             resuming=resuming,
             itsm_approved=request.approval is ApprovalState.APPROVED,
@@ -329,8 +302,7 @@ class ProvisionerService:
         if entry and entry.state is State.QUEUED and entry.queued_by == f"build#{result.build_id}":
             return self._start(entry)  # its re-plan is queued: a retry resumes its start
         succeeded = result.status == "SUCCEEDED"
-        # A failed build's record too: one that reviewed its plan and then failed to
-        # apply it shows the ticket that plan before the failure.
+        # A failed build's too: one that reviewed its plan shows it before the failure.
         record = (
             self.artifacts.get_build_record(entry.request_id, entry.attempt)
             if entry and entry.build_id == result.build_id
