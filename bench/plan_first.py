@@ -44,7 +44,7 @@ __all__ = ["PlanFirst", "measure", "section"]
 MODULE = ROOT / "services/provisioner/products/ec2-app/terraform"
 S3COPY = ROOT / "services/provisioner/buildtools/s3copy.py"
 BUCKET = "selfservice-artifacts"
-ROUNDS = 2
+ROUNDS = 3
 TARGET_RATIO = 0.10
 REGION = "us-east-1"
 BEGIN, END = "<!-- plan-first: begin -->", "<!-- plan-first: end -->"
@@ -147,10 +147,37 @@ def _review_input(s3: Any, ticket: str) -> None:
     )
 
 
+_STEPS = {
+    "terraform plan ": "  of it: `terraform plan -out=tfplan`",
+    "terraform show ": "  of it: `terraform show -json tfplan`",
+    "review.py plan": "  of it: `review.py plan` (policies, cost, budget; its record to S3)",
+    "terraform apply ": "  of it: `terraform apply tfplan`",
+}
+_TRACED = re.compile(r"^\++ (\d+\.\d+) (.*)$")
+
+
+def _steps(trace: str) -> dict[str, float]:
+    """How long each step of the plan-first block took, from bash's timestamped trace.
+
+    A step ends when the shell traces its next command (the background upload's own
+    trace line, which may land anywhere, is skipped).
+    """
+    lines = [m.groups() for line in trace.splitlines() if (m := _TRACED.match(line))]
+    lines = [(float(stamp), text) for stamp, text in lines if "s3copy.py" not in text]
+    steps: dict[str, float] = {}
+    for (stamp, text), (after, _) in zip(lines, lines[1:], strict=False):
+        for marker, label in _STEPS.items():
+            if marker in text and label not in steps:
+                steps[label] = after - stamp
+    return steps
+
+
 def _new_build(module: Path, env: dict[str, str], ticket: str) -> dict[str, float]:
-    """The buildspec's build phase, verbatim, each command timed."""
+    """The buildspec's build phase, verbatim, each command timed (and the big one's steps)."""
     timings = module / "timings"
-    lines = []
+    trace = module / "trace"
+    # bash's xtrace, each line stamped (EPOCHREALTIME: no subprocess), to its own file.
+    lines = [f"exec 9>>{trace}; BASH_XTRACEFD=9; PS4='+ $EPOCHREALTIME '; set -x"]
     for index, command in enumerate(_build_commands()):
         quoted = shlex.quote(command)
         lines.append(
@@ -173,7 +200,8 @@ def _new_build(module: Path, env: dict[str, str], ticket: str) -> dict[str, floa
         number, stamp = line.split()
         marks.setdefault(int(number), []).append(float(stamp))
     commands = _build_commands()
-    return {_label(commands[i]): end - begin for i, (begin, end) in sorted(marks.items())}
+    timed = {_label(commands[i]): end - begin for i, (begin, end) in sorted(marks.items())}
+    return timed | _steps(trace.read_text())
 
 
 def measure(rounds: int = ROUNDS) -> PlanFirst:
@@ -207,7 +235,7 @@ def measure(rounds: int = ROUNDS) -> PlanFirst:
                         _review_input(s3, ticket)
                         step = _new_build(module, env, ticket)
                         steps.append(step)
-                        new.append(sum(step.values()))
+                        new.append(sum(v for k, v in step.items() if k not in _STEPS.values()))
     return PlanFirst(
         rounds=rounds,
         init_seconds=median(inits),
@@ -243,16 +271,17 @@ one-minute load average {result.load[0]:.1f} at the start and {result.load[1]:.1
 |---|---|
 {steps}
 
-Each Terraform command loads the AWS provider's schema (seconds each); the saved plan
-makes `apply tfplan` skip the refresh and diff a plain `apply` does, which pays back
-much of the separate plan, and `show -json` and the uploads (one interpreter for the
-three files) run beside the apply, on the build's second core. Uploads are to the
-embedded S3 (a real one adds its latency). On a loaded machine the second core is not
-free, so the overlap buys little: the extra time is then about one plan. Against the
-embedded AWS every resource is ready at once, so the apply is short and the plan's share
-large; in AWS the same apply waits minutes for the NAT gateway, the load balancer and
-the instances, while the plan's cost (refresh and diff, a provider start) stays in
-seconds — this page measures only the embedded case.
+Where the extra time goes: three steps now run one after the other before anything is
+applied — the separate `terraform plan` (a provider start, the refresh and the diff),
+`terraform show -json` (another provider start, to read the plan with the provider's
+schema) and the review (a Python process: policies, cost, budget, its record to S3) —
+and only the apply's own plan is saved (`apply tfplan` skips the refresh and diff a
+plain `apply` does). The uploads of `tfplan`, `plan.json` and the hash run beside the
+review and the apply. Neither `show -json` nor the review can overlap the apply: the
+verdict decides whether the apply runs at all. Against the embedded AWS every resource is
+ready at once, so the apply is short and the plan's share large; in AWS the same apply
+waits minutes for the NAT gateway and the instances while these steps stay at a few
+seconds — this page measures only the embedded case, where the goal is missed.
 {END}"""
 
 
