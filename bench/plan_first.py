@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +166,7 @@ def _steps(trace: str) -> dict[str, float]:
     lines = [m.groups() for line in trace.splitlines() if (m := _TRACED.match(line))]
     lines = [(float(stamp), text) for stamp, text in lines if "s3copy.py" not in text]
     steps: dict[str, float] = {}
-    for (stamp, text), (after, _) in zip(lines, lines[1:], strict=False):
+    for (stamp, text), (after, _) in pairwise(lines):
         for marker, label in _STEPS.items():
             if marker in text and label not in steps:
                 steps[label] = after - stamp
