@@ -163,8 +163,8 @@ def _steps(trace: str) -> dict[str, float]:
     A step ends when the shell traces its next command (the background upload's own
     trace line, which may land anywhere, is skipped).
     """
-    lines = [m.groups() for line in trace.splitlines() if (m := _TRACED.match(line))]
-    lines = [(float(stamp), text) for stamp, text in lines if "s3copy.py" not in text]
+    traced = [m.groups() for line in trace.splitlines() if (m := _TRACED.match(line))]
+    lines = [(float(stamp), text) for stamp, text in traced if "s3copy.py" not in text]
     steps: dict[str, float] = {}
     for (stamp, text), (after, _) in pairwise(lines):
         for marker, label in _STEPS.items():
