@@ -31,6 +31,7 @@ def test_every_event_the_notifier_consumes_has_a_message() -> None:
         "selfservice.request.approved.v1",
         "selfservice.provisioning.started.v1",
         "selfservice.provisioning.planned.v1",
+        "selfservice.provisioning.refused.v1",
         "selfservice.provisioning.succeeded.v1",
         "selfservice.provisioning.failed.v1",
     }

@@ -81,6 +81,33 @@ def test_refused_request_transitions(
     assert reason in decision.reason
 
 
+@pytest.mark.parametrize(
+    ("current", "current_action", "kind", "action", "told"),
+    [
+        # What cannot be done now, asked for: the ticket is told why.
+        (None, None, "received", D, True),  # nothing to destroy
+        (S.DESTROYED, D, "received", U, True),
+        (S.PROVISIONING, C, "received", U, True),  # an update while it is created
+        (S.PROVISIONING, C, "approval_required", D, True),
+        (S.PLANNING, C, "approved", C, True),  # the approval must be of the plan
+        (S.AWAITING_APPROVAL, C, "received", U, True),
+        # A repeat of what is under way or done: refused quietly.
+        (S.DESTROYED, D, "received", D, False),
+        (S.PROVISIONING, C, "received", C, False),  # a redelivered or replayed "received"
+        (S.PROVISIONING, C, "approved", C, False),  # a second approval
+        (S.QUEUED, U, "approved", U, False),
+        (S.AWAITING_APPROVAL, C, "approval_required", C, False),
+        (S.SUCCEEDED, C, "received", C, False),  # the ticket's own create, replayed
+    ],
+)
+def test_a_refusal_is_told_on_the_ticket_unless_it_repeats_what_is_asked(
+    current: State | None, current_action: Action | None, kind: str, action: Action, told: bool
+) -> None:
+    decision = decide_request(current, kind, action, current_action=current_action)  # type: ignore[arg-type]
+    assert isinstance(decision, Refusal)
+    assert decision.told is told
+
+
 def test_the_event_that_queued_a_build_may_resume_it() -> None:
     assert decide_request(S.QUEUED, "received", C, resuming=True) == Decision((S.QUEUED,), C)
     assert isinstance(decide_request(S.QUEUED, "received", C, resuming=False), Refusal)

@@ -11,6 +11,7 @@ from provisioner.domain.ports import BuildResult
 from selfservice_contracts.events import (
     AnyEvent,
     ProvisioningFailed,
+    ProvisioningRefused,
     ProvisioningStarted,
     ProvisioningSucceeded,
 )
@@ -231,3 +232,36 @@ def test_a_destroy_that_restates_nothing_destroys_with_what_the_ledger_recorded(
     build = w.builds.started[-1]
     assert build.action is Action.DESTROY
     assert w.artifacts.tfvars[build.tfvars_uri] == built
+
+
+def test_a_request_that_cannot_be_done_now_is_told_on_its_ticket_and_changes_nothing() -> None:
+    w = world()
+    destroy = request(action=Action.DESTROY)
+    assert w.service.on_request(received(destroy, "nothing-to-destroy")) == "refused"
+    (told,) = [e for e in w.bus.events if isinstance(e.data, ProvisioningRefused)]
+    assert told.type == "selfservice.provisioning.refused.v1"
+    assert told.subject == str(destroy.ticket)
+    assert (told.data.action, told.data.state) == (Action.DESTROY, None)
+    assert told.data.reason == "nothing to destroy: this ticket has no instance"
+    assert w.ledger.entries == {}
+    assert w.builds.started == []
+    # A retry of that event (its first attempt's publish failed) tells it with the same id.
+    w.service.on_request(received(destroy, "nothing-to-destroy"))
+    ids = [e.id for e in w.bus.events if isinstance(e.data, ProvisioningRefused)]
+    assert len(ids) == 2 and len(set(ids)) == 1
+
+
+def test_an_update_while_a_create_builds_is_told_a_repeat_is_not() -> None:
+    w = world()
+    req = request()
+    assert w.service.on_request(received(req, "create")) == "started"
+    assert w.service.on_request(received(req, "create-again")) == "refused"  # a repeat
+    assert w.service.on_request(approved(req, "approved-twice")) == "refused"
+    assert not [e for e in w.bus.events if isinstance(e.data, ProvisioningRefused)]
+    update = request(action=Action.UPDATE, instance_type="t3.small")
+    assert w.service.on_request(received(update, "update")) == "refused"
+    (told,) = [e.data for e in w.bus.events if isinstance(e.data, ProvisioningRefused)]
+    assert isinstance(told, ProvisioningRefused)
+    assert (told.action, told.state) == (Action.UPDATE, "provisioning")
+    assert "a build is already under way (provisioning)" in told.reason
+    assert len(w.builds.started) == 1

@@ -25,6 +25,7 @@ from selfservice_contracts.events import (
     ApprovalRequired,
     ProvisioningFailed,
     ProvisioningPlanned,
+    ProvisioningRefused,
     ProvisioningStarted,
     ProvisioningSucceeded,
     RequestApproved,
@@ -127,6 +128,9 @@ def _fields(data: TicketEventData) -> tuple[dict[str, str], dict[str, list[str]]
         lists["outputs"] = [
             f"{name}: {format_value(value)}" for name, value in sorted(data.outputs.items())
         ]
+    if isinstance(data, ProvisioningRefused):
+        fields["reason"] = data.reason
+        fields["state_phrase"] = f" (its instance is {data.state})" if data.state else ""
     if isinstance(data, ProvisioningFailed):
         fields["reason"] = data.reason
         lists["error_tail"] = list(data.error_tail)

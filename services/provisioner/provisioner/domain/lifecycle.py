@@ -104,6 +104,9 @@ class Refusal:
     """An input that must not change anything, and why (logged, counted)."""
 
     reason: str
+    told: bool = False
+    """The ticket is told (``provisioning.refused``): it asked for what cannot be done now.
+    Not told: what only repeats what is under way (a second approval, a redelivery)."""
 
 
 def building_state(action: Action) -> State:
@@ -138,6 +141,7 @@ def decide_request(  # noqa: PLR0911, PLR0912 - one branch per row of the transi
     held_sha256: str | None = None,
     approved_sha256: str | None = None,
     instance_built: bool = False,
+    current_action: Action | None = None,
 ) -> Decision | Refusal:
     """What a request event does to the ledger.
 
@@ -148,6 +152,9 @@ def decide_request(  # noqa: PLR0911, PLR0912 - one branch per row of the transi
     ``approved_sha256`` the plan an approval names, when the ITSM passes it back.
     ``instance_built`` says an instance exists while the request awaits an approval (an
     update or a destroy waits): a destroy then has something to destroy.
+    ``current_action`` is the entry's (None: no entry): a refusal of a request asking for
+    something else than what is under way or done is told on the ticket; a repeat of it
+    (a duplicate webhook, a replay, a second approval) is not.
 
     A request that needs an approval is planned at once (a plan-only build) and waits
     with its plan; the approval applies exactly that plan — or, if it names another,
@@ -163,21 +170,24 @@ def decide_request(  # noqa: PLR0911, PLR0912 - one branch per row of the transi
         return Decision((State.QUEUED,), build=action)
     if current is None:
         if action is Action.DESTROY:
-            return Refusal("nothing to destroy: this ticket has no instance")
+            return Refusal("nothing to destroy: this ticket has no instance", told=True)
         if kind == "approval_required":
             return Decision((State.RECEIVED, State.QUEUED), build=action, plan_only=True)
         if kind == "approved":  # its approval-required event not seen: no plan was shown
             return Decision((State.RECEIVED, State.QUEUED), build=action, plan_only=True)
         return Decision((State.RECEIVED, State.QUEUED), build=action)
+    repeat = action is current_action
     if current is State.DESTROYED:
-        return Refusal("the instance is destroyed; open a new request")
+        return Refusal("the instance is destroyed; open a new request", told=not repeat)
     if current is State.PLANNING and (kind == "approved" or itsm_approved):
         return Refusal(
             "approved while its plan is being made: the approval must be of the plan, "
-            "which the ticket is shown once it is ready"
+            "which the ticket is shown once it is ready",
+            told=True,
         )
     if current in BUILDING or current in (State.RECEIVED, State.APPROVED, State.QUEUED):
-        return Refusal(f"a build is already under way ({current.value})")
+        told = kind != "approved" and not repeat  # e.g. an update while it is created
+        return Refusal(f"a build is already under way ({current.value})", told=told)
     if current is State.AWAITING_APPROVAL:
         if action is Action.DESTROY and not instance_built:
             return Decision((State.DESTROYED,))
@@ -185,10 +195,13 @@ def decide_request(  # noqa: PLR0911, PLR0912 - one branch per row of the transi
             return _approve(action, held_sha256, approved_sha256)
         if action is Action.DESTROY:  # an update waits, the instance exists: destroy it
             return Decision((State.QUEUED,), build=action, plan_only=kind == "approval_required")
-        return Refusal(f"{kind} while awaiting approval: only an approval moves it on")
+        return Refusal(
+            f"{kind} while awaiting approval: only an approval moves it on", told=not repeat
+        )
     # succeeded, failed or rejected: an instance exists (possibly partly, or not at all
     # after a refused create: a destroy then plans to destroy nothing).
     if action is Action.CREATE:
+        # The instance is the ticket's: a create for it again repeats the ticket's own.
         return Refusal(f"a create for an instance that already {current.value}")
     if kind in ("approval_required", "approved"):  # approved: of no plan shown, so plan
         return Decision((State.QUEUED,), build=action, plan_only=True)

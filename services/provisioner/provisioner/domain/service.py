@@ -39,9 +39,11 @@ from provisioner.domain.outcomes import (
     LOG_TAIL_LINES,
     NOT_STARTED,
     event_id,
+    not_acted_on_data,
     not_started_data,
     not_started_detail,
     outcome_detail,
+    refusal_event_id,
 )
 from provisioner.domain.ports import (
     Artifacts,
@@ -118,8 +120,12 @@ class ProvisionerService:
             held_sha256=held.sha256 if held else None,
             approved_sha256=getattr(data, "plan_sha256", None),
             instance_built=entry is not None and entry.action is not Action.CREATE,
+            current_action=entry.action if entry else None,
         )
         if isinstance(decision, Refusal):
+            if decision.told:  # the ticket asked for what cannot be done now: say why
+                told = not_acted_on_data(request, entry, decision.reason)
+                self.publisher.publish([build_event(told, event_id=refusal_event_id(cause))])
             return self._refuse(request.request_id, f"{event.type} {event.id}", decision)
         if request.action is Action.DESTROY and entry is not None:
             request = destroying(entry.request, request)
