@@ -353,6 +353,35 @@ def _poison_is_parked_with_its_reason(
     assert [m["message_id"] for m in _listed(dlq, "RequestDLQ")["messages"]] == [poison]
 
 
+# -- a request the provisioner cannot act on -----------------------------------------
+
+
+def test_a_decommission_of_a_ticket_with_no_instance_is_told_why_and_changes_nothing(
+    platform: LocalPlatform,
+) -> None:
+    parked_before = dead_letters(queue_depths(platform))
+    sys_id = "d1" * 16
+    body = servicenow_request("RITM0020031", sys_id, approval="approved")
+    body.update(event="sc_req_item.cancelled", state="4")  # cancelled before anything was built
+    body["variables"].update(environment="dev", instance_type="t3.micro")
+    assert Sender(platform, "servicenow", body, "msg_fault_refused_1").deliver().status == 202
+
+    notes = eventually(
+        lambda: servicenow_notes(platform, sys_id) or None, "the ticket to be told", timeout=60
+    )
+    assert notes == ["[selfservice] Request not acted on"]
+    (note,) = [
+        row["value"]
+        for row in platform.itsm.state.journal
+        if row["element_id"] == sys_id and row["element"] == "work_notes"
+    ]
+    assert "did not act on this destroy of ec2-app: nothing to destroy" in note
+    assert "Nothing was changed." in note
+    # Nothing was recorded or built for it, and nothing waits or was parked.
+    assert "servicenow:RITM0020031" not in _ledger(platform)
+    assert dead_letters(settled(platform)) == parked_before
+
+
 # -- the embedded AWS restarting under the pipeline (last: it empties the embedded AWS) --
 
 

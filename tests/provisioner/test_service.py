@@ -248,7 +248,8 @@ def test_a_request_that_cannot_be_done_now_is_told_on_its_ticket_and_changes_not
     # A retry of that event (its first attempt's publish failed) tells it with the same id.
     w.service.on_request(received(destroy, "nothing-to-destroy"))
     ids = [e.id for e in w.bus.events if isinstance(e.data, ProvisioningRefused)]
-    assert len(ids) == 2 and len(set(ids)) == 1
+    assert len(ids) == 2
+    assert len(set(ids)) == 1
 
 
 def test_an_update_while_a_create_builds_is_told_a_repeat_is_not() -> None:
