@@ -1,8 +1,10 @@
 """What planning first costs a request that needs no approval (issue 18).
 
 Builds used to run one ``terraform apply -auto-approve``. They now run ``terraform plan
--out=tfplan``, hash it, ``terraform show -json tfplan``, upload the three files, then
-``terraform apply tfplan`` — the provider's schema is loaded by each command. This
+-out=tfplan``, ``terraform show -json tfplan``, hash the plan, upload the three files
+(beside the rest), review the plan (``buildtools/review.py plan``: policies, cost, budget,
+with the request's review input the provisioner put in S3), then ``terraform apply
+tfplan`` — the provider's schema is loaded by each Terraform command. This
 creates the real ec2-app module against the embedded AWS both ways, alternating (ABAB…)
 so drift in the machine's load falls on both, each on a fresh ticket, and compares the
 build phase's time. ``terraform init`` (the same for both) is measured too, as the rest
@@ -24,24 +26,30 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import boto3
 import yaml
 
 from bench.common import ROOT, load_average, machine, median
+from provisioner.domain.plan.build_review import ReviewInput, review_input_key
+from provisioner.settings import PlanGuardrails
 from selfservice.local.moto_server import EmbeddedAws
 from selfservice.local.terraform import ROOT_CREDENTIALS, terraform_binary, terraform_environment
+from selfservice_contracts.request import Action
 
 __all__ = ["PlanFirst", "measure", "section"]
 
 MODULE = ROOT / "services/provisioner/products/ec2-app/terraform"
 S3COPY = ROOT / "services/provisioner/buildtools/s3copy.py"
 BUCKET = "selfservice-artifacts"
-ROUNDS = 2
+ROUNDS = 3
 TARGET_RATIO = 0.10
 REGION = "us-east-1"
 BEGIN, END = "<!-- plan-first: begin -->", "<!-- plan-first: end -->"
+GUARDRAILS = ROOT / "config/provisioner.example.json"
 
 
 @dataclass(frozen=True)
@@ -118,15 +126,59 @@ def _build_commands() -> list[str]:
 
 def _label(command: str) -> str:
     first = command.strip().splitlines()[0]
-    if "show -no-color -json" in first:
-        return "show -json + uploads, beside apply tfplan"
+    if "APPROVED_PLAN_SHA256" in first:
+        return "plan -out, show -json, review, apply tfplan (uploads beside)"
     return first[:60].replace("|", "\\|")  # a table cell
 
 
+def _review_input(s3: Any, ticket: str) -> None:
+    """What the provisioner writes before a build: the request's side of the review."""
+    guardrails = PlanGuardrails.model_validate_json(GUARDRAILS.read_text())
+    document = ReviewInput(
+        product="ec2-app",
+        action=Action.CREATE,
+        environment="dev",
+        cost_center="CC-1042",
+        guardrails=guardrails,
+    )
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=review_input_key(f"req-{ticket.lower()}", 1),
+        Body=document.model_dump_json().encode(),
+    )
+
+
+_STEPS = {
+    "terraform plan ": "  of it: `terraform plan -out=tfplan`",
+    "terraform show ": "  of it: `terraform show -json tfplan`",
+    "review.py plan": "  of it: `review.py plan` (policies, cost, budget; its record to S3)",
+    "terraform apply ": "  of it: `terraform apply tfplan`",
+}
+_TRACED = re.compile(r"^\++ (\d+\.\d+) (.*)$")
+
+
+def _steps(trace: str) -> dict[str, float]:
+    """How long each step of the plan-first block took, from bash's timestamped trace.
+
+    A step ends when the shell traces its next command (the background upload's own
+    trace line, which may land anywhere, is skipped).
+    """
+    traced = [m.groups() for line in trace.splitlines() if (m := _TRACED.match(line))]
+    lines = [(float(stamp), text) for stamp, text in traced if "s3copy.py" not in text]
+    steps: dict[str, float] = {}
+    for (stamp, text), (after, _) in pairwise(lines):
+        for marker, label in _STEPS.items():
+            if marker in text and label not in steps:
+                steps[label] = after - stamp
+    return steps
+
+
 def _new_build(module: Path, env: dict[str, str], ticket: str) -> dict[str, float]:
-    """The buildspec's build phase, verbatim, each command timed."""
+    """The buildspec's build phase, verbatim, each command timed (and the big one's steps)."""
     timings = module / "timings"
-    lines = []
+    trace = module / "trace"
+    # bash's xtrace, each line stamped (EPOCHREALTIME: no subprocess), to its own file.
+    lines = [f"exec 9>>{trace}; BASH_XTRACEFD=9; PS4='+ $EPOCHREALTIME '; set -x"]
     for index, command in enumerate(_build_commands()):
         quoted = shlex.quote(command)
         lines.append(
@@ -149,7 +201,8 @@ def _new_build(module: Path, env: dict[str, str], ticket: str) -> dict[str, floa
         number, stamp = line.split()
         marks.setdefault(int(number), []).append(float(stamp))
     commands = _build_commands()
-    return {_label(commands[i]): end - begin for i, (begin, end) in sorted(marks.items())}
+    timed = {_label(commands[i]): end - begin for i, (begin, end) in sorted(marks.items())}
+    return timed | _steps(trace.read_text())
 
 
 def measure(rounds: int = ROUNDS) -> PlanFirst:
@@ -161,13 +214,14 @@ def measure(rounds: int = ROUNDS) -> PlanFirst:
             env = terraform_environment(
                 work, aws.endpoint, region=REGION, credentials=ROOT_CREDENTIALS
             )
-            boto3.client(
+            s3 = boto3.client(
                 "s3",
                 endpoint_url=aws.endpoint,
                 region_name=REGION,
                 aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-            ).create_bucket(Bucket=BUCKET)
+            )
+            s3.create_bucket(Bucket=BUCKET)
             inits, old, new, steps = [], [], [], []
             for index in range(rounds):
                 for way in ("old", "new"):
@@ -179,9 +233,10 @@ def measure(rounds: int = ROUNDS) -> PlanFirst:
                     if way == "old":
                         old.append(_old_build(module, env))
                     else:
+                        _review_input(s3, ticket)
                         step = _new_build(module, env, ticket)
                         steps.append(step)
-                        new.append(sum(step.values()))
+                        new.append(sum(v for k, v in step.items() if k not in _STEPS.values()))
     return PlanFirst(
         rounds=rounds,
         init_seconds=median(inits),
@@ -209,7 +264,7 @@ one-minute load average {result.load[0]:.1f} at the start and {result.load[1]:.1
 |---|---|---|---|
 | `terraform init` (the same either way) | {result.init_seconds:.1f} s | | |
 | before: `terraform apply -auto-approve` | {result.apply_seconds:.1f} s | | |
-| now: the buildspec's build phase (plan -out, sha256sum, then show -json and the uploads beside apply tfplan) | {result.plan_first_seconds:.1f} s | | |
+| now: the buildspec's build phase (plan -out, show -json, sha256sum, the review, apply tfplan; the uploads beside) | {result.plan_first_seconds:.1f} s | | |
 | extra time planning first | {result.extra_seconds:+.1f} s | | |
 | extra / the build before (init + apply) | {100 * result.ratio:.1f} % | < {100 * TARGET_RATIO:.0f} % | {verdict} |
 
@@ -217,16 +272,17 @@ one-minute load average {result.load[0]:.1f} at the start and {result.load[1]:.1
 |---|---|
 {steps}
 
-Each Terraform command loads the AWS provider's schema (seconds each); the saved plan
-makes `apply tfplan` skip the refresh and diff a plain `apply` does, which pays back
-much of the separate plan, and `show -json` and the uploads (one interpreter for the
-three files) run beside the apply, on the build's second core. Uploads are to the
-embedded S3 (a real one adds its latency). On a loaded machine the second core is not
-free, so the overlap buys little: the extra time is then about one plan. Against the
-embedded AWS every resource is ready at once, so the apply is short and the plan's share
-large; in AWS the same apply waits minutes for the NAT gateway, the load balancer and
-the instances, while the plan's cost (refresh and diff, a provider start) stays in
-seconds — this page measures only the embedded case.
+Where the extra time goes: three steps now run one after the other before anything is
+applied — the separate `terraform plan` (a provider start, the refresh and the diff),
+`terraform show -json` (another provider start, to read the plan with the provider's
+schema) and the review (a Python process: policies, cost, budget, its record to S3) —
+and only the apply's own plan is saved (`apply tfplan` skips the refresh and diff a
+plain `apply` does). The uploads of `tfplan`, `plan.json` and the hash run beside the
+review and the apply. Neither `show -json` nor the review can overlap the apply: the
+verdict decides whether the apply runs at all. Against the embedded AWS every resource is
+ready at once, so the apply is short and the plan's share large; in AWS the same apply
+waits minutes for the NAT gateway and the instances while these steps stay at a few
+seconds — this page measures only the embedded case, where the goal is missed.
 {END}"""
 
 

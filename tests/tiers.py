@@ -44,6 +44,7 @@ SERVER_MODULES = frozenset(
         "selfservice.develop.up",
         "moto",
         "selfservice.local.moto_gaps",
+        "selfservice.local.moto_sqs_gaps",
         "http.server",
         "socketserver",
         "socket",

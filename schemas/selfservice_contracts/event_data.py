@@ -36,6 +36,7 @@ __all__ = [
     "PlanArtifacts",
     "ProvisioningFailed",
     "ProvisioningPlanned",
+    "ProvisioningRefused",
     "ProvisioningStarted",
     "ProvisioningSucceeded",
     "RejectionReason",
@@ -148,6 +149,20 @@ class ProvisioningStarted(_ProvisioningData):
     build_id: Annotated[str, Field(min_length=1, max_length=512)]
     approved_plan_sha256: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
     """The build applies this approved saved plan and nothing else (None: it plans first)."""
+    plan_only: bool = False
+    """The build only plans: its plan waits for an approval, and it applies nothing."""
+
+
+class ProvisioningRefused(TicketEventData):
+    """The provisioner did not act on a request: the ticket asked for what its instance's
+    state does not allow (nothing to destroy, a build under way, an approval while the plan
+    is being made). Nothing was changed; the reason goes back to the ticket."""
+
+    product: ProductName
+    action: Action
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+    state: Annotated[str | None, Field(max_length=64)] = None
+    """The instance's state in the ledger when the request arrived (None: no entry)."""
 
 
 class PlanArtifacts(ContractModel):

@@ -29,6 +29,7 @@ from selfservice_contracts.event_data import (
     PlanArtifacts,
     ProvisioningFailed,
     ProvisioningPlanned,
+    ProvisioningRefused,
     ProvisioningStarted,
     ProvisioningSucceeded,
     RejectionReason,
@@ -61,6 +62,8 @@ __all__ = [
     "ProvisioningFailedEvent",
     "ProvisioningPlanned",
     "ProvisioningPlannedEvent",
+    "ProvisioningRefused",
+    "ProvisioningRefusedEvent",
     "ProvisioningStarted",
     "ProvisioningStartedEvent",
     "ProvisioningSucceeded",
@@ -153,6 +156,11 @@ class ProvisioningPlannedEvent(CloudEventModel):
     data: ProvisioningPlanned
 
 
+class ProvisioningRefusedEvent(CloudEventModel):
+    type: Literal["selfservice.provisioning.refused.v1"]
+    data: ProvisioningRefused
+
+
 class ProvisioningSucceededEvent(CloudEventModel):
     type: Literal["selfservice.provisioning.succeeded.v1"]
     data: ProvisioningSucceeded
@@ -185,6 +193,7 @@ AnyEvent = Annotated[
     | RequestApprovedEvent
     | ProvisioningStartedEvent
     | ProvisioningPlannedEvent
+    | ProvisioningRefusedEvent
     | ProvisioningSucceededEvent
     | ProvisioningFailedEvent
     | TicketUpdatedEvent
@@ -274,6 +283,14 @@ EVENT_CATALOG: tuple[EventSpec, ...] = (
         (Service.NOTIFIER,),
         "Terraform planned the change; carries the plan summary, its monthly cost, the plan "
         "policy and budget results, the plan's SHA-256 and where the plan is kept.",
+    ),
+    EventSpec(
+        ProvisioningRefusedEvent,
+        ProvisioningRefused,
+        Service.PROVISIONER,
+        (Service.NOTIFIER,),
+        "A request the provisioner did not act on (nothing to destroy, a build under way, "
+        "approved while its plan is made); nothing changed, the reason is written back.",
     ),
     EventSpec(
         ProvisioningSucceededEvent,

@@ -22,7 +22,7 @@ SPECS = {spec.type: spec for spec in EVENT_CATALOG}
 def test_the_catalog_covers_exactly_the_event_union() -> None:
     union, _discriminator = typing.get_args(AnyEvent)
     assert set(typing.get_args(union)) == {spec.event_model for spec in EVENT_CATALOG}
-    assert len(SPECS) == len(EVENT_CATALOG) == 11
+    assert len(SPECS) == len(EVENT_CATALOG) == 12
 
 
 def test_every_issue_2_event_type_exists() -> None:
@@ -33,6 +33,7 @@ def test_every_issue_2_event_type_exists() -> None:
         "selfservice.request.approved.v1",
         "selfservice.provisioning.started.v1",
         "selfservice.provisioning.planned.v1",
+        "selfservice.provisioning.refused.v1",
         "selfservice.provisioning.succeeded.v1",
         "selfservice.provisioning.failed.v1",
         "selfservice.ticket.updated.v1",

@@ -21,7 +21,7 @@ from selfservice_contracts.request import Action, ApprovalState
 from selfservice_runtime.parsing import parse_sqs_body
 from selfservice_runtime.publisher import InMemoryPublisher
 from tests.intake.conftest import fixture, jira_delivery, make_service, servicenow_delivery
-from tests.provisioner.fakes import World, received, world
+from tests.provisioner.fakes import World, end_build, received, reviewed, world
 
 EC2 = "servicenow-ritm-ec2-inserted.json"
 
@@ -116,8 +116,10 @@ def test_a_dev_item_servicenow_held_for_approval_is_built_once_servicenow_approv
     service, bus = make_service()
     w = world()
     body = _dev_item_held_by_servicenow(service)
-    assert _flow(bus, w) == ["recorded"]
+    assert _flow(bus, w) == ["started"]  # the plan the approval will be of
     request_id = bus.events[0].data.request_id  # type: ignore[union-attr]
+    assert w.ledger.entries[request_id].state is State.PLANNING
+    end_build(w, reviewed(w))
     assert w.ledger.entries[request_id].state is State.AWAITING_APPROVAL
     body.update(event="sc_req_item.updated", approval="approved")
     assert service.handle(servicenow_delivery(body, webhook_id="msg_approved")).status_code == 202
@@ -127,6 +129,7 @@ def test_a_dev_item_servicenow_held_for_approval_is_built_once_servicenow_approv
         State.QUEUED,
         State.PROVISIONING,
     ]
+    assert w.builds.started[-1].approved_plan is not None  # it applies the held plan
 
 
 def test_a_held_request_is_still_not_moved_on_by_what_is_not_an_approval() -> None:
@@ -134,6 +137,7 @@ def test_a_held_request_is_still_not_moved_on_by_what_is_not_an_approval() -> No
     w = world()
     _dev_item_held_by_servicenow(service)
     _flow(bus, w)
+    end_build(w, reviewed(w))  # its plan is held
     # A received whose request the ITSM has not approved (approval still requested)
     # changes nothing: only an approval moves a held request on.
     held = bus.events[0].data.request  # type: ignore[union-attr]
@@ -163,5 +167,8 @@ def test_a_jira_issue_held_for_approval_is_built_once_it_moves_into_an_approved_
     service, bus = make_service()
     w = world()
     service.handle(jira_delivery(fixture("jira-issue-created-webhook.json"), identifier="a"))
+    assert _flow(bus, w) == ["started"]  # planned at once: the approval is of its plan
+    end_build(w, reviewed(w))
     service.handle(jira_delivery(fixture("jira-issue-updated-approved.json"), identifier="b"))
-    assert _flow(bus, w) == ["recorded", "started"]
+    assert _flow(bus, w, start=1) == ["started"]
+    assert w.builds.started[-1].approved_plan is not None

@@ -159,8 +159,8 @@ def test_terraform_failing_mid_apply_is_told_on_the_ticket_and_the_update_comple
     assert (first.status, first.failed_phase) == ("FAILED", "BUILD")
     assert any("terraform apply" in line for line in first.log)  # it failed applying
     assert retry.status == "SUCCEEDED"
-    # What the tickets show: the failure, with the phase and the build log, then the
-    # modify item's run to completion.
+    # What the tickets show: the plan the build reviewed and failed to apply, the failure
+    # with the phase and the build log, then the modify item's run to completion.
     failed = [
         row["value"]
         for row in platform.itsm.state.journal
@@ -169,12 +169,16 @@ def test_terraform_failing_mid_apply_is_told_on_the_ticket_and_the_update_comple
     ]
     assert [note.splitlines()[0] for note in failed] == [
         "[selfservice] Provisioning started",
+        "[selfservice] Plan and cost",
         "[selfservice] Provisioning failed",
     ]
-    assert "the BUILD phase failed" in failed[1]
-    assert "Build log: " in failed[1]
+    assert "Applying exactly this plan now." in failed[1]
+    assert "the BUILD phase failed" in failed[2]
+    assert "Build log: " in failed[2]
+    # The retry plans and applies in one build: its plan, then the outcome (issue 18).
     assert servicenow_notes(platform, "9d385017c611228701d22104cc95c999") == [
         "[selfservice] Provisioning started",
+        "[selfservice] Plan and cost",
         "[selfservice] Done",
     ]
     # Where the messages are: every build outcome consumed, every update written; the
@@ -184,8 +188,10 @@ def test_terraform_failing_mid_apply_is_told_on_the_ticket_and_the_update_comple
     assert sorted(u for u in _updates(resources) if u[0] in story_tickets) == sorted(
         [
             (TICKET, "selfservice.provisioning.started.v1"),
+            (TICKET, "selfservice.provisioning.planned.v1"),
             (TICKET, "selfservice.provisioning.failed.v1"),
             ("servicenow:RITM0010050", "selfservice.provisioning.started.v1"),
+            ("servicenow:RITM0010050", "selfservice.provisioning.planned.v1"),
             ("servicenow:RITM0010050", "selfservice.provisioning.succeeded.v1"),
         ]
     )

@@ -47,6 +47,9 @@ from tests.notifier.test_write_back import sample
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
 
 WAITING = "[selfservice] Waiting for approval"
+APPROVAL_STORY = [WAITING, "[selfservice] Provisioning started", "[selfservice] Plan and cost"]
+"""What a ticket needing approval is told: it waits; its plan is made; the plan and its cost
+(issue 18: planned first, nothing applied before the approval)."""
 STARTED = "selfservice.provisioning.started.v1"
 SUCCEEDED = "selfservice.provisioning.succeeded.v1"
 
@@ -132,8 +135,8 @@ def test_an_itsm_outage_delays_the_write_backs_and_loses_none(
 
     def written() -> bool | None:
         done = (
-            servicenow_notes(platform, "a1" * 16)
-            and jira_comments(platform, "ITSM-101")
+            len(servicenow_notes(platform, "a1" * 16)) == len(APPROVAL_STORY)
+            and len(jira_comments(platform, "ITSM-101")) == len(APPROVAL_STORY)
             and len(servicenow_notes(platform, "a2" * 16)) == 2
         )
         return True if done else None
@@ -142,8 +145,8 @@ def test_an_itsm_outage_delays_the_write_backs_and_loses_none(
     recovered_in = time.monotonic() - up_at
 
     # What the tickets show: each update once, in order.
-    assert servicenow_notes(platform, "a1" * 16) == [WAITING]
-    assert jira_comments(platform, "ITSM-101") == [WAITING]
+    assert servicenow_notes(platform, "a1" * 16) == APPROVAL_STORY
+    assert jira_comments(platform, "ITSM-101") == APPROVAL_STORY
     assert servicenow_notes(platform, "a2" * 16) == [
         "[selfservice] Provisioning started",
         "[selfservice] Done",
@@ -151,10 +154,10 @@ def test_an_itsm_outage_delays_the_write_backs_and_loses_none(
     assert not sandbox.faults["servicenow"]  # the 503s were answered (and retried)
     assert not sandbox.faults["jira"]
     # Where the messages are: delivered; nothing waits, nothing was parked; each of the
-    # four updates reported written once, none as failed.
+    # eight updates reported written once, none as failed.
     assert dead_letters(settled(platform)) == parked_before
     updates = reported(platform, since, UPDATED)
-    assert len(updates) == len(set(updates)) == 4
+    assert len(updates) == len(set(updates)) == 2 * len(APPROVAL_STORY) + 2
     assert reported(platform, since, WRITE_BACK_FAILED) == []
     for name, value in {
         "outage_seconds": round(up_at - down_at, 1),
@@ -204,14 +207,25 @@ def test_put_events_failures_are_retried_and_a_bus_that_stays_down_is_a_503(
     assert front.pending_failures == 0
 
     def written() -> bool | None:
-        done = servicenow_notes(platform, "b1" * 16) and servicenow_notes(platform, "b2" * 16)
+        done = all(
+            len(servicenow_notes(platform, key * 16)) == len(APPROVAL_STORY) for key in ("b1", "b2")
+        )
         return True if done else None
 
-    eventually(written, "both write-backs")
-    assert servicenow_notes(platform, "b1" * 16) == [WAITING]
-    assert servicenow_notes(platform, "b2" * 16) == [WAITING]
+    eventually(written, "both tickets' write-backs", timeout=120)
+    assert servicenow_notes(platform, "b1" * 16) == APPROVAL_STORY
+    assert servicenow_notes(platform, "b2" * 16) == APPROVAL_STORY
     assert dead_letters(settled(platform)) == parked_before
-    ledger = _ledger(platform)
+    ledger = eventually(
+        lambda: (
+            (
+                (held := _ledger(platform)).get("servicenow:RITM0020012") == "awaiting_approval"
+                and held
+            )
+            or None
+        ),
+        "both plans held",
+    )
     assert ledger["servicenow:RITM0020011"] == ledger["servicenow:RITM0020012"]
     assert ledger["servicenow:RITM0020012"] == "awaiting_approval"
     record_property("entries_failed", 6)
@@ -294,8 +308,24 @@ def test_a_message_sqs_gives_up_on_is_listed_with_the_error_its_consumer_logged(
     parked_before = dead_letters(queue_depths(platform))
     sqs = platform.client("sqs")
     queue = platform.stack("Provisioner").refs["RequestQueue"]
-    # Lambda would take maxReceiveCount (5) visibility timeouts of 6 minutes; 1 s here.
+    deployed = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["VisibilityTimeout"])
+    # Lambda would take maxReceiveCount (5) visibility timeouts of 6 minutes; 1 s here,
+    # for this test only: a request that starts a (plan) build takes longer than 1 s.
     sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "1"})
+    try:
+        _poison_is_parked_with_its_reason(platform, dlq, record_property, parked_before)
+    finally:
+        sqs.set_queue_attributes(QueueUrl=queue, Attributes=deployed["Attributes"])
+
+
+def _poison_is_parked_with_its_reason(
+    platform: LocalPlatform,
+    dlq: Callable[..., tuple[int, str]],
+    record_property: Callable[[str, object], None],
+    parked_before: dict[str, int],
+) -> None:
+    sqs = platform.client("sqs")
+    queue = platform.stack("Provisioner").refs["RequestQueue"]
     time.sleep(2.5)  # a receive already waiting (1 s long polls) took the old timeout
     poison = sqs.send_message(QueueUrl=queue, MessageBody='{"not": "an event"}')["MessageId"]
     sent = time.monotonic()
@@ -323,6 +353,35 @@ def test_a_message_sqs_gives_up_on_is_listed_with_the_error_its_consumer_logged(
     assert [m["message_id"] for m in _listed(dlq, "RequestDLQ")["messages"]] == [poison]
 
 
+# -- a request the provisioner cannot act on -----------------------------------------
+
+
+def test_a_decommission_of_a_ticket_with_no_instance_is_told_why_and_changes_nothing(
+    platform: LocalPlatform,
+) -> None:
+    parked_before = dead_letters(queue_depths(platform))
+    sys_id = "d1" * 16
+    body = servicenow_request("RITM0020031", sys_id, approval="approved")
+    body.update(event="sc_req_item.cancelled", state="4")  # cancelled before anything was built
+    body["variables"].update(environment="dev", instance_type="t3.micro")
+    assert Sender(platform, "servicenow", body, "msg_fault_refused_1").deliver().status == 202
+
+    notes = eventually(
+        lambda: servicenow_notes(platform, sys_id) or None, "the ticket to be told", timeout=60
+    )
+    assert notes == ["[selfservice] Request not acted on"]
+    (note,) = [
+        row["value"]
+        for row in platform.itsm.state.journal
+        if row["element_id"] == sys_id and row["element"] == "work_notes"
+    ]
+    assert "did not act on this destroy of ec2-app: nothing to destroy" in note
+    assert "Nothing was changed." in note
+    # Nothing was recorded or built for it, and nothing waits or was parked.
+    assert "servicenow:RITM0020031" not in _ledger(platform)
+    assert dead_letters(settled(platform)) == parked_before
+
+
 # -- the embedded AWS restarting under the pipeline (last: it empties the embedded AWS) --
 
 
@@ -333,7 +392,11 @@ def test_the_embedded_aws_restarting_acknowledges_nothing_it_then_loses(
         platform, "servicenow", servicenow_request("RITM0020021", "c1" * 16), "msg_fault_moto_1"
     )
     assert before.deliver().status == 202
-    eventually(lambda: servicenow_notes(platform, "c1" * 16) or None, "the first write-back")
+    eventually(
+        lambda: len(servicenow_notes(platform, "c1" * 16)) == len(APPROVAL_STORY) or None,
+        "the first ticket's write-backs, its plan included",
+        timeout=120,
+    )
 
     # Two more tickets arrive (their ITSMs were given the webhook secrets long ago) …
     arriving = [
@@ -377,25 +440,26 @@ def test_the_embedded_aws_restarting_acknowledges_nothing_it_then_loses(
         assert set(sender.statuses[:-1]) <= {503, None}  # None: no answer mid-restart
 
     def written() -> bool | None:
-        done = servicenow_notes(platform, "c2" * 16) and jira_comments(platform, "ITSM-102")
+        done = len(servicenow_notes(platform, "c2" * 16)) == len(APPROVAL_STORY) and len(
+            jira_comments(platform, "ITSM-102")
+        ) == len(APPROVAL_STORY)
         return True if done else None
 
-    eventually(written, "the write-backs of the deliveries retried after the restart")
+    eventually(written, "the write-backs of the deliveries retried after the restart", timeout=120)
     written_at = time.monotonic()
     # What the tickets show: every ticket that was answered 202 has its update, once.
-    assert servicenow_notes(platform, "c1" * 16) == [WAITING]  # not written again
-    assert servicenow_notes(platform, "c2" * 16) == [WAITING]
-    assert jira_comments(platform, "ITSM-102") == [WAITING]
+    assert servicenow_notes(platform, "c1" * 16) == APPROVAL_STORY  # not written again
+    assert servicenow_notes(platform, "c2" * 16) == APPROVAL_STORY
+    assert jira_comments(platform, "ITSM-102") == APPROVAL_STORY
     # Where the messages are: the new embedded AWS holds the retried requests' state,
     # its queues drain and its DLQs stay empty. (The ledger entry of RITM0020021 went
     # with the old server: moto keeps state in memory only; its ticket had its update.)
     assert set(dead_letters(settled(platform)).values()) == {0}
-    assert len(reported(platform, since, UPDATED)) == 2  # one update each, no more
+    # Each ticket's story once, no more.
+    assert len(reported(platform, since, UPDATED)) == 2 * len(APPROVAL_STORY)
     assert reported(platform, since, WRITE_BACK_FAILED) == []
-    assert _ledger(platform) == {
-        "servicenow:RITM0020022": "awaiting_approval",
-        "jira:ITSM-102": "awaiting_approval",
-    }
+    held = {"servicenow:RITM0020022": "awaiting_approval", "jira:ITSM-102": "awaiting_approval"}
+    assert eventually(lambda: _ledger(platform) == held or None, "both plans held")
     for name, value in {
         "down_seconds": round(back_at - restart_seconds - down_at, 1),
         "restart_seconds": round(restart_seconds, 1),

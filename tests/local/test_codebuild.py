@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from provisioner.domain.build_events import parse_build_state_change
-from selfservice.local.build_runner import run_buildspec, state_change_event
+from selfservice.local.build_runner import BUNDLE_PATHS, run_buildspec, state_change_event
 from selfservice.local.codebuild import CodeBuildEndpoint
 from selfservice.local.codebuild_client import LocalCodeBuildClient
 from tests.aws import endpoint_client
@@ -124,8 +124,13 @@ def test_the_idempotency_token_returns_the_same_build(tmp_path: Path) -> None:
 def _bundle(tmp_path: Path, build: list[str]) -> Path:
     """A bundle root (what make_workspace copies) whose buildspec runs ``build``."""
     root = _workspace(tmp_path / "root", {"build": build})
-    for directory in ("services/provisioner/buildtools", "services/provisioner/products"):
-        (root / directory).mkdir(parents=True)
+    for relative in BUNDLE_PATHS:
+        path = root / relative
+        if path.suffix == ".py":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        elif not path.suffix:
+            path.mkdir(parents=True, exist_ok=True)
     return root
 
 

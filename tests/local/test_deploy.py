@@ -155,7 +155,10 @@ def test_the_ledgers_in_flight_index_and_every_alarm_are_deployed(
     aws, deployment = deployed
     ledger = _stack(deployment, "selfservice-Provisioner").refs["LedgerTable"]
     table = endpoint_client("dynamodb", aws.endpoint).describe_table(TableName=ledger)["Table"]
-    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["InFlightByState"]
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == [
+        "InFlightByState",
+        "CommittedCostByScope",
+    ]
     cloudwatch = endpoint_client("cloudwatch", aws.endpoint)
     alarms = {
         alarm["AlarmName"]: alarm

@@ -29,7 +29,7 @@ from moto.iam.policy_validation import IAMPolicyDocumentValidator
 from moto.sqs import models as sqs_models
 from moto.sqs.models import Message, Queue, SQSBackend
 
-from selfservice.local import moto_gaps
+from selfservice.local import moto_gaps, moto_sqs_gaps
 from tests.aws import observe_bus
 
 
@@ -171,7 +171,7 @@ def test_a_fifo_group_is_redelivered_from_its_oldest_message() -> None:
 
 def test_without_the_fix_moto_redelivers_only_the_last_message() -> None:
     fixed = SQSBackend.receive_message
-    SQSBackend.receive_message = moto_gaps._ORIGINAL_RECEIVE  # type: ignore[method-assign]
+    SQSBackend.receive_message = moto_sqs_gaps._ORIGINAL_RECEIVE  # type: ignore[method-assign]
     try:
         assert _redelivered_after_a_partial_batch() == ["m4"]
     finally:
@@ -329,7 +329,7 @@ def test_a_send_reads_the_clock_a_few_times_whatever_the_queue_depth(
 def test_without_the_fix_a_send_reads_the_clock_for_every_queued_message(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name, original in moto_gaps._ORIGINAL_QUEUE_COUNTS.items():
+    for name, original in moto_sqs_gaps._ORIGINAL_QUEUE_COUNTS.items():
         monkeypatch.setattr(Queue, name, original)
     assert _clock_reads_per_send(monkeypatch, 200) >= 4 * 200
 
@@ -523,7 +523,7 @@ def test_without_the_fix_a_long_poll_returns_the_later_message_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(
-        SQSBackend, "receive_message", moto_gaps._receive_releasing_timed_out_messages
+        SQSBackend, "receive_message", moto_sqs_gaps._receive_releasing_timed_out_messages
     )
     monkeypatch.setattr(
         Message, "visible", property(lambda m: moto_utils.unix_time_millis() > m.visible_at)
@@ -569,3 +569,36 @@ def test_without_the_fix_policies_without_version_are_refused(
     )
     with pytest.raises(ClientError, match="must be version 2012-10-17"):
         _put_role_policy_without_version()
+
+
+def _policy_after_setting_the_visibility_timeout() -> str | None:
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": arn,
+        }
+        policy = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "1"})
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert attributes["VisibilityTimeout"] == "1"
+        kept: str | None = attributes.get("Policy")
+        return None if kept is None else json.loads(kept)["Statement"][0]["Action"]
+
+
+def test_setting_one_queue_attribute_keeps_the_policy() -> None:
+    assert _policy_after_setting_the_visibility_timeout() == "sqs:SendMessage"
+
+
+def test_without_the_fix_setting_one_queue_attribute_deletes_the_policy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Queue, "_set_attributes", moto_sqs_gaps._ORIGINAL_SET_ATTRIBUTES)
+    assert _policy_after_setting_the_visibility_timeout() is None

@@ -31,6 +31,7 @@ def test_every_event_the_notifier_consumes_has_a_message() -> None:
         "selfservice.request.approved.v1",
         "selfservice.provisioning.started.v1",
         "selfservice.provisioning.planned.v1",
+        "selfservice.provisioning.refused.v1",
         "selfservice.provisioning.succeeded.v1",
         "selfservice.provisioning.failed.v1",
     }
@@ -157,6 +158,15 @@ def test_the_started_and_done_messages_name_the_plan_applied() -> None:
     plain = render(_event("selfservice.provisioning.started.v1"))
     assert plain is not None
     assert "approved plan" not in plain.text
+    assert "planning only" not in plain.text
+
+
+def test_a_plan_only_build_says_nothing_is_applied_before_the_approval() -> None:
+    planning = render(_event("selfservice.provisioning.started.v1", plan_only=True))
+    assert planning is not None
+    assert "started (attempt 1), planning only: nothing is applied before the approval." in (
+        planning.text
+    )
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from provisioner.domain.ledger import ConcurrentUpdateError, LedgerEntry, Transition
-from provisioner.domain.ports import BuildRefused, BuildRequest, StartedBuild
-from provisioner.domain.products import load_product
+from provisioner.domain.ledger import ConcurrentUpdateError, LedgerEntry, Transition, cost_scope
+from provisioner.domain.lifecycle import BuildOutcome
+from provisioner.domain.plan import PlanGuardrails, load_prices
+from provisioner.domain.plan.build_review import (
+    ApplyRecord,
+    ReviewInput,
+    ReviewRecord,
+    review_build,
+)
+from provisioner.domain.ports import BuildRefused, BuildRequest, BuildResult, StartedBuild
+from provisioner.domain.products import PRODUCTS_DIR, load_product
 from provisioner.domain.service import ProvisionerService
 from selfservice_contracts.envelope import build_event
 from selfservice_contracts.events import (
@@ -117,17 +128,44 @@ class FakeArtifacts:
 
     tfvars: dict[str, dict[str, Any]] = field(default_factory=dict)
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    review_inputs: dict[tuple[str, int], ReviewInput] = field(default_factory=dict)
+    records: dict[tuple[str, int], ReviewRecord | ApplyRecord] = field(default_factory=dict)
+    """What each attempt's review step recorded (none: a build that left no record)."""
 
     def put_tfvars(self, request_id: str, attempt: int, document: dict[str, Any]) -> str:
         uri = f"s3://artifacts/tfvars/{request_id}/{attempt}.tfvars.json"
         self.tfvars[uri] = copy.deepcopy(document)
         return uri
 
+    def put_review_input(self, request_id: str, attempt: int, document: ReviewInput) -> None:
+        self.review_inputs[(request_id, attempt)] = document
+
+    def get_build_record(self, request_id: str, attempt: int) -> ReviewRecord | ApplyRecord | None:
+        return self.records.get((request_id, attempt))
+
+    def plan_uri(self, request_id: str, attempt: int) -> str:
+        return f"s3://artifacts/plans/{request_id}/{attempt}/"
+
     def outputs_uri(self, request_id: str, attempt: int) -> str:
         return f"s3://artifacts/outputs/{request_id}/{attempt}.json"
 
     def get_outputs(self, request_id: str, attempt: int) -> dict[str, Any]:
         return self.outputs.get(self.outputs_uri(request_id, attempt), {})
+
+
+@dataclass
+class FakeCosts:
+    """CommittedCost port: scope (``<environment>#<cost center>``) → request id → cost."""
+
+    by_scope: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    asked: list[tuple[str | None, str | None, str]] = field(default_factory=list)
+
+    def committed(
+        self, environment: str | None, cost_center: str | None, *, excluding: str
+    ) -> Decimal:
+        self.asked.append((environment, cost_center, excluding))
+        scope = self.by_scope.get(cost_scope(environment, cost_center), {})
+        return sum((c for r, c in scope.items() if r != excluding), Decimal("0.00"))
 
 
 @dataclass
@@ -163,6 +201,51 @@ class World:
     bus: InMemoryPublisher
     slots: MemorySlots
     refusals: list[str]
+    costs: FakeCosts = field(default_factory=FakeCosts)
+
+
+EXAMPLE_GUARDRAILS = PlanGuardrails.model_validate_json(
+    (PRODUCTS_DIR.parents[2] / "config/provisioner.example.json").read_text()
+)
+"""What the local platform seeds the provisioner's configuration document with."""
+RECORDED_PLANS = PRODUCTS_DIR.parents[2] / "tests/fixtures/plans"
+MODULE_SHA256 = "e" * 64
+
+
+def reviewed(w: World, plan: str = "ec2-app-create", module: str = MODULE_SHA256) -> ReviewRecord:
+    """The review the current build's step makes of the recorded plan ``plan`` (real
+    ``terraform show -json``), with the review input the service wrote for that attempt."""
+    build = w.builds.started[-1]
+    request_id, attempt = build.request.request_id, build.attempt
+    return review_build(
+        json.loads((RECORDED_PLANS / f"{plan}.json").read_text()),
+        hashlib.sha256(f"{plan}|{attempt}".encode()).hexdigest(),
+        module,
+        load_product(build.request.product).plan,
+        load_prices("us-east-1"),
+        w.artifacts.review_inputs[(request_id, attempt)],
+        request_id=request_id,
+        attempt=attempt,
+        plan_only=build.plan_only,
+    )
+
+
+def end_build(
+    w: World, record: ReviewRecord | ApplyRecord | None, status: BuildOutcome = "SUCCEEDED"
+) -> str:
+    """The current build ends; its review step left ``record``."""
+    build = w.builds.started[-1]
+    request_id = build.request.request_id
+    if record is not None:
+        w.artifacts.records[(request_id, build.attempt)] = record
+    return w.service.on_build_result(
+        BuildResult(
+            build_id=w.builds.ids[(request_id, build.action.value, build.attempt)],
+            status=status,
+            request_id=request_id,
+            attempt=build.attempt,
+        )
+    )
 
 
 def world() -> World:
@@ -178,8 +261,10 @@ def world() -> World:
         products=load_product,
         clock=Clock(),
         report_refusal=lambda request_id, cause, reason: refusals.append(reason),
+        costs=(costs := FakeCosts()),
+        guardrails=lambda: EXAMPLE_GUARDRAILS,
     )
-    return World(service, ledger, builds, artifacts, logs, bus, slots, refusals)
+    return World(service, ledger, builds, artifacts, logs, bus, slots, refusals, costs)
 
 
 SERVICENOW = TicketRef(

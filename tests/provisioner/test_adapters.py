@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import boto3
 import pytest
@@ -12,11 +14,17 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
 from provisioner.adapters.aws import REFUSALS, CodeBuildStarter, S3Artifacts, idempotency_token
-from provisioner.adapters.ledger_dynamodb import DynamoDBLedger, DynamoDBSerialSlot
-from provisioner.domain.ledger import ConcurrentUpdateError, LedgerEntry, Transition
+from provisioner.adapters.cost_index import DynamoDBCommittedCost
+from provisioner.adapters.ledger_dynamodb import (
+    DynamoDBLedger,
+    DynamoDBSerialSlot,
+)
+from provisioner.domain.ledger import ConcurrentUpdateError, HeldPlan, LedgerEntry, Transition
 from provisioner.domain.lifecycle import State
-from provisioner.domain.ports import BuildRefused, BuildRequest
-from tests.aws import mocked_aws
+from provisioner.domain.plan.build_review import ApplyRecord, ReviewInput
+from provisioner.domain.ports import ApprovedPlan, BuildRefused, BuildRequest
+from selfservice_contracts.request import Action
+from tests.aws import create_ledger_table, mocked_aws
 from tests.provisioner.fakes import request
 
 AT = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
@@ -229,3 +237,138 @@ def test_outputs_never_include_sensitive_values(monkeypatch: pytest.MonkeyPatch)
         stored = s3.get_object(Bucket="artifacts", Key="tfvars/req-1/1.tfvars.json")
         assert json.loads(stored["Body"].read()) == {"a": 2, "b": 1}
         assert stored["ServerSideEncryption"] == "aws:kms"
+
+
+HELD = HeldPlan(sha256="a" * 64, attempt=1, module_sha256="b" * 64, monthly_cost=Decimal("86.70"))
+
+
+def test_a_held_plan_and_the_instance_cost_round_trip(dynamodb: object) -> None:
+    ledger = DynamoDBLedger(dynamodb, "ledger")  # type: ignore[arg-type]
+    held = replace(
+        _entry(State.AWAITING_APPROVAL),
+        held_plan=HELD,
+        replan_because="the state changed since the plan was made",
+        monthly_cost=Decimal("12.30"),
+    )
+    ledger.save(None, held, [])
+    assert ledger.get(held.request_id) == held
+    applying = held.advance(state=State.QUEUED, apply_held=True)
+    ledger.save(held, applying, [])
+    assert ledger.get(held.request_id) == applying
+    planning = replace(_entry(State.QUEUED), request_id="other", plan_only=True)
+    ledger.save(None, planning, [])
+    assert ledger.get("other") == planning
+
+
+@pytest.fixture
+def ledger_with_indexes(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    with mocked_aws(monkeypatch):
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_ledger_table(client, "ledger")  # the template's keys and indexes
+        yield client
+
+
+def test_committed_cost_sums_the_live_priced_instances_of_a_scope(
+    ledger_with_indexes: object,
+) -> None:
+    ledger = DynamoDBLedger(ledger_with_indexes, "ledger")  # type: ignore[arg-type]
+    costs = DynamoDBCommittedCost(ledger_with_indexes, "ledger")  # type: ignore[arg-type]
+    base = _entry(State.SUCCEEDED)  # dev, CC-1042
+    staging = base.request.model_copy(update={"environment": "staging"})
+    other_center = base.request.model_copy(update={"cost_center": "CC-7"})
+    for request_id, state, cost, owner in [
+        ("a", State.SUCCEEDED, "86.70", base.request),
+        ("b", State.UPDATING, "10.05", base.request),  # still live while it changes
+        ("c", State.FAILED, "1.00", base.request),  # a failed update: the last applied plan
+        ("d", State.DESTROYED, "500.00", base.request),  # gone: counts nowhere
+        ("e", State.SUCCEEDED, None, base.request),  # never priced (before plan review)
+        ("f", State.SUCCEEDED, "40.00", staging),
+        ("g", State.SUCCEEDED, "7.00", other_center),
+    ]:
+        entry = replace(
+            base,
+            request_id=request_id,
+            state=state,
+            request=owner,
+            monthly_cost=Decimal(cost) if cost else None,
+        )
+        ledger.save(None, entry, [])
+    assert costs.committed("dev", "CC-1042", excluding="x") == Decimal("97.75")
+    # A request's own instance is what its new plan prices: not counted twice.
+    assert costs.committed("dev", "CC-1042", excluding="a") == Decimal("11.05")
+    assert costs.committed("staging", "CC-1042", excluding="x") == Decimal("40.00")
+    assert costs.committed("dev", "CC-7", excluding="x") == Decimal("7.00")
+    assert costs.committed("prod", None, excluding="x") == Decimal("0.00")
+
+
+def _overrides(build: BuildRequest) -> dict[str, str]:
+    client = boto3.client(
+        "codebuild", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    captured: dict[str, str] = {}
+    with Stubber(client) as stub:
+        stub.add_response(
+            "start_build",
+            {"build": {"id": "selfservice-provision:abc"}},
+            {
+                "projectName": "selfservice-provision",
+                "idempotencyToken": ANY,
+                "environmentVariablesOverride": ANY,
+            },
+        )
+        client.meta.events.register(
+            "provide-client-params.codebuild.StartBuild",
+            lambda params, **_: captured.update(
+                {v["name"]: v["value"] for v in params["environmentVariablesOverride"]}
+            ),
+        )
+        CodeBuildStarter(client, "selfservice-provision", "us-east-1").start(build)
+    return captured
+
+
+def test_a_plan_only_or_an_approved_build_says_so_in_its_environment() -> None:
+    req = request()
+    build = BuildRequest(
+        request=req,
+        action=req.action,
+        attempt=2,
+        tfvars_uri="s3://a/tfvars/x/2.tfvars.json",
+        outputs_uri="s3://a/outputs/x/2.json",
+        state_key="ec2-app/servicenow/RITM0010042.tfstate",
+    )
+    plain = _overrides(build)
+    assert not {"PLAN_ONLY", "APPROVED_PLAN_URI", "APPROVED_PLAN_SHA256"} & set(plain)
+    assert _overrides(replace(build, plan_only=True))["PLAN_ONLY"] == "true"
+    approved = _overrides(
+        replace(
+            build,
+            approved_plan=ApprovedPlan(
+                uri="s3://a/plans/x/1/", sha256="a" * 64, module_sha256="b" * 64
+            ),
+        )
+    )
+    assert {k: v for k, v in approved.items() if k.startswith("APPROVED_")} == {
+        "APPROVED_PLAN_URI": "s3://a/plans/x/1/",
+        "APPROVED_PLAN_SHA256": "a" * 64,
+        "APPROVED_MODULE_SHA256": "b" * 64,
+    }
+    assert "PLAN_ONLY" not in approved
+
+
+def test_the_review_input_goes_beside_the_variables_and_the_record_comes_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with mocked_aws(monkeypatch):
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="artifacts")
+        artifacts = S3Artifacts(s3, "artifacts")
+        document = ReviewInput(product="ec2-app", action=Action.CREATE, environment="dev")
+        artifacts.put_review_input("req-1", 2, document)
+        stored = s3.get_object(Bucket="artifacts", Key="tfvars/req-1/2.review-input.json")
+        assert ReviewInput.model_validate_json(stored["Body"].read()) == document
+        assert stored["ServerSideEncryption"] == "aws:kms"
+        assert artifacts.plan_uri("req-1", 2) == "s3://artifacts/plans/req-1/2/"
+        assert artifacts.get_build_record("req-1", 2) is None  # the build wrote none
+        record = ApplyRecord(request_id="req-1", attempt=2, plan_sha256="a" * 64, applied=True)
+        s3.put_object(Bucket="artifacts", Key="reviews/req-1/2.json", Body=record.model_dump_json())
+        assert artifacts.get_build_record("req-1", 2) == record

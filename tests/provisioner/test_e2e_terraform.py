@@ -18,6 +18,8 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,16 @@ import boto3
 import pytest
 
 from provisioner.adapters.aws import CodeBuildStarter
+from provisioner.domain.ledger import LedgerEntry
 from provisioner.domain.lifecycle import State
-from provisioner.domain.plan import TerraformPlan, plan_sha256, summarize
+from provisioner.domain.plan import PlanGuardrails, TerraformPlan, plan_sha256, summarize
+from provisioner.domain.plan.build_review import (
+    ReviewInput,
+    ReviewRecord,
+    parse_build_record,
+    review_input_key,
+    review_record_key,
+)
 from provisioner.domain.products import load_product
 from provisioner.handlers import build_events, request_consumer
 from provisioner.runtime import build_runtime
@@ -40,14 +50,29 @@ from selfservice.local.terraform import (
     terraform_environment,
 )
 from selfservice.templates import load_platform
-from selfservice_contracts.events import AnyEvent, ProvisioningSucceeded
-from selfservice_contracts.request import Action, TicketRef, TicketSystem
+from selfservice_contracts.envelope import build_event
+from selfservice_contracts.events import (
+    AnyEvent,
+    ProvisioningFailed,
+    ProvisioningPlanned,
+    ProvisioningStarted,
+    ProvisioningSucceeded,
+    RequestApproved,
+)
+from selfservice_contracts.plan import ChangeAction, PlanVerdict
+from selfservice_contracts.request import (
+    Action,
+    ApprovalState,
+    ProvisioningRequest,
+    TicketRef,
+    TicketSystem,
+)
 from selfservice_runtime.parsing import parse_sqs_body
 from tests.aws import drain, observe_bus
 from tests.conftest import ROOT
 from tests.environment import function_environment
 from tests.lambda_context import FakeContext
-from tests.provisioner.fakes import received, request
+from tests.provisioner.fakes import approval_required, received, request
 
 pytestmark = pytest.mark.e2e
 
@@ -71,6 +96,7 @@ class Platform:
     codebuild: LocalCodeBuildClient
     observer_url: str
     usage_log: Path
+    state_bucket: str
 
     def calls_by(self, role: str) -> set[str]:
         """The actions a role's sessions were allowed, from the embedded AWS's usage log."""
@@ -88,20 +114,35 @@ class Platform:
         return response
 
     def run_builds(self) -> list[str]:
+        """Run every queued build, and those their outcomes start (a re-plan, a slot)."""
         statuses = []
-        for change in self.codebuild.run_pending():
-            response = build_events.lambda_handler(sqs_event([json.dumps(change)]), FakeContext())
-            assert response == {"batchItemFailures": []}
-            statuses.append(change["detail"]["build-status"])
+        while changes := self.codebuild.run_pending():
+            for change in changes:
+                response = build_events.lambda_handler(
+                    sqs_event([json.dumps(change)]), FakeContext()
+                )
+                assert response == {"batchItemFailures": []}
+                statuses.append(change["detail"]["build-status"])
         return statuses
 
     def published(self) -> list[AnyEvent]:
         return [parse_sqs_body(m["Body"]) for m in drain(self.observer_url, self.client("sqs"))]
 
     def ledger(self, request_id: str) -> State:
+        return self.entry(request_id).state
+
+    def entry(self, request_id: str) -> LedgerEntry:
         entry = request_consumer.runtime().service.ledger.get(request_id)
         assert entry is not None
-        return entry.state
+        return entry
+
+    def guard(self, guardrails: PlanGuardrails) -> None:
+        """The plan guardrails both handlers review with from now on."""
+        for module in (request_consumer, build_events):
+            module.runtime().service.guardrails = lambda: guardrails
+
+    def log(self) -> str:
+        return "\n".join(self.codebuild.runs[-1].log[-40:])
 
 
 def _observe(bus: str) -> str:
@@ -152,6 +193,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
                     "IDEMPOTENCY_TABLE_NAME": str(refs["IdempotencyTable"]),
                     "ARTIFACTS_BUCKET_NAME": str(refs["ArtifactsBucket"]),
                     "CODEBUILD_PROJECT_NAME": str(project["Name"]),
+                    "PROVISIONER_CONFIG_PARAMETER": str(refs["ProvisionerConfig"]),
                 },
             ),
         }
@@ -193,7 +235,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
                     str(project["Name"]),
                     REGION,
                 )
-            yield Platform(aws, codebuild, observer, usage)
+            yield Platform(aws, codebuild, observer, usage, str(refs["StateBucket"]))
         finally:
             for module in (request_consumer, build_events):
                 module.config.cache_clear()
@@ -212,6 +254,25 @@ def _tagged(ec2: Any, resource: str, ticket: str) -> list[dict[str, Any]]:
             for i in r["Instances"]
         ]
     return ec2.describe_vpcs(Filters=filters)["Vpcs"]  # type: ignore[no-any-return]
+
+
+def _applied_in_one_build(platform: Platform, request_id: str) -> ProvisioningSucceeded:
+    """No approval needed: one build planned, reviewed and applied that very plan."""
+    published = platform.published()
+    assert [e.type for e in published] == [
+        "selfservice.provisioning.started.v1",
+        "selfservice.provisioning.planned.v1",
+        "selfservice.provisioning.succeeded.v1",
+    ]
+    planned, succeeded = published[1].data, published[2].data
+    assert isinstance(planned, ProvisioningPlanned)
+    assert isinstance(succeeded, ProvisioningSucceeded)
+    assert (planned.verdict, planned.needs_approval) == (PlanVerdict.APPLY, False)
+    assert succeeded.plan_sha256 == planned.plan_sha256
+    # What it costs now counts towards its cost center's budget.
+    assert planned.cost.monthly_after > 0
+    assert platform.entry(request_id).monthly_cost == planned.cost.monthly_after
+    return succeeded
 
 
 def test_ec2_app_create_update_destroy(platform: Platform) -> None:
@@ -234,13 +295,7 @@ def test_ec2_app_create_update_destroy(platform: Platform) -> None:
     )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
     assert template["MetadataOptions"]["HttpTokens"] == "required"
     assert template["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
-    published = platform.published()
-    assert [e.type for e in published] == [
-        "selfservice.provisioning.started.v1",
-        "selfservice.provisioning.succeeded.v1",
-    ]
-    succeeded = published[1].data
-    assert isinstance(succeeded, ProvisioningSucceeded)
+    succeeded = _applied_in_one_build(platform, create.request_id)
     assert succeeded.outputs["instance_ids"] == [instances[0]["InstanceId"]]
 
     # A redelivered and a replayed "received" start nothing.
@@ -324,6 +379,18 @@ def test_a_plan_only_build_keeps_the_plan_and_builds_nothing(platform: Platform)
     pending = request(ticket=ticket, environment="staging", instance_type="t3.small")
     product = load_product("ec2-app")
     artifacts = request_consumer.runtime().service.artifacts
+    # What the provisioner writes beside the variables: the request's side of the review.
+    platform.client("s3").put_object(
+        Bucket=os.environ["ARTIFACTS_BUCKET_NAME"],
+        Key=review_input_key(pending.request_id, 1),
+        Body=ReviewInput(
+            product="ec2-app",
+            action=Action.CREATE,
+            environment="staging",
+            cost_center="CC-1042",
+            approval_required=True,
+        ).model_dump_json(),
+    )
     variables = {
         "REQUEST_ID": pending.request_id,
         "TICKET_REF": str(ticket),
@@ -357,6 +424,19 @@ def test_a_plan_only_build_keeps_the_plan_and_builds_nothing(platform: Platform)
     assert summary.plan_sha256 == files["tfplan.sha256"].decode().strip()
     template = next(r for r in summary.resources if r.address == "aws_launch_template.this")
     assert {a.path: a.after for a in template.attributes}["instance_type"] == "t3.small"
+    # The build reviewed its plan: held for the approval the request waits for.
+    record = parse_build_record(
+        platform.client("s3")
+        .get_object(
+            Bucket=os.environ["ARTIFACTS_BUCKET_NAME"],
+            Key=review_record_key(pending.request_id, 1),
+        )["Body"]
+        .read()
+    )
+    assert isinstance(record, ReviewRecord)
+    assert (record.verdict.value, record.applied) == ("hold", False)
+    assert record.summary == summary
+    assert record.reasons == ["staging requests need an approval of their plan"]
 
 
 def test_aws_account_create_and_close(platform: Platform) -> None:
@@ -406,3 +486,224 @@ def test_aws_account_create_and_close(platform: Platform) -> None:
     assert platform.ledger(create.request_id) is State.DESTROYED
     account_calls = platform.calls_by("selfservice-product-aws-account")
     assert {"organizations:CreateAccount", "organizations:CloseAccount"} <= account_calls
+
+
+# ---------------------------------------------------------------- approving a plan
+
+
+@pytest.fixture
+def fresh(platform: Platform) -> Iterator[Platform]:
+    """The platform, with what earlier tests published drained, and its guardrails set
+    back to the deployed document's afterwards."""
+    platform.published()
+    yield platform
+    for module in (request_consumer, build_events):
+        module.runtime().service.guardrails = module.runtime().guardrails
+
+
+def _ticket(key: str, sys_id: str) -> TicketRef:
+    return TicketRef(
+        system=TicketSystem.SERVICENOW,
+        key=key,
+        internal_id=sys_id,
+        url=f"https://acme.service-now.com/sc_req_item.do?sys_id={sys_id}",
+    )
+
+
+def _accounts(platform: Platform, name: str) -> list[dict[str, Any]]:
+    listed = platform.client("organizations").list_accounts()["Accounts"]
+    return [a for a in listed if a["Name"] == name]
+
+
+def _approval(req: ProvisioningRequest, event_id: str, sha: str | None = None) -> AnyEvent:
+    data = RequestApproved(
+        request_id=req.request_id,
+        ticket=req.ticket,
+        request=req.model_copy(update={"approval": ApprovalState.APPROVED}),
+        approved_at=datetime(2026, 12, 2, 17, 0, tzinfo=UTC),
+        plan_sha256=sha,
+    )
+    return build_event(data, event_id=event_id)
+
+
+def _types(events: list[AnyEvent]) -> list[str]:
+    return [e.type.removeprefix("selfservice.provisioning.").removesuffix(".v1") for e in events]
+
+
+def _planned(events: list[AnyEvent]) -> ProvisioningPlanned:
+    (planned,) = [e.data for e in events if isinstance(e.data, ProvisioningPlanned)]
+    return planned
+
+
+def test_an_approval_applies_exactly_the_plan_it_was_shown_and_a_destroy_shows_what_goes(
+    fresh: Platform,
+) -> None:
+    platform = fresh
+    ticket = _ticket("RITM0010101", "a0b1c2d3e4f5061728394a5b6c7d8e9f")
+    create = request(
+        product="aws-account",
+        ticket=ticket,
+        account_name="approved-plan",
+        approval=ApprovalState.REQUESTED,
+    )
+    platform.deliver(approval_required(create, "plan-1"))
+    assert platform.ledger(create.request_id) is State.PLANNING
+    assert platform.run_builds() == ["SUCCEEDED"], platform.log()
+    shown = platform.published()
+    assert _types(shown) == ["started", "planned"]
+    planned = _planned(shown)
+    assert (planned.verdict, planned.needs_approval) == (PlanVerdict.HOLD, True)
+    assert [(r.address, r.action) for r in planned.summary.resources] == [
+        ("aws_organizations_account.this", ChangeAction.CREATE)
+    ]
+    assert planned.cost.monthly_after == Decimal("0.00")  # an account itself costs nothing
+    assert any("new account" in note for note in planned.cost.not_priced)
+    # Nothing exists before the approval; the ledger holds the plan the ticket was shown.
+    assert _accounts(platform, "approved-plan") == []
+    held = platform.entry(create.request_id)
+    assert held.state is State.AWAITING_APPROVAL
+    assert held.held_plan is not None
+    assert held.held_plan.sha256 == planned.plan_sha256
+
+    platform.deliver(_approval(create, "plan-2"))
+    assert platform.run_builds() == ["SUCCEEDED"], platform.log()
+    applied = platform.published()
+    assert _types(applied) == ["started", "succeeded"]
+    started, succeeded = (e.data for e in applied)
+    assert isinstance(started, ProvisioningStarted)
+    assert isinstance(succeeded, ProvisioningSucceeded)
+    assert started.approved_plan_sha256 == planned.plan_sha256 == succeeded.plan_sha256
+    (account,) = _accounts(platform, "approved-plan")
+    assert account["Status"] == "ACTIVE"
+    history = request_consumer.runtime().service.ledger.history(create.request_id)
+    (approval,) = [t for t in history if t.to_state is State.APPROVED]
+    assert approval.detail["plan_sha256"] == planned.plan_sha256
+
+    # A decommission needing an approval shows what it destroys before anything goes.
+    destroy = request(
+        product="aws-account",
+        ticket=ticket,
+        action=Action.DESTROY,
+        account_name="approved-plan",
+        approval=ApprovalState.REQUESTED,
+    )
+    platform.deliver(approval_required(destroy, "plan-3"))
+    assert platform.run_builds() == ["SUCCEEDED"], platform.log()
+    planned = _planned(platform.published())
+    assert (planned.verdict, planned.summary.counts.destroy) == (PlanVerdict.HOLD, 1)
+    assert [(r.address, r.action) for r in planned.summary.resources] == [
+        ("aws_organizations_account.this", ChangeAction.DELETE)
+    ]
+    assert _accounts(platform, "approved-plan")[0]["Status"] == "ACTIVE"
+    platform.deliver(_approval(destroy, "plan-4", sha=planned.plan_sha256))
+    assert platform.run_builds() == ["SUCCEEDED"], platform.log()
+    succeeded = platform.published()[-1].data
+    assert isinstance(succeeded, ProvisioningSucceeded)
+    assert succeeded.plan_sha256 == planned.plan_sha256
+    assert _accounts(platform, "approved-plan")[0]["Status"] == "SUSPENDED"
+    assert platform.ledger(create.request_id) is State.DESTROYED
+
+
+def test_a_plan_gone_stale_before_its_approval_is_not_applied_but_planned_again(
+    fresh: Platform,
+) -> None:
+    platform = fresh
+    ticket = _ticket("RITM0010102", "b0b1c2d3e4f5061728394a5b6c7d8e9f")
+    create = request(
+        product="aws-account",
+        ticket=ticket,
+        account_name="stale-plan",
+        approval=ApprovalState.REQUESTED,
+    )
+    platform.deliver(approval_required(create, "stale-1"))
+    assert platform.run_builds() == ["SUCCEEDED"], platform.log()
+    first = _planned(platform.published())
+
+    # Between the plan and its approval, another run changed this ticket's state.
+    platform.client("s3").put_object(
+        Bucket=platform.state_bucket,
+        Key=load_product("aws-account").state_key(create),
+        Body=json.dumps(
+            {
+                "version": 4,
+                "terraform_version": "1.11.4",
+                "serial": 1,
+                "lineage": "5b1f2c6e-0d3a-4e8f-9a7b-1c2d3e4f5a6b",
+                "outputs": {},
+                "resources": [],
+                "check_results": None,
+            }
+        ),
+    )
+    platform.deliver(_approval(create, "stale-2"))
+    assert platform.run_builds() == ["SUCCEEDED", "SUCCEEDED"], platform.log()
+    events = platform.published()
+    assert _types(events) == ["started", "started", "planned"]
+    assert events[0].data.approved_plan_sha256 == first.plan_sha256  # type: ignore[union-attr]
+    again = _planned(events)
+    assert again.verdict is PlanVerdict.HOLD
+    assert again.replanned_because is not None
+    assert "the state changed since the plan was made" in again.replanned_because
+    assert again.plan_sha256 != first.plan_sha256
+    assert _accounts(platform, "stale-plan") == []  # nothing was applied
+    entry = platform.entry(create.request_id)
+    assert entry.state is State.AWAITING_APPROVAL
+    assert entry.held_plan is not None
+    assert (entry.held_plan.sha256, entry.held_plan.attempt) == (again.plan_sha256, 3)
+
+    # A changed module (its hash) is refused the same way before Terraform runs: see
+    # tests/provisioner/test_build_review.py (review.py approved) and test_plan_approval.py.
+
+
+def test_a_plan_policy_refuses_and_a_budget_holds_with_their_reasons(
+    fresh: Platform,
+) -> None:
+    platform = fresh
+    platform.guard(
+        PlanGuardrails.model_validate(
+            {
+                "plan_policies": {
+                    "aws-account": {
+                        "environments": {"staging": {"required_tags": ["DataClassification"]}}
+                    }
+                },
+                "budgets": {"dev": {"*": {"monthly_usd": 5, "action": "require_approval"}}},
+            }
+        )
+    )
+    # A failed plan policy refuses the request: nothing is applied, the ticket says why.
+    account = request(
+        product="aws-account",
+        ticket=_ticket("RITM0010103", "c0b1c2d3e4f5061728394a5b6c7d8e9f"),
+        account_name="refused-plan",
+    )
+    platform.deliver(received(account, "refuse-1"))
+    assert platform.run_builds() == ["SUCCEEDED"], platform.log()
+    events = platform.published()
+    assert _types(events) == ["started", "planned", "failed"]
+    planned, failed = events[1].data, events[2].data
+    assert isinstance(planned, ProvisioningPlanned)
+    assert isinstance(failed, ProvisioningFailed)
+    assert planned.verdict is PlanVerdict.REFUSE
+    assert planned.reasons == ["aws_organizations_account.this lacks tag(s) DataClassification"]
+    assert failed.build_status == "PLAN_REFUSED"
+    assert failed.error_tail == planned.reasons
+    assert platform.ledger(account.request_id) is State.REJECTED
+    assert _accounts(platform, "refused-plan") == []
+
+    # Over its budget (require_approval): held in the one build, the figures on the ticket.
+    app_ticket = _ticket("RITM0010104", "d0b1c2d3e4f5061728394a5b6c7d8e9f")
+    app = request(ticket=app_ticket)
+    platform.deliver(received(app, "budget-1"))
+    assert platform.run_builds() == ["SUCCEEDED"], platform.log()
+    events = platform.published()
+    assert _types(events) == ["started", "planned"]
+    planned = _planned(events)
+    assert (planned.verdict, planned.needs_approval) == (PlanVerdict.HOLD, True)
+    assert planned.budget is not None
+    (reason,) = planned.reasons
+    assert reason == planned.budget.reason
+    assert f"0.00 running + {planned.cost.monthly_after:.2f} this request" in reason
+    assert "is over its ceiling of 5.00 USD/month" in reason
+    assert platform.ledger(app.request_id) is State.AWAITING_APPROVAL
+    assert _tagged(platform.client("ec2"), "vpcs", str(app_ticket)) == []

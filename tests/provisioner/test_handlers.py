@@ -82,6 +82,10 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         create_ledger_table(dynamodb, LEDGER)
         create_dedupe_table(dynamodb, "selfservice-idempotency")
         boto3.client("s3", region_name=REGION).create_bucket(Bucket="selfservice-artifacts")
+        # The plan guardrails every build's review input carries (the template's default).
+        boto3.client("ssm", region_name=REGION).put_parameter(
+            Name="local-provisionerconfig", Type="String", Value='{"version": 1}'
+        )
         role = boto3.client("iam", region_name=REGION).create_role(
             RoleName="provision", AssumeRolePolicyDocument="{}"
         )["Role"]["Arn"]

@@ -11,12 +11,22 @@ from provisioner.domain.ports import BuildResult
 from selfservice_contracts.events import (
     AnyEvent,
     ProvisioningFailed,
+    ProvisioningRefused,
     ProvisioningStarted,
     ProvisioningSucceeded,
 )
 from selfservice_contracts.request import Action, TicketRef, TicketSystem
 from selfservice_runtime.publisher import PublishError
-from tests.provisioner.fakes import World, approval_required, approved, received, request, world
+from tests.provisioner.fakes import (
+    World,
+    approval_required,
+    approved,
+    end_build,
+    received,
+    request,
+    reviewed,
+    world,
+)
 
 
 def _succeed(w: World, attempt: int = 1, outputs: dict[str, object] | None = None) -> str:
@@ -77,12 +87,14 @@ def test_duplicates_and_out_of_order_events_never_start_a_second_build() -> None
 
 def test_two_approvals_start_one_build() -> None:
     w = world()
-    req = request(environment="prod", instance_type="t3.medium", desired_capacity=2)
-    assert w.service.on_request(approval_required(req)) == "recorded"
-    assert w.builds.started == []
+    # staging: the recorded plan's public HTTP port is allowed there (prod allows 443 only)
+    req = request(environment="staging", instance_type="t3.medium", desired_capacity=2)
+    assert w.service.on_request(approval_required(req)) == "started"  # its plan, to approve
+    assert [b.plan_only for b in w.builds.started] == [True]
+    end_build(w, reviewed(w))
     assert w.service.on_request(approved(req, "a1")) == "started"
     assert w.service.on_request(approved(req, "a2")) == "refused"
-    assert len(w.builds.started) == 1
+    assert [b.plan_only for b in w.builds.started] == [True, False]
 
 
 def test_a_failed_start_build_is_resumed_by_the_retry_with_the_same_token() -> None:
@@ -220,3 +232,37 @@ def test_a_destroy_that_restates_nothing_destroys_with_what_the_ledger_recorded(
     build = w.builds.started[-1]
     assert build.action is Action.DESTROY
     assert w.artifacts.tfvars[build.tfvars_uri] == built
+
+
+def test_a_request_that_cannot_be_done_now_is_told_on_its_ticket_and_changes_nothing() -> None:
+    w = world()
+    destroy = request(action=Action.DESTROY)
+    assert w.service.on_request(received(destroy, "nothing-to-destroy")) == "refused"
+    (told,) = [e for e in w.bus.events if isinstance(e.data, ProvisioningRefused)]
+    assert told.type == "selfservice.provisioning.refused.v1"
+    assert told.subject == str(destroy.ticket)
+    assert (told.data.action, told.data.state) == (Action.DESTROY, None)
+    assert told.data.reason == "nothing to destroy: this ticket has no instance"
+    assert w.ledger.entries == {}
+    assert w.builds.started == []
+    # A retry of that event (its first attempt's publish failed) tells it with the same id.
+    w.service.on_request(received(destroy, "nothing-to-destroy"))
+    ids = [e.id for e in w.bus.events if isinstance(e.data, ProvisioningRefused)]
+    assert len(ids) == 2
+    assert len(set(ids)) == 1
+
+
+def test_an_update_while_a_create_builds_is_told_a_repeat_is_not() -> None:
+    w = world()
+    req = request()
+    assert w.service.on_request(received(req, "create")) == "started"
+    assert w.service.on_request(received(req, "create-again")) == "refused"  # a repeat
+    assert w.service.on_request(approved(req, "approved-twice")) == "refused"
+    assert not [e for e in w.bus.events if isinstance(e.data, ProvisioningRefused)]
+    update = request(action=Action.UPDATE, instance_type="t3.small")
+    assert w.service.on_request(received(update, "update")) == "refused"
+    (told,) = [e.data for e in w.bus.events if isinstance(e.data, ProvisioningRefused)]
+    assert isinstance(told, ProvisioningRefused)
+    assert (told.action, told.state) == (Action.UPDATE, "provisioning")
+    assert "a build is already under way (provisioning)" in told.reason
+    assert len(w.builds.started) == 1

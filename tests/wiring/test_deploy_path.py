@@ -264,7 +264,50 @@ def test_the_build_installs_the_boto3_the_project_pins() -> None:
     for command in installs:
         requirements = re.findall(r"pip install (?:--?[\w-]+ )*(.+)$", command)
         for requirement in " ".join(requirements).split():
-            assert requirement.strip("\"'") == "boto3==$BOTO3_VERSION", command
+            # boto3 at its pin, or the review step's pinned requirements (checked below).
+            assert requirement.strip("\"'") in {
+                "boto3==$BOTO3_VERSION",
+                "services/provisioner/buildtools/requirements.txt",
+            }, command
+
+
+def _constraints() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        name, _, version = line.strip().partition("==")
+        if version:
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def test_the_review_step_installs_exactly_what_constraints_pin() -> None:
+    """review.py's packages (pydantic, the contracts' dependencies) at the project's pins,
+    and every distribution they need among them: nothing is resolved afresh in a build."""
+    from importlib import metadata  # noqa: PLC0415
+
+    listed = {}
+    for line in (
+        (ROOT / "services/provisioner/buildtools/requirements.txt").read_text().splitlines()
+    ):
+        requirement = line.split("#", 1)[0].strip()
+        if requirement:
+            name, _, version = requirement.partition("==")
+            listed[name.lower().replace("_", "-")] = version
+    pins = _constraints()
+    assert {name: pins.get(name) for name in listed} == listed
+    needed = {"pydantic", "cloudevents"}
+    closure: set[str] = set()
+    while needed:
+        name = needed.pop()
+        closure.add(name)
+        for requirement in metadata.requires(name) or []:
+            if "extra ==" in requirement:
+                continue
+            dependency = re.split(r"[ <>=!;\[(~]", requirement, maxsplit=1)[0]
+            dependency = dependency.lower().replace("_", "-")
+            if dependency not in closure:
+                needed.add(dependency)
+    assert closure == set(listed)
 
 
 # ---------------------------------------------------------------- terraform provider locks

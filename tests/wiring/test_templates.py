@@ -20,6 +20,8 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 from provisioner.adapters.ledger_dynamodb import (
+    COMMITTED_COST_INDEX,
+    COST_SCOPE,
     IN_FLIGHT_INDEX,
     IN_FLIGHT_PROJECTION,
     IN_FLIGHT_SINCE,
@@ -361,6 +363,57 @@ def test_the_ledgers_in_flight_index_is_the_one_the_stuck_check_queries() -> Non
     (statement,) = [s for policy in function.properties["Policies"] for s in policy["Statement"]]
     assert statement["Action"] == "dynamodb:Query"  # reads the index, nothing else
     assert statement["Resource"] == {"Fn::Sub": f"${{LedgerTable.Arn}}/index/{IN_FLIGHT_INDEX}"}
+
+
+def _statements(template: Any, role: str) -> list[dict[str, Any]]:
+    properties = template.resources("AWS::IAM::Role")[role]["Properties"]
+    return [s for policy in properties["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+
+
+def test_the_committed_cost_index_is_the_one_the_budget_queries_and_only_queried() -> None:
+    template = SERVICE_TEMPLATES["provisioner"]
+    table = template.resources("AWS::DynamoDB::Table")["LedgerTable"]["Properties"]
+    (index,) = [
+        i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == COMMITTED_COST_INDEX
+    ]
+    assert index["KeySchema"] == [{"AttributeName": COST_SCOPE, "KeyType": "HASH"}]
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    assert types[COST_SCOPE] == "S"
+    assert index["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": ["monthly_cost"],
+    }
+    # Both functions that start builds sum it for the review input, with a Query on it alone.
+    for role in ("RequestConsumerFunctionRole", "BuildEventsFunctionRole"):
+        (statement,) = [s for s in _statements(template, role) if s["Sid"] == "CommittedCost"]
+        assert statement["Action"] == "dynamodb:Query", role
+        assert statement["Resource"] == {
+            "Fn::Sub": f"${{LedgerTable.Arn}}/index/{COMMITTED_COST_INDEX}"
+        }, role
+
+
+def test_the_build_reads_plans_and_writes_reviews_and_build_events_read_them() -> None:
+    template = SERVICE_TEMPLATES["provisioner"]
+
+    def granted(role: str, action: str) -> set[str]:
+        return {
+            str(resource["Fn::Sub"]) if isinstance(resource, dict) else str(resource)
+            for s in _statements(template, role)
+            if action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+            for resource in (
+                [s["Resource"]] if not isinstance(s["Resource"], list) else s["Resource"]
+            )
+            if isinstance(resource, dict) and "Fn::Sub" in resource
+        }
+
+    build = "ProvisionProjectRole"
+    assert "${ArtifactsBucket.Arn}/plans/*" in granted(build, "s3:GetObject")
+    assert "${ArtifactsBucket.Arn}/tfvars/*" in granted(build, "s3:GetObject")
+    assert "${ArtifactsBucket.Arn}/reviews/*" in granted(build, "s3:PutObject")
+    assert "${ArtifactsBucket.Arn}/reviews/*" not in granted(build, "s3:GetObject")
+    events = "BuildEventsFunctionRole"
+    assert "${ArtifactsBucket.Arn}/reviews/*" in granted(events, "s3:GetObject")
+    assert "${ArtifactsBucket.Arn}/reviews/*" not in granted(events, "s3:PutObject")
 
 
 def test_a_ticket_is_stuck_only_after_codebuild_must_have_reported_its_build() -> None:

@@ -19,6 +19,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 
 from provisioner.adapters.aws import CloudWatchBuildLogs, CodeBuildStarter, S3Artifacts
+from provisioner.adapters.cost_index import DynamoDBCommittedCost
 from provisioner.adapters.ledger_dynamodb import (
     DynamoDBInFlightIndex,
     DynamoDBLedger,
@@ -82,6 +83,12 @@ def build_runtime(
             extra={"request_id": request_id, "code": refused.code, "reason": refused.message},
         )
 
+    ssm = SSMProvider(boto3_client=clients.ssm())
+    parameter = config.provisioner_config_parameter
+
+    def guardrails() -> PlanGuardrails:
+        return load_document(ssm, parameter, PlanGuardrails)
+
     service = ProvisionerService(
         ledger=DynamoDBLedger(dynamodb, config.ledger_table_name),
         builds=CodeBuildStarter(
@@ -99,13 +106,13 @@ def build_runtime(
         report_refusal=report_refusal,
         count=count,
         report_not_started=report_not_started,
+        costs=DynamoDBCommittedCost(dynamodb, config.ledger_table_name),
+        guardrails=guardrails,
     )
     deduplicator = DynamoDBDeduplicator(
         config.idempotency_table_name, EVENT_DEDUPE_SECONDS, boto3_session=session
     )
-    ssm = SSMProvider(boto3_client=clients.ssm())
-    parameter = config.provisioner_config_parameter
-    return Runtime(service, deduplicator, lambda: load_document(ssm, parameter, PlanGuardrails))
+    return Runtime(service, deduplicator, guardrails)
 
 
 @cache

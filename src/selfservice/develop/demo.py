@@ -4,8 +4,9 @@ Two tickets go through the real platform on the embedded stack:
 
 1. ServiceNow RITM0010042 asks for an EC2 application in dev; no approval is needed, so
    Terraform builds it at once and the ticket is closed with the outputs.
-2. Jira ITSM-42 asks for one in staging, which policy gates on approval: the ticket is
-   told it waits; the approval (a transition in Jira) arrives; then it is built.
+2. Jira ITSM-42 asks for one in staging, which policy gates on approval: Terraform plans
+   it first, and the ticket shows the plan and its monthly cost while nothing exists yet;
+   the approval (a transition in Jira) arrives; then exactly that plan is applied.
 """
 
 from __future__ import annotations
@@ -141,13 +142,42 @@ def _adf_lines(node: dict[str, Any], bullet: bool = False) -> list[str]:
     return lines
 
 
-def _terminal_titles(root: Path) -> dict[str, str]:
-    """The headline the notifier writes for each final outcome (its messages document)."""
+def _titles(root: Path, *outcomes: str) -> dict[str, str]:
+    """The headline the notifier writes for each outcome (its messages document)."""
     messages = json.loads((root / "services/notifier/notifier/messages.json").read_text())
     return {
         outcome: f"[selfservice] {messages[f'selfservice.provisioning.{outcome}.v1']['title']}"
-        for outcome in ("succeeded", "failed")
+        for outcome in outcomes
     }
+
+
+def _terminal_titles(root: Path) -> dict[str, str]:
+    """The headline of each final outcome."""
+    return _titles(root, "succeeded", "failed")
+
+
+def _wait_for_note(platform: LocalPlatform, ticket: str, title: str) -> str | None:
+    """The first note on ``ticket`` that starts with ``title`` (None after a minute)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for note in _writebacks(platform).get(ticket, []):
+            if note.startswith(title):
+                return note
+        time.sleep(0.2)
+    return None
+
+
+def _running(platform: LocalPlatform, ticket: str) -> list[str]:
+    """The running instances tagged with the ticket, as ``id (type)``."""
+    reservations = platform.client("ec2").describe_instances(
+        Filters=[
+            {"Name": "tag:selfservice:ticket", "Values": [ticket]},
+            {"Name": "instance-state-name", "Values": ["running"]},
+        ]
+    )["Reservations"]
+    return [
+        f"{i['InstanceId']} ({i['InstanceType']})" for r in reservations for i in r["Instances"]
+    ]
 
 
 def _wait(
@@ -202,6 +232,17 @@ def run_demo(root: Path, say: Any = print) -> int:
         say(f"  intake  {status} {reply}")
         seen: dict[str, str] = {}
         _wait(platform, lambda s: s.get("jira:ITSM-42") == "awaiting_approval", say, seen)
+        plan = _wait_for_note(platform, "jira:ITSM-42", _titles(root, "planned")["planned"])
+        if plan is None:
+            say("  ITSM-42 was never shown its plan: demo FAILED (see the notifier's log)")
+            return 1
+        say("\n  Before anyone approves, ITSM-42 shows the plan and what it will cost:")
+        say("   " + plan.replace("\n", "\n   "))
+        built = _running(platform, "jira:ITSM-42")
+        say(f"  built for ITSM-42 so far: {', '.join(built) or 'nothing'}")
+        if built:
+            say("  something was built before the approval: demo FAILED")
+            return 1
         say("  … the approver moves ITSM-42 to In Progress")
         body = (root / "demo/jira-ec2-approved.json").read_bytes()
         status, reply = webhooks.send("jira", body, "demo-approved")
@@ -214,25 +255,16 @@ def run_demo(root: Path, say: Any = print) -> int:
             platform, lambda s: len(s) == len(TICKETS) and set(s.values()) <= finished, say, seen
         )
         unwritten = _wait_for_write_backs(platform, states, _terminal_titles(root))
-        ec2 = platform.client("ec2")
         say("\nWhat the tickets show (written back by the notifier):")
         for ticket, notes in sorted(_writebacks(platform).items()):
             say(f"\n== {ticket}")
             for note in notes:
-                say("   " + note.replace("\n", "\n   "))
+                # ITSM-42's plan was shown in full above, before the approval.
+                shown = note.splitlines()[0] + "\n(the plan shown above)" if note == plan else note
+                say("   " + shown.replace("\n", "\n   "))
         say("\nWhat was built:")
         for ticket in sorted(states):
-            reservations = ec2.describe_instances(
-                Filters=[
-                    {"Name": "tag:selfservice:ticket", "Values": [ticket]},
-                    {"Name": "instance-state-name", "Values": ["running"]},
-                ]
-            )["Reservations"]
-            instances = [i for r in reservations for i in r["Instances"]]
-            say(
-                f"  {ticket:26} {states[ticket]:10} "
-                + ", ".join(f"{i['InstanceId']} ({i['InstanceType']})" for i in instances)
-            )
+            say(f"  {ticket:26} {states[ticket]:10} " + ", ".join(_running(platform, ticket)))
         for ticket in sorted(unwritten):
             say(f"  {ticket}: the outcome never reached the ticket (see the notifier's log)")
         ok = not unwritten and all(state == "succeeded" for state in states.values())

@@ -1,6 +1,6 @@
 """Run a buildspec the way CodeBuild does, in a fresh workspace, and say how it went.
 
-The bundle (buildspec, build tools, products) is copied into a fresh workspace per
+The bundle (buildspec, build tools, products, the plan review) is copied into a fresh workspace per
 build, the phases run in one bash shell (so ``cd`` carries over, as in buildspec 0.2)
 with the project's environment plus the build's overrides, and the result takes the
 shape of AWS's ``CodeBuild Build State Change`` event so the real handler consumes it.
@@ -34,6 +34,13 @@ BUNDLE_PATHS = (
     "services/provisioner/buildspec.yml",
     "services/provisioner/buildtools",
     "services/provisioner/products",
+    # The build's review step (buildtools/review.py) runs the provisioner's plan review:
+    # its domain (no boto3), the guardrails' model, its price tables and the contracts.
+    "services/provisioner/provisioner/__init__.py",
+    "services/provisioner/provisioner/settings.py",
+    "services/provisioner/provisioner/domain",
+    "services/provisioner/provisioner/prices",
+    "schemas/selfservice_contracts",
 )
 PHASES = ("install", "pre_build", "build", "post_build")
 _MARK = "__SELFSERVICE_PHASE_FAILED__"

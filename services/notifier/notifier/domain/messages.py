@@ -25,6 +25,7 @@ from selfservice_contracts.events import (
     ApprovalRequired,
     ProvisioningFailed,
     ProvisioningPlanned,
+    ProvisioningRefused,
     ProvisioningStarted,
     ProvisioningSucceeded,
     RequestApproved,
@@ -113,7 +114,13 @@ def _fields(data: TicketEventData) -> tuple[dict[str, str], dict[str, list[str]]
         _plan_fields(data, fields, lists)
     if isinstance(data, ProvisioningStarted):
         approved = data.approved_plan_sha256
-        fields["plan_phrase"] = f", applying the approved plan {approved[:12]}" if approved else ""
+        fields["plan_phrase"] = (
+            f", applying the approved plan {approved[:12]}"
+            if approved
+            else ", planning only: nothing is applied before the approval"
+            if data.plan_only
+            else ""
+        )
     if isinstance(data, ProvisioningSucceeded):
         seconds = data.duration_seconds
         fields["duration_phrase"] = f" in {round(seconds / 60, 1)} min" if seconds else ""
@@ -121,6 +128,9 @@ def _fields(data: TicketEventData) -> tuple[dict[str, str], dict[str, list[str]]
         lists["outputs"] = [
             f"{name}: {format_value(value)}" for name, value in sorted(data.outputs.items())
         ]
+    if isinstance(data, ProvisioningRefused):
+        fields["reason"] = data.reason
+        fields["state_phrase"] = f" (its instance is {data.state})" if data.state else ""
     if isinstance(data, ProvisioningFailed):
         fields["reason"] = data.reason
         lists["error_tail"] = list(data.error_tail)

@@ -9,6 +9,15 @@ from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
+from provisioner.domain.plan.build_review import (
+    ApplyRecord,
+    ReviewInput,
+    ReviewRecord,
+    parse_build_record,
+    plan_prefix,
+    review_input_key,
+    review_record_key,
+)
 from provisioner.domain.ports import BuildRefused, BuildRequest, StartedBuild
 
 if TYPE_CHECKING:
@@ -55,6 +64,32 @@ class S3Artifacts:
             ServerSideEncryption="aws:kms",
         )
         return f"s3://{self._bucket}/{key}"
+
+    def put_review_input(self, request_id: str, attempt: int, document: ReviewInput) -> None:
+        """Store the review input of one attempt (SSE-KMS), beside its variables."""
+        self._client.put_object(
+            Bucket=self._bucket,
+            Key=review_input_key(request_id, attempt),
+            Body=document.model_dump_json().encode(),
+            ContentType="application/json",
+            ServerSideEncryption="aws:kms",
+        )
+
+    def get_build_record(self, request_id: str, attempt: int) -> ReviewRecord | ApplyRecord | None:
+        """The review step's record of an attempt (None: the build wrote none)."""
+        try:
+            body = self._client.get_object(
+                Bucket=self._bucket, Key=review_record_key(request_id, attempt)
+            )["Body"].read()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                return None
+            raise
+        return parse_build_record(body)
+
+    def plan_uri(self, request_id: str, attempt: int) -> str:
+        """Where an attempt keeps ``tfplan``, ``plan.json`` and ``tfplan.sha256``."""
+        return f"s3://{self._bucket}/{plan_prefix(request_id, attempt)}"
 
     def outputs_uri(self, request_id: str, attempt: int) -> str:
         """Where an attempt's build writes its outputs."""
@@ -106,6 +141,12 @@ class CodeBuildStarter:
             "OUTPUTS_S3_URI": build.outputs_uri,
             "STATE_KEY": build.state_key,
         }
+        if build.plan_only:
+            variables["PLAN_ONLY"] = "true"
+        if build.approved_plan is not None:
+            variables["APPROVED_PLAN_URI"] = build.approved_plan.uri
+            variables["APPROVED_PLAN_SHA256"] = build.approved_plan.sha256
+            variables["APPROVED_MODULE_SHA256"] = build.approved_plan.module_sha256
         overrides: list[EnvironmentVariableTypeDef] = [
             {"name": name, "value": value, "type": "PLAINTEXT"} for name, value in variables.items()
         ]

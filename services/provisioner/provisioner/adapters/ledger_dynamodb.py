@@ -15,6 +15,11 @@ and ``inflight_since`` (epoch seconds it entered the state): the keys of the spa
 ``InFlightByState`` index. Every write rewrites the whole item, so an entry leaves the
 index the moment it leaves those states, and the index holds only the few requests in
 flight — the check queries it instead of scanning the ledger and its whole history.
+
+A live instance whose applied plan was priced also carries ``cost_scope``
+(``<environment>#<cost center>``) and ``monthly_cost``: the sparse
+``CommittedCostByScope`` index, which the budget guardrail sums for what a cost center
+already runs in an environment.
 """
 
 from __future__ import annotations
@@ -22,11 +27,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from provisioner.domain.ledger import ConcurrentUpdateError, LedgerEntry, Transition
+from provisioner.domain.ledger import (
+    ConcurrentUpdateError,
+    HeldPlan,
+    LedgerEntry,
+    Transition,
+    live_cost_scope,
+)
 from provisioner.domain.lifecycle import State
 from provisioner.domain.stuck import InFlight, is_watched
 from selfservice_contracts.request import Action, ProvisioningRequest
@@ -40,6 +52,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "COMMITTED_COST_INDEX",
+    "COST_SCOPE",
     "IN_FLIGHT_INDEX",
     "IN_FLIGHT_PROJECTION",
     "IN_FLIGHT_SINCE",
@@ -58,6 +72,10 @@ IN_FLIGHT_SINCE = "inflight_since"
 """Index sort key: epoch seconds when the entry entered that state."""
 IN_FLIGHT_PROJECTION = ("product", "instance", "attempt", "build_id", "log_url")
 """The non-key attributes the index carries (what a stuck-ticket report shows)."""
+COMMITTED_COST_INDEX = "CommittedCostByScope"
+"""The ledger table's sparse index of live, priced instances (sam/provisioner.yaml)."""
+COST_SCOPE = "cost_scope"
+"""Its partition key: ``<environment>#<cost center>``, present only on live priced entries."""
 
 
 def _s(value: str) -> AttributeValueTypeDef:
@@ -84,10 +102,29 @@ def _entry_item(entry: LedgerEntry) -> dict[str, AttributeValueTypeDef]:
         "outputs": _s(json.dumps(entry.outputs)),
         "sequence": _n(entry.sequence),
     }
-    for name in ("build_id", "log_url", "queued_by"):
+    for name in ("build_id", "log_url", "queued_by", "replan_because"):
         value = getattr(entry, name)
         if value is not None:
             item[name] = _s(value)
+    if entry.plan_only:
+        item["plan_only"] = {"BOOL": True}
+    if entry.apply_held:
+        item["apply_held"] = {"BOOL": True}
+    if entry.held_plan is not None:
+        held = entry.held_plan
+        item["held_plan"] = {
+            "M": {
+                "sha256": _s(held.sha256),
+                "attempt": _n(held.attempt),
+                "module_sha256": _s(held.module_sha256),
+                "monthly_cost": {"N": str(held.monthly_cost)},
+            }
+        }
+    if entry.monthly_cost is not None:
+        item["monthly_cost"] = {"N": str(entry.monthly_cost)}
+    scope = live_cost_scope(entry)
+    if scope is not None:
+        item[COST_SCOPE] = _s(scope)
     if is_watched(entry):
         item[IN_FLIGHT_STATE] = _s(entry.state.value)
         item[IN_FLIGHT_SINCE] = _n(int(entry.updated_at.timestamp()))
@@ -111,6 +148,20 @@ def _entry(item: dict[str, Any]) -> LedgerEntry:
         waiting_for_slot=item.get("waiting_for_slot", {}).get("BOOL", False),
         outputs=json.loads(item.get("outputs", {}).get("S", "{}")),
         sequence=int(item.get("sequence", {}).get("N", "0")),
+        plan_only=item.get("plan_only", {}).get("BOOL", False),
+        apply_held=item.get("apply_held", {}).get("BOOL", False),
+        held_plan=_held_plan(item["held_plan"]["M"]) if "held_plan" in item else None,
+        replan_because=item.get("replan_because", {}).get("S"),
+        monthly_cost=Decimal(item["monthly_cost"]["N"]) if "monthly_cost" in item else None,
+    )
+
+
+def _held_plan(item: dict[str, Any]) -> HeldPlan:
+    return HeldPlan(
+        sha256=item["sha256"]["S"],
+        attempt=int(item["attempt"]["N"]),
+        module_sha256=item["module_sha256"]["S"],
+        monthly_cost=Decimal(item["monthly_cost"]["N"]),
     )
 
 

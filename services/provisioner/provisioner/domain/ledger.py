@@ -5,12 +5,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from provisioner.domain.lifecycle import State
 from selfservice_contracts.request import Action, ProvisioningRequest
 
-__all__ = ["ConcurrentUpdateError", "LedgerEntry", "Transition", "transitions"]
+__all__ = [
+    "ConcurrentUpdateError",
+    "HeldPlan",
+    "LedgerEntry",
+    "Transition",
+    "cost_scope",
+    "live_cost_scope",
+    "transitions",
+]
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,19 @@ class Transition:
     cause: str
     """What caused it: ``<event type> <event id>`` or ``build <build id> <status>``."""
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HeldPlan:
+    """A saved plan the ticket was shown, waiting for (or given) an approval of its hash."""
+
+    sha256: str
+    attempt: int
+    """The attempt whose build made it (its files are under ``plans/<request>/<attempt>/``)."""
+    module_sha256: str
+    """The product module it was made from; it is applied only with that module."""
+    monthly_cost: Decimal
+    """Its estimate's monthly cost after the apply (the instance's, once applied)."""
 
 
 @dataclass(frozen=True)
@@ -49,10 +71,32 @@ class LedgerEntry:
     outputs: dict[str, Any] = field(default_factory=dict)
     sequence: int = 0
     """Number of transitions recorded so far."""
+    plan_only: bool = False
+    """The queued or current build only plans: its plan waits for an approval."""
+    apply_held: bool = False
+    """The queued or current build applies ``held_plan`` (approved) and nothing else."""
+    held_plan: HeldPlan | None = None
+    """The plan awaiting approval, or approved and being applied."""
+    replan_because: str | None = None
+    """Why the current plan is made again (an approved plan went stale, another was approved)."""
+    monthly_cost: Decimal | None = None
+    """What the live instance costs per month (its applied plan's estimate), for budgets."""
 
     def advance(self, **changes: Any) -> LedgerEntry:
         """A copy with the changes and the next version."""
         return replace(self, version=self.version + 1, **changes)
+
+
+def cost_scope(environment: str | None, cost_center: str | None) -> str:
+    """The budget's scope of an instance: its environment and cost center."""
+    return f"{environment or '-'}#{cost_center or '-'}"
+
+
+def live_cost_scope(entry: LedgerEntry) -> str | None:
+    """The scope a live, priced instance counts towards (None: it counts nowhere)."""
+    if entry.monthly_cost is None or entry.state is State.DESTROYED:
+        return None
+    return cost_scope(entry.request.environment, entry.request.cost_center)
 
 
 class ConcurrentUpdateError(RuntimeError):

@@ -13,17 +13,24 @@ from typing import Any, Final
 
 from provisioner.domain.ledger import LedgerEntry
 from provisioner.domain.ports import BuildRefused, BuildResult
-from selfservice_contracts.events import ProvisioningFailed, ProvisioningSucceeded
+from selfservice_contracts.events import (
+    ProvisioningFailed,
+    ProvisioningRefused,
+    ProvisioningSucceeded,
+)
+from selfservice_contracts.request import ProvisioningRequest
 
 __all__ = [
     "LOG_TAIL_LINES",
     "NOT_STARTED",
     "event_id",
     "failure_reason",
+    "not_acted_on_data",
     "not_started_data",
     "not_started_detail",
     "outcome_data",
     "outcome_detail",
+    "refusal_event_id",
     "terraform_error_lines",
 ]
 
@@ -39,6 +46,26 @@ def event_id(entry: LedgerEntry, what: str) -> str:
     """A lifecycle event's id, derived from the request, attempt and what happened, so a
     republish after a retry carries the same id (consumers deduplicate on it)."""
     return str(uuid.uuid5(_EVENT_IDS, f"{entry.request_id}|{entry.attempt}|{what}"))
+
+
+def refusal_event_id(cause: str) -> str:
+    """The id of the refusal of the request event ``cause`` (``source#id``): a retry of
+    that event republishes it with the same id."""
+    return str(uuid.uuid5(_EVENT_IDS, f"{cause}|refused"))
+
+
+def not_acted_on_data(
+    request: ProvisioningRequest, entry: LedgerEntry | None, reason: str
+) -> ProvisioningRefused:
+    """What the ticket is told of a request the provisioner did not act on."""
+    return ProvisioningRefused(
+        request_id=request.request_id,
+        ticket=request.ticket,
+        product=request.product,
+        action=request.action,
+        reason=reason[:1000],
+        state=entry.state.value if entry else None,
+    )
 
 
 def terraform_error_lines(log: list[str], limit: int = 20) -> list[str]:

@@ -7,25 +7,40 @@ use in-memory fakes of the same shape (``tests/provisioner/fakes.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 from provisioner.domain.ledger import LedgerEntry, Transition
 from provisioner.domain.lifecycle import BuildOutcome
+from provisioner.domain.plan.build_review import ApplyRecord, ReviewInput, ReviewRecord
 from selfservice_contracts.request import Action, ProvisioningRequest
 from selfservice_runtime.publisher import EventPublisher
 
 __all__ = [
+    "ApprovedPlan",
     "Artifacts",
     "BuildLogs",
     "BuildRefused",
     "BuildRequest",
     "BuildResult",
     "BuildStarter",
+    "CommittedCost",
     "EventPublisher",
     "Ledger",
     "SerialSlot",
     "StartedBuild",
 ]
+
+
+@dataclass(frozen=True)
+class ApprovedPlan:
+    """The saved plan an approved build applies, and nothing else."""
+
+    uri: str
+    """``s3://<bucket>/plans/<request>/<attempt>/``: where its ``tfplan`` is."""
+    sha256: str
+    module_sha256: str
+    """The product module it was made from (the build applies it only with that one)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,10 @@ class BuildRequest:
     tfvars_uri: str
     outputs_uri: str
     state_key: str
+    plan_only: bool = False
+    """Plan, review and stop: the plan waits for an approval (``PLAN_ONLY=true``)."""
+    approved_plan: ApprovedPlan | None = None
+    """Apply this approved plan instead of planning (``APPROVED_PLAN_*``)."""
 
 
 @dataclass(frozen=True)
@@ -84,10 +103,22 @@ class BuildStarter(Protocol):
 
 
 class Artifacts(Protocol):
-    """The tfvars document in, the Terraform outputs out (S3)."""
+    """The tfvars and review input in; the Terraform outputs and the review out (S3)."""
 
     def put_tfvars(self, request_id: str, attempt: int, document: dict[str, Any]) -> str:
         """Store the variables of one attempt; returns their URI."""
+        ...
+
+    def put_review_input(self, request_id: str, attempt: int, document: ReviewInput) -> None:
+        """Store what the attempt's review step reviews the plan with."""
+        ...
+
+    def get_build_record(self, request_id: str, attempt: int) -> ReviewRecord | ApplyRecord | None:
+        """What the attempt's review step recorded (None: nothing)."""
+        ...
+
+    def plan_uri(self, request_id: str, attempt: int) -> str:
+        """``s3://…/plans/<request>/<attempt>/``: where the attempt keeps its plan."""
         ...
 
     def outputs_uri(self, request_id: str, attempt: int) -> str:
@@ -96,6 +127,16 @@ class Artifacts(Protocol):
 
     def get_outputs(self, request_id: str, attempt: int) -> dict[str, Any]:
         """The outputs an attempt wrote ({} if none)."""
+        ...
+
+
+class CommittedCost(Protocol):
+    """What a cost center already runs in an environment (the ledger's cost index)."""
+
+    def committed(
+        self, environment: str | None, cost_center: str | None, *, excluding: str
+    ) -> Decimal:
+        """The monthly cost of the scope's live instances, but ``excluding`` (a request id)."""
         ...
 
 

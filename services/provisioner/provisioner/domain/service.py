@@ -12,20 +12,23 @@ such project, invalid input) is not retried: the request moves ``queued → fail
 ticket is told (``provisioning.failed``, ``NOT_STARTED``, AWS's error as the reason) and
 a serial product's slot goes to the next request. Any other error propagates, so the
 queue retries the record and the retry resumes the same build.
+
+Every build reviews its own plan with the review input written here; a request needing
+an approval is planned at once and its approval applies exactly the held plan
+(:mod:`provisioner.domain.reviews`: what a build's review record becomes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from provisioner.domain.ledger import LedgerEntry, transitions
 from provisioner.domain.lifecycle import (
     Decision,
     Refusal,
-    RequestKind,
     State,
     building_state,
     decide_build_outcome,
@@ -36,10 +39,11 @@ from provisioner.domain.outcomes import (
     LOG_TAIL_LINES,
     NOT_STARTED,
     event_id,
+    not_acted_on_data,
     not_started_data,
     not_started_detail,
-    outcome_data,
     outcome_detail,
+    refusal_event_id,
 )
 from provisioner.domain.ports import (
     Artifacts,
@@ -48,17 +52,23 @@ from provisioner.domain.ports import (
     BuildRequest,
     BuildResult,
     BuildStarter,
+    CommittedCost,
     Ledger,
     SerialSlot,
 )
 from provisioner.domain.products import Product
-from selfservice_contracts.envelope import build_event
-from selfservice_contracts.events import (
-    ApprovalRequiredEvent,
-    ProvisioningStarted,
-    RequestApprovedEvent,
-    RequestReceivedEvent,
+from provisioner.domain.requests import REQUEST_KINDS, RequestEvent, destroying
+from provisioner.domain.reviews import (
+    approved_plan,
+    build_end,
+    build_verdict,
+    held_attempt,
+    no_committed_cost,
+    review_input,
 )
+from provisioner.settings import PlanGuardrails
+from selfservice_contracts.envelope import build_event
+from selfservice_contracts.events import ProvisioningStarted
 from selfservice_contracts.request import Action, ApprovalState, ProvisioningRequest
 from selfservice_runtime.observability import Metric
 from selfservice_runtime.publisher import EventPublisher
@@ -66,28 +76,6 @@ from selfservice_runtime.publisher import EventPublisher
 __all__ = ["Outcome", "ProvisionerService", "RequestEvent", "destroying"]
 
 Outcome = Literal["queued", "started", "waiting", "recorded", "refused", "not_started"]
-_KINDS: dict[type, RequestKind] = {
-    RequestReceivedEvent: "received",
-    ApprovalRequiredEvent: "approval_required",
-    RequestApprovedEvent: "approved",
-}
-RequestEvent = RequestReceivedEvent | ApprovalRequiredEvent | RequestApprovedEvent
-
-
-def destroying(recorded: ProvisioningRequest, destroy: ProvisioningRequest) -> ProvisioningRequest:
-    """The destroy request, acting on what the ledger recorded for the instance.
-
-    A decommission names the instance and nothing else (no environment, cost center or
-    variables): Terraform destroys with the variables the instance was last built with.
-    The ticket, requester and approval stay the destroy's own (write-back goes there).
-    """
-    return destroy.model_copy(
-        update={
-            "parameters": dict(recorded.parameters),
-            "environment": recorded.environment,
-            "cost_center": recorded.cost_center,
-        }
-    )
 
 
 @dataclass
@@ -108,6 +96,10 @@ class ProvisionerService:
     """Told of every outcome worth a metric, once it is recorded in the ledger."""
     report_not_started: Callable[[str, BuildRefused], None] = lambda request_id, refused: None
     """Told of every build CodeBuild refused to start (request id, the refusal)."""
+    costs: CommittedCost | None = None
+    """What a cost center already runs (None: nothing is counted)."""
+    guardrails: Callable[[], PlanGuardrails] = PlanGuardrails
+    """The current plan guardrails (the configuration document)."""
 
     # -- request events ----------------------------------------------------------
 
@@ -118,14 +110,22 @@ class ProvisionerService:
         entry = self.ledger.get(request.request_id)
         cause = f"{event.source}#{event.id}"
         resuming = entry is not None and entry.queued_by == cause
+        held = entry.held_plan if entry else None
         decision = decide_request(
             entry.state if entry else None,
-            _KINDS[type(event)],
+            REQUEST_KINDS[type(event)],
             request.action,
             resuming=resuming,
             itsm_approved=request.approval is ApprovalState.APPROVED,
+            held_sha256=held.sha256 if held else None,
+            approved_sha256=getattr(data, "plan_sha256", None),
+            instance_built=entry is not None and entry.action is not Action.CREATE,
+            current_action=entry.action if entry else None,
         )
         if isinstance(decision, Refusal):
+            if decision.told:  # the ticket asked for what cannot be done now: say why
+                told = not_acted_on_data(request, entry, decision.reason)
+                self.publisher.publish([build_event(told, event_id=refusal_event_id(cause))])
             return self._refuse(request.request_id, f"{event.type} {event.id}", decision)
         if request.action is Action.DESTROY and entry is not None:
             request = destroying(entry.request, request)
@@ -151,6 +151,12 @@ class ProvisionerService:
         ):
             return entry  # resuming: already recorded by the first attempt
         attempt = (entry.attempt if entry else 0) + (1 if decision.build else 0)
+        planning: dict[str, Any] = {
+            "plan_only": decision.plan_only,
+            "apply_held": decision.apply_held,
+            "replan_because": decision.replan_because,
+        }
+        held = entry.held_plan if entry else None
         after = (
             entry.advance(
                 state=decision.final,
@@ -161,6 +167,8 @@ class ProvisionerService:
                 queued_by=queued_by if decision.build else entry.queued_by,
                 build_id=None if decision.build else entry.build_id,
                 sequence=entry.sequence + len(decision.transitions),
+                held_plan=held if decision.apply_held or not decision.build else None,
+                **planning,
             )
             if entry
             else LedgerEntry(
@@ -175,13 +183,13 @@ class ProvisionerService:
                 updated_at=now,
                 queued_by=queued_by if decision.build else None,
                 sequence=len(decision.transitions),
+                **planning,
             )
         )
-        self.ledger.save(
-            entry,
-            after,
-            transitions(entry, request.request_id, decision.transitions, now, cause),
-        )
+        steps = transitions(entry, request.request_id, decision.transitions, now, cause)
+        if decision.apply_held and held:  # the approval is of a plan: its hash goes with it
+            steps = [replace(t, detail={"plan_sha256": held.sha256}) for t in steps]
+        self.ledger.save(entry, after, steps)
         return after
 
     def _start(self, entry: LedgerEntry) -> Outcome:
@@ -200,7 +208,22 @@ class ProvisionerService:
             tfvars_uri=self.artifacts.put_tfvars(entry.request_id, entry.attempt, document),
             outputs_uri=self.artifacts.outputs_uri(entry.request_id, entry.attempt),
             state_key=product.state_key(request),
+            plan_only=entry.plan_only,
+            approved_plan=approved_plan(
+                entry, self.artifacts.plan_uri(entry.request_id, held_attempt(entry))
+            ),
         )
+        if build.approved_plan is None:  # it plans: its review step needs the input
+            committed = self.costs.committed if self.costs else no_committed_cost
+            reviewing = review_input(
+                request,
+                approval_required=entry.plan_only,
+                committed=committed(
+                    request.environment, request.cost_center, excluding=entry.request_id
+                ),
+                guardrails=self.guardrails(),
+            )
+            self.artifacts.put_review_input(entry.request_id, entry.attempt, reviewing)
         try:
             started = self.builds.start(build)
         except BuildRefused as refused:
@@ -216,12 +239,16 @@ class ProvisionerService:
                         attempt=entry.attempt,
                         build_id=started.build_id,
                         log_url=started.log_url,
+                        approved_plan_sha256=(
+                            build.approved_plan.sha256 if build.approved_plan else None
+                        ),
+                        plan_only=build.plan_only,
                     ),
                     event_id=event_id(entry, "started"),
                 )
             ]
         )
-        state = building_state(entry.action)
+        state = State.PLANNING if entry.plan_only else building_state(entry.action)
         now = self.clock()
         after = entry.advance(
             state=state,
@@ -276,39 +303,62 @@ class ProvisionerService:
     # -- build outcomes ----------------------------------------------------------
 
     def on_build_result(self, result: BuildResult) -> Outcome:
-        """Record a build's terminal state, report it, and free a serial slot."""
+        """Record a build's terminal state as its review says, report it, free a slot."""
         entry = self.ledger.get(result.request_id)
+        if entry and entry.state is State.QUEUED and entry.queued_by == f"build#{result.build_id}":
+            return self._start(entry)  # its re-plan is queued: a retry resumes its start
+        succeeded = result.status == "SUCCEEDED"
+        # A failed build's too: one that reviewed its plan shows it before the failure.
+        record = (
+            self.artifacts.get_build_record(entry.request_id, entry.attempt)
+            if entry and entry.build_id == result.build_id
+            else None
+        )
         decision = decide_build_outcome(
             entry.state if entry else None,
             entry.build_id if entry else None,
             result.build_id,
             result.status,
+            build_verdict(record),
+            action=entry.action if entry else Action.CREATE,
+            stale_because=getattr(record, "stale_because", None),
         )
         cause = f"build {result.build_id} {result.status}"
         if isinstance(decision, Refusal) or entry is None:
             reason = decision if isinstance(decision, Refusal) else Refusal("no entry")
             return self._refuse(result.request_id, cause, reason)
-        succeeded = result.status == "SUCCEEDED"
         outputs = self.artifacts.get_outputs(entry.request_id, entry.attempt) if succeeded else {}
         tail = (
             self.logs.tail(result.log_group, result.log_stream, LOG_TAIL_LINES)
             if not succeeded and result.log_group and result.log_stream
             else []
         )
-        data = outcome_data(entry, result, outputs=outputs, log_tail=tail)
-        self.publisher.publish([build_event(data, event_id=event_id(entry, result.status))])
+        end = build_end(
+            entry,
+            result,
+            decision,
+            record,
+            outputs=outputs,
+            log_tail=tail,
+            plan_uri=self.artifacts.plan_uri(entry.request_id, entry.attempt),
+        )
+        self.publisher.publish(
+            [build_event(data, event_id=event_id(entry, what)) for what, data in end.events]
+        )
         now = self.clock()
         after = entry.advance(
             state=decision.final,
-            outputs=outputs if succeeded else entry.outputs,
             updated_at=now,
-            sequence=entry.sequence + 1,
+            sequence=entry.sequence + len(decision.transitions),
+            **end.changes,
         )
         steps = transitions(
             entry, entry.request_id, decision.transitions, now, cause, detail=outcome_detail(result)
         )
         self.ledger.save(entry, after, steps)
         self.count(Metric.BUILDS_SUCCEEDED if succeeded else Metric.BUILDS_FAILED)
+        if decision.build is not None:  # a stale approved plan: plan it again
+            return self._start(after)
         self._release_slot(entry)
         return "recorded"
 
