@@ -42,6 +42,20 @@ def test_the_transition_to_an_approved_status_approves_it() -> None:
     assert isinstance(bus.events[1].data, RequestApproved)
 
 
+def test_each_approval_given_is_its_own_event_and_its_retries_are_not() -> None:
+    """A plan shown again (re-planned, or an approval that came before its plan) is
+    approved again with a new transition: a new delivery, so a new event."""
+    service, bus = make_service()
+    service.handle(jira_delivery(fixture(CREATED), identifier="a"))
+    first = service.handle(jira_delivery(fixture(APPROVED), identifier="b"))
+    retried = service.handle(jira_delivery(fixture(APPROVED), identifier="b"))
+    again = service.handle(jira_delivery(fixture(APPROVED), identifier="c"))
+    assert (first.outcome, retried.outcome, again.outcome) == ("approved", "duplicate", "approved")
+    approvals = [e for e in bus.events if isinstance(e.data, RequestApproved)]
+    assert len(approvals) == 2
+    assert approvals[0].id != approvals[1].id
+
+
 def test_the_automation_body_is_mapped_and_numbers_as_strings_coerced() -> None:
     service, bus = make_service()
     reply = service.handle(automation_delivery(fixture(AUTOMATION)))

@@ -179,6 +179,34 @@ def test_a_pending_approval_in_prod_needs_approval_then_the_update_approves() ->
     assert isinstance(bus.events[1].data, RequestApproved)
 
 
+def test_an_approval_given_again_is_a_new_approval_and_its_retry_is_not() -> None:
+    """The plan shown again (re-planned, or approved before it was made): the approver
+    sets the approval back to requested and approves again — two business-rule firings."""
+    body = fixture(EC2)
+    body["approval"] = "requested"
+    body["variables"].update(environment="prod", instance_type="t3.medium", desired_capacity="2")
+    service, bus = make_service()
+    service.handle(servicenow_delivery(body, webhook_id="msg_a"))
+    body["event"] = "sc_req_item.updated"
+    body["approval"] = "approved"
+    assert service.handle(servicenow_delivery(body, webhook_id="msg_b")).outcome == "approved"
+    assert service.handle(servicenow_delivery(body, webhook_id="msg_b")).outcome == "duplicate"
+    body["approval"] = "requested"
+    assert service.handle(servicenow_delivery(body, webhook_id="msg_c")).outcome == "duplicate"
+    body["approval"] = "approved"
+    assert service.handle(servicenow_delivery(body, webhook_id="msg_d")).outcome == "approved"
+    approvals = [e for e in bus.events if isinstance(e.data, RequestApproved)]
+    assert len(approvals) == 2
+    assert approvals[0].id != approvals[1].id
+    # An insert that arrives already approved is one approval however often it is sent.
+    inserted = fixture(EC2)
+    inserted["variables"].update(environment="prod", instance_type="t3.medium")
+    other, other_bus = make_service()
+    other.handle(servicenow_delivery(inserted, webhook_id="msg_1"))
+    other.handle(servicenow_delivery(inserted, webhook_id="msg_2"))
+    assert len(other_bus.events) == 1
+
+
 def test_a_rejected_approval_rejects_the_request() -> None:
     service, _bus = make_service()
     reply = service.handle(servicenow_delivery(_ec2(approval="rejected")))

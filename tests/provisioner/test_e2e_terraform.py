@@ -55,6 +55,7 @@ from selfservice_contracts.events import (
     AnyEvent,
     ProvisioningFailed,
     ProvisioningPlanned,
+    ProvisioningRefused,
     ProvisioningStarted,
     ProvisioningSucceeded,
     RequestApproved,
@@ -548,9 +549,16 @@ def test_an_approval_applies_exactly_the_plan_it_was_shown_and_a_destroy_shows_w
     )
     platform.deliver(approval_required(create, "plan-1"))
     assert platform.ledger(create.request_id) is State.PLANNING
+    # An approval that races its plan approves nothing: the ticket is told so.
+    platform.deliver(_approval(create, "plan-early"))
+    assert platform.ledger(create.request_id) is State.PLANNING
     assert platform.run_builds() == ["SUCCEEDED"], platform.log()
     shown = platform.published()
-    assert _types(shown) == ["started", "planned"]
+    assert _types(shown) == ["started", "refused", "planned"]
+    early = shown[1].data
+    assert isinstance(early, ProvisioningRefused)
+    assert (early.state, early.action) == ("planning", Action.CREATE)
+    assert "the approval must be of the plan" in early.reason
     planned = _planned(shown)
     assert (planned.verdict, planned.needs_approval) == (PlanVerdict.HOLD, True)
     assert [(r.address, r.action) for r in planned.summary.resources] == [
@@ -650,6 +658,18 @@ def test_a_plan_gone_stale_before_its_approval_is_not_applied_but_planned_again(
     assert entry.state is State.AWAITING_APPROVAL
     assert entry.held_plan is not None
     assert (entry.held_plan.sha256, entry.held_plan.attempt) == (again.plan_sha256, 3)
+
+    # The ticket asked again; the approver approves again (a new approval in the ITSM, a
+    # new event: see the intake tests): exactly the new plan is applied.
+    platform.deliver(_approval(create, "stale-3"))
+    assert platform.run_builds() == ["SUCCEEDED"], platform.log()
+    applied = platform.published()
+    assert _types(applied) == ["started", "succeeded"]
+    started, succeeded = (e.data for e in applied)
+    assert isinstance(started, ProvisioningStarted)
+    assert isinstance(succeeded, ProvisioningSucceeded)
+    assert started.approved_plan_sha256 == again.plan_sha256 == succeeded.plan_sha256
+    assert [a["Status"] for a in _accounts(platform, "stale-plan")] == ["ACTIVE"]
 
     # A changed module (its hash) is refused the same way before Terraform runs: see
     # tests/provisioner/test_build_review.py (review.py approved) and test_plan_approval.py.

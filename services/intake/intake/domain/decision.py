@@ -177,6 +177,11 @@ def decide(submission: Submission, received_at: datetime, settings: IntakeSettin
     )
     if submission.action is Action.UPDATE:
         key += "|" + _digest(variables)  # each distinct change is its own update
+    if outcome == "approved" and submission.approval_given and submission.delivery_id:
+        # Each approval given is its own: the ITSM sends one delivery (retried with the
+        # same id) per change of the approval, so a plan shown again after a re-plan, or
+        # after an approval that came before its plan, can be approved again.
+        key += "|" + submission.delivery_id
     body = {"request_id": request_id, "ticket": str(submission.ticket), "status": outcome}
     return Decision(key, data, Reply(202, body, outcome))
 

@@ -174,6 +174,7 @@ def _from_webhook(
         _request_type(source, fields),
     )
     action = rule.action if rule else Action.CREATE
+    given = False
     if webhook.webhookEvent == "jira:issue_updated":
         changes = webhook.changelog.items if webhook.changelog else []
         status_change = next((c.toString for c in changes if c.field == "status"), None)
@@ -183,7 +184,7 @@ def _from_webhook(
         if status_change in source.cancel_statuses:
             action = Action.DESTROY
         elif status_change in source.approved_statuses:
-            pass  # the approval arriving: same action, now approved
+            given = True  # the approval arriving: same action, now approved
         elif mapped_change and action is Action.CREATE:
             action = Action.UPDATE
         else:
@@ -203,6 +204,7 @@ def _from_webhook(
         ),
         itsm_approval=_approval(source, status),
         delivery_id=delivery_id,
+        approval_given=given,
     )
 
 

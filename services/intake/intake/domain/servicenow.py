@@ -149,6 +149,8 @@ def normalize_servicenow(
                 )
             )
     action = Action.DESTROY if delivery.event == "sc_req_item.cancelled" else item.action
+    # The business rule sends "updated" only when the approval changed (business-rule.js).
+    given = delivery.event == "sc_req_item.updated" and approval is ApprovalState.APPROVED
     return Submission(
         ticket=ticket,
         product=item.product,
@@ -158,5 +160,6 @@ def normalize_servicenow(
         itsm_approval=approval,
         instance=instance_ref,
         delivery_id=delivery_id,
+        approval_given=given,
         problems=problems,
     )

@@ -38,6 +38,9 @@ class Submission:
     itsm_approval: ApprovalState
     instance: TicketRef | None = None
     delivery_id: str | None = None
+    approval_given: bool = False
+    """This delivery is the approval being given (the ITSM's approval changed to approved):
+    each one is its own approval, its retries (the same delivery id) are not."""
     problems: list[FieldError] = field(default_factory=list)
     """Mapping problems found while normalizing (reported with the schema violations)."""
 
