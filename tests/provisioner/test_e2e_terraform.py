@@ -536,6 +536,21 @@ def _planned(events: list[AnyEvent]) -> ProvisioningPlanned:
     return planned
 
 
+def _approved_while_planning(platform: Platform, create: ProvisioningRequest) -> list[AnyEvent]:
+    """An approval that races its plan approves nothing: the ticket is told so. The
+    events published once the plan is made."""
+    platform.deliver(_approval(create, "plan-early"))
+    assert platform.ledger(create.request_id) is State.PLANNING
+    assert platform.run_builds() == ["SUCCEEDED"], platform.log()
+    shown = platform.published()
+    assert _types(shown) == ["started", "refused", "planned"]
+    early = shown[1].data
+    assert isinstance(early, ProvisioningRefused)
+    assert (early.state, early.action) == ("planning", Action.CREATE)
+    assert "the approval must be of the plan" in early.reason
+    return shown
+
+
 def test_an_approval_applies_exactly_the_plan_it_was_shown_and_a_destroy_shows_what_goes(
     fresh: Platform,
 ) -> None:
@@ -549,16 +564,7 @@ def test_an_approval_applies_exactly_the_plan_it_was_shown_and_a_destroy_shows_w
     )
     platform.deliver(approval_required(create, "plan-1"))
     assert platform.ledger(create.request_id) is State.PLANNING
-    # An approval that races its plan approves nothing: the ticket is told so.
-    platform.deliver(_approval(create, "plan-early"))
-    assert platform.ledger(create.request_id) is State.PLANNING
-    assert platform.run_builds() == ["SUCCEEDED"], platform.log()
-    shown = platform.published()
-    assert _types(shown) == ["started", "refused", "planned"]
-    early = shown[1].data
-    assert isinstance(early, ProvisioningRefused)
-    assert (early.state, early.action) == ("planning", Action.CREATE)
-    assert "the approval must be of the plan" in early.reason
+    shown = _approved_while_planning(platform, create)
     planned = _planned(shown)
     assert (planned.verdict, planned.needs_approval) == (PlanVerdict.HOLD, True)
     assert [(r.address, r.action) for r in planned.summary.resources] == [
