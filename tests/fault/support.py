@@ -180,13 +180,18 @@ def reported(platform: LocalPlatform, since: int, detail_type: str) -> list[str 
 # -- what the ticket shows -----------------------------------------------------------
 
 
-def servicenow_notes(platform: LocalPlatform, sys_id: str) -> list[str]:
-    """The first line of every work note on a ServiceNow ticket, oldest first."""
+def servicenow_note_texts(platform: LocalPlatform, sys_id: str) -> list[str]:
+    """Every work note on a ServiceNow ticket, whole, oldest first."""
     return [
-        row["value"].splitlines()[0]
+        row["value"]
         for row in list(platform.itsm.state.journal)
         if row["element_id"] == sys_id and row["element"] == "work_notes"
     ]
+
+
+def servicenow_notes(platform: LocalPlatform, sys_id: str) -> list[str]:
+    """The first line of every work note on a ServiceNow ticket, oldest first."""
+    return [note.splitlines()[0] for note in servicenow_note_texts(platform, sys_id)]
 
 
 def jira_comments(platform: LocalPlatform, key: str) -> list[str]:

@@ -27,7 +27,13 @@ from selfservice.local.platform import LocalPlatform
 from selfservice.operator.replay import plan_replay, run_replay
 from selfservice.operator.resources import PlatformResources, resolve, trail_events
 from selfservice.operator.status import ticket_status
-from tests.fault.support import dead_letters, eventually, servicenow_notes, settled
+from tests.fault.support import (
+    dead_letters,
+    eventually,
+    servicenow_note_texts,
+    servicenow_notes,
+    settled,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
 
@@ -161,12 +167,7 @@ def test_terraform_failing_mid_apply_is_told_on_the_ticket_and_the_update_comple
     assert retry.status == "SUCCEEDED"
     # What the tickets show: the plan the build reviewed and failed to apply, the failure
     # with the phase and the build log, then the modify item's run to completion.
-    failed = [
-        row["value"]
-        for row in platform.itsm.state.journal
-        if row["element_id"] == "9d385017c611228701d22104cc95c371"
-        and row["element"] == "work_notes"
-    ]
+    failed = servicenow_note_texts(platform, "9d385017c611228701d22104cc95c371")
     assert [note.splitlines()[0] for note in failed] == [
         "[selfservice] Provisioning started",
         "[selfservice] Plan and cost",
@@ -228,11 +229,7 @@ def test_a_build_that_fails_before_terraform_runs_is_told_on_the_ticket(
         lambda: len(servicenow_notes(platform, "d1" * 16)) == 2,
         "the failure on the ticket",
     )
-    notes = [
-        row["value"]
-        for row in platform.itsm.state.journal
-        if row["element_id"] == "d1" * 16 and row["element"] == "work_notes"
-    ]
+    notes = servicenow_note_texts(platform, "d1" * 16)
     assert notes[0].startswith("[selfservice] Provisioning started")
     assert notes[1].startswith("[selfservice] Provisioning failed")
     assert "the PRE_BUILD phase failed" in notes[1]
@@ -318,11 +315,7 @@ def test_a_deploy_role_the_build_may_not_assume_is_told_on_the_ticket(
         lambda: len(servicenow_notes(platform, "d2" * 16)) == 2,
         "the failure on the ticket",
     )
-    notes = [
-        row["value"]
-        for row in platform.itsm.state.journal
-        if row["element_id"] == "d2" * 16 and row["element"] == "work_notes"
-    ]
+    notes = servicenow_note_texts(platform, "d2" * 16)
     assert notes[1].startswith("[selfservice] Provisioning failed")
     assert "AccessDenied" in _unwrapped(notes[1].splitlines())
 

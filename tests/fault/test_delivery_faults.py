@@ -37,6 +37,7 @@ from tests.fault.support import (
     publish_lifecycle,
     queue_depths,
     reported,
+    servicenow_note_texts,
     servicenow_notes,
     servicenow_request,
     servicenow_ticket,
@@ -370,11 +371,7 @@ def test_a_decommission_of_a_ticket_with_no_instance_is_told_why_and_changes_not
         lambda: servicenow_notes(platform, sys_id) or None, "the ticket to be told", timeout=60
     )
     assert notes == ["[selfservice] Request not acted on"]
-    (note,) = [
-        row["value"]
-        for row in platform.itsm.state.journal
-        if row["element_id"] == sys_id and row["element"] == "work_notes"
-    ]
+    (note,) = servicenow_note_texts(platform, sys_id)
     assert "did not act on this destroy of ec2-app: nothing to destroy" in note
     assert "Nothing was changed." in note
     # Nothing was recorded or built for it, and nothing waits or was parked.

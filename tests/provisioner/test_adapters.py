@@ -23,7 +23,7 @@ from provisioner.domain.ledger import ConcurrentUpdateError, HeldPlan, LedgerEnt
 from provisioner.domain.lifecycle import State
 from provisioner.domain.plan.build_review import ApplyRecord, ReviewInput
 from provisioner.domain.ports import ApprovedPlan, BuildRefused, BuildRequest
-from selfservice_contracts.request import Action
+from selfservice_contracts.request import Action, ProvisioningRequest
 from tests.aws import create_ledger_table, mocked_aws
 from tests.provisioner.fakes import request
 
@@ -121,12 +121,9 @@ def test_the_serial_slot_queues_in_order_and_hands_on(dynamodb: object) -> None:
     assert slot.acquire("aws-account", "req-d")
 
 
-def test_start_build_passes_identifiers_only_and_a_stable_token() -> None:
-    client = boto3.client(
-        "codebuild", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    req = request()
-    build = BuildRequest(
+def _second_attempt(req: ProvisioningRequest) -> BuildRequest:
+    """The build of a request's second attempt, as the service asks for it."""
+    return BuildRequest(
         request=req,
         action=req.action,
         attempt=2,
@@ -134,6 +131,14 @@ def test_start_build_passes_identifiers_only_and_a_stable_token() -> None:
         outputs_uri="s3://a/outputs/x/2.json",
         state_key="ec2-app/servicenow/RITM0010042.tfstate",
     )
+
+
+def test_start_build_passes_identifiers_only_and_a_stable_token() -> None:
+    client = boto3.client(
+        "codebuild", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    req = request()
+    build = _second_attempt(req)
     with Stubber(client) as stub:
         stub.add_response(
             "start_build",
@@ -328,14 +333,7 @@ def _overrides(build: BuildRequest) -> dict[str, str]:
 
 def test_a_plan_only_or_an_approved_build_says_so_in_its_environment() -> None:
     req = request()
-    build = BuildRequest(
-        request=req,
-        action=req.action,
-        attempt=2,
-        tfvars_uri="s3://a/tfvars/x/2.tfvars.json",
-        outputs_uri="s3://a/outputs/x/2.json",
-        state_key="ec2-app/servicenow/RITM0010042.tfstate",
-    )
+    build = _second_attempt(req)
     plain = _overrides(build)
     assert not {"PLAN_ONLY", "APPROVED_PLAN_URI", "APPROVED_PLAN_SHA256"} & set(plain)
     assert _overrides(replace(build, plan_only=True))["PLAN_ONLY"] == "true"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from provisioner.domain.plan import PlanGuardrails, load_prices
+from provisioner.domain.plan import load_prices
 from provisioner.domain.plan.build_review import (
     ApplyRecord,
     ExitCode,
@@ -33,11 +33,10 @@ from selfservice_contracts.plan import PlanVerdict
 from selfservice_contracts.request import Action
 from tests.conftest import ROOT
 from tests.module_loader import module_from_file
+from tests.provisioner.fakes import EXAMPLE_GUARDRAILS
 
 FIXTURES = ROOT / "tests/fixtures/plans"
-GUARDRAILS = PlanGuardrails.model_validate_json(
-    (ROOT / "config/provisioner.example.json").read_text()
-)
+GUARDRAILS = EXAMPLE_GUARDRAILS
 REVIEW_TOOL = ROOT / "services/provisioner/buildtools/review.py"
 TFPLAN = b"a saved plan"
 SHA = hashlib.sha256(TFPLAN).hexdigest()

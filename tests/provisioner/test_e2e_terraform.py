@@ -536,6 +536,16 @@ def _planned(events: list[AnyEvent]) -> ProvisioningPlanned:
     return planned
 
 
+def _applied_exactly(platform: Platform, plan_sha256: str) -> None:
+    """The approval's build applied exactly that plan: it started to, and did."""
+    applied = platform.published()
+    assert _types(applied) == ["started", "succeeded"]
+    started, succeeded = (e.data for e in applied)
+    assert isinstance(started, ProvisioningStarted)
+    assert isinstance(succeeded, ProvisioningSucceeded)
+    assert started.approved_plan_sha256 == plan_sha256 == succeeded.plan_sha256
+
+
 def _approved_while_planning(platform: Platform, create: ProvisioningRequest) -> list[AnyEvent]:
     """An approval that races its plan approves nothing: the ticket is told so. The
     events published once the plan is made."""
@@ -581,12 +591,7 @@ def test_an_approval_applies_exactly_the_plan_it_was_shown_and_a_destroy_shows_w
 
     platform.deliver(_approval(create, "plan-2"))
     assert platform.run_builds() == ["SUCCEEDED"], platform.log()
-    applied = platform.published()
-    assert _types(applied) == ["started", "succeeded"]
-    started, succeeded = (e.data for e in applied)
-    assert isinstance(started, ProvisioningStarted)
-    assert isinstance(succeeded, ProvisioningSucceeded)
-    assert started.approved_plan_sha256 == planned.plan_sha256 == succeeded.plan_sha256
+    _applied_exactly(platform, planned.plan_sha256)
     (account,) = _accounts(platform, "approved-plan")
     assert account["Status"] == "ACTIVE"
     history = request_consumer.runtime().service.ledger.history(create.request_id)
@@ -669,12 +674,7 @@ def test_a_plan_gone_stale_before_its_approval_is_not_applied_but_planned_again(
     # new event: see the intake tests): exactly the new plan is applied.
     platform.deliver(_approval(create, "stale-3"))
     assert platform.run_builds() == ["SUCCEEDED"], platform.log()
-    applied = platform.published()
-    assert _types(applied) == ["started", "succeeded"]
-    started, succeeded = (e.data for e in applied)
-    assert isinstance(started, ProvisioningStarted)
-    assert isinstance(succeeded, ProvisioningSucceeded)
-    assert started.approved_plan_sha256 == again.plan_sha256 == succeeded.plan_sha256
+    _applied_exactly(platform, again.plan_sha256)
     assert [a["Status"] for a in _accounts(platform, "stale-plan")] == ["ACTIVE"]
 
     # A changed module (its hash) is refused the same way before Terraform runs: see

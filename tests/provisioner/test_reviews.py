@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from provisioner.domain.plan import PlanGuardrails, load_prices
+from provisioner.domain.plan import load_prices
 from provisioner.domain.plan.build_review import ApplyRecord, ReviewRecord, review_build
 from provisioner.domain.products import load_product
 from provisioner.domain.reviews import (
@@ -22,12 +22,10 @@ from selfservice_contracts.plan import PlanVerdict
 from selfservice_contracts.request import Action, ApprovalState
 from selfservice_runtime.parsing import parse_sqs_body
 from tests.conftest import ROOT
-from tests.provisioner.fakes import request
+from tests.provisioner.fakes import EXAMPLE_GUARDRAILS, request
 
 FIXTURES = ROOT / "tests/fixtures/plans"
-GUARDRAILS = PlanGuardrails.model_validate_json(
-    (ROOT / "config/provisioner.example.json").read_text()
-)
+GUARDRAILS = EXAMPLE_GUARDRAILS
 SHA = "c" * 64
 PREFIX = "s3://artifacts/plans/req-1/2/"
 
